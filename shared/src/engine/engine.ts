@@ -1,0 +1,84 @@
+/**
+ * The seam between Murmur and a CRDT library. The server, the cluster and the client only see these
+ * interfaces; `yjs.ts` and `automerge.ts` are the adapters behind them.
+ */
+
+export const EngineName = { yjs: 'yjs', automerge: 'automerge' } as const
+export type EngineName = (typeof EngineName)[keyof typeof EngineName]
+
+export function isEngineName(value: unknown): value is EngineName {
+  return value === EngineName.yjs || value === EngineName.automerge
+}
+
+/** What applying remote bytes did to a doc. */
+export interface ApplyResult {
+  /** The doc's visible state changed. */
+  readonly changed: boolean
+  /**
+   * Bytes to append to durable storage so that what was received survives a restart, or null when the
+   * doc already held all of it. May be non-null with `changed` false (Yjs keeps updates whose
+   * dependencies are missing as pending; they must be stored all the same).
+   */
+  readonly persist: Uint8Array | null
+}
+
+export const NOTHING_APPLIED: ApplyResult = Object.freeze({ changed: false, persist: null })
+
+/** Listener for every change a doc goes through, local or remote. */
+export type UpdateListener = (update: Uint8Array, origin: unknown) => void
+
+/** One live document of some engine. */
+export interface EngineDoc {
+  readonly engine: EngineName
+  /** Apply engine-native update bytes (validated first: malformed bytes throw and change nothing). */
+  applyUpdate(update: Uint8Array, origin?: unknown): ApplyResult
+  /** The whole state, in a form `Engine.load` accepts as a snapshot. */
+  encodeSnapshot(): Uint8Array
+  /**
+   * A digest of the doc's state that changes on every change (deletes included) and is equal for equal
+   * states. Hex string.
+   */
+  version(): string
+  /** Called for every change, with the bytes another replica needs to reproduce it. */
+  onUpdate(listener: UpdateListener): () => void
+  /** A sync session with one peer (a client, or another node). */
+  createSyncSession(options?: SyncSessionOptions): SyncSession
+  /** A JSON view of the content (for HTTP reads and tests). */
+  toJSON(): unknown
+  destroy(): void
+}
+
+export interface SyncSessionOptions {
+  /** When true, messages from the peer that would change the doc throw a FORBIDDEN MurmurError. */
+  readonly readOnly?: boolean
+}
+
+/**
+ * Sync with one peer. Engines that need per-peer state (Automerge) keep it here; a new session starts
+ * from scratch, which is what a reconnect needs.
+ */
+export interface SyncSession {
+  /** Messages to send when the link to the peer opens. */
+  start(): Uint8Array[]
+  /** Handle one message from the peer: apply its changes (with `origin`) and return the replies. */
+  receive(message: Uint8Array, origin?: unknown): { replies: Uint8Array[]; applied: ApplyResult }
+  /** Messages that tell the peer about a change the doc just went through. */
+  onDocUpdate(update: Uint8Array): Uint8Array[]
+  /** True once the peer's state has been merged (Yjs: SyncStep2 received; Automerge: peer heads known). */
+  readonly peerStateMerged: boolean
+}
+
+export interface Engine {
+  readonly name: EngineName
+  /** An empty doc. */
+  create(): EngineDoc
+  /**
+   * Load a doc from a snapshot and the updates appended after it. Throws on corrupt bytes, never returns
+   * a partial doc silently.
+   */
+  load(snapshot: Uint8Array | null, updates: Iterable<Uint8Array>): EngineDoc
+  /** Combine updates into one, equivalent to applying them all. */
+  mergeUpdates(updates: Uint8Array[]): Uint8Array
+  /** Throws a MurmurError(INVALID_UPDATE) when bytes are not a well-formed update. */
+  validateUpdate(update: Uint8Array): void
+}

@@ -1,0 +1,16 @@
+import { ErrorCode, MurmurError } from '../errors.js'
+import { EngineName, isEngineName, type Engine } from './engine.js'
+import { yjsEngine } from './yjs.js'
+
+const engines = new Map<EngineName, Engine>([[EngineName.yjs, yjsEngine]])
+
+/** Register an engine adapter (the Automerge adapter registers itself from its module). */
+export function registerEngine(engine: Engine): void {
+  engines.set(engine.name, engine)
+}
+
+export function getEngine(name: string): Engine {
+  const engine = isEngineName(name) ? engines.get(name) : undefined
+  if (engine === undefined) throw new MurmurError(ErrorCode.UNKNOWN_ENGINE, `unknown engine: ${String(name).slice(0, 40)}`)
+  return engine
+}

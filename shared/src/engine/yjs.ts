@@ -1,0 +1,203 @@
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { ErrorCode, MurmurError } from '../errors.js'
+import { sha256Hex } from '../digest.js'
+import {
+  EngineName,
+  NOTHING_APPLIED,
+  type ApplyResult,
+  type Engine,
+  type EngineDoc,
+  type SyncSession,
+  type SyncSessionOptions,
+  type UpdateListener,
+} from './engine.js'
+
+/** y-protocols sync message types; the same numbers y-websocket uses. */
+export const YSyncMessage = { step1: 0, step2: 1, update: 2 } as const
+export type YSyncMessage = (typeof YSyncMessage)[keyof typeof YSyncMessage]
+
+export function encodeYSyncMessage(type: YSyncMessage, payload: Uint8Array): Uint8Array {
+  const enc = encoding.createEncoder()
+  encoding.writeVarUint(enc, type)
+  encoding.writeVarUint8Array(enc, payload)
+  return encoding.toUint8Array(enc)
+}
+
+export function decodeYSyncMessage(message: Uint8Array): { type: YSyncMessage; payload: Uint8Array } {
+  try {
+    const dec = decoding.createDecoder(message)
+    const type = decoding.readVarUint(dec)
+    if (type !== YSyncMessage.step1 && type !== YSyncMessage.step2 && type !== YSyncMessage.update) {
+      throw new Error(`unknown sync message type ${type}`)
+    }
+    const payload = decoding.readVarUint8Array(dec)
+    return { type, payload }
+  } catch (err) {
+    throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, `malformed Yjs sync message: ${(err as Error).message}`)
+  }
+}
+
+function validate(update: Uint8Array): void {
+  try {
+    // Reads every struct and the delete set; throws on truncated or corrupt bytes.
+    Y.parseUpdateMeta(update)
+  } catch (err) {
+    throw new MurmurError(ErrorCode.INVALID_UPDATE, `malformed Yjs update: ${(err as Error).message}`)
+  }
+}
+
+function validateStateVector(sv: Uint8Array): Map<number, number> {
+  try {
+    return Y.decodeStateVector(sv)
+  } catch (err) {
+    throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, `malformed state vector: ${(err as Error).message}`)
+  }
+}
+
+function hasPending(doc: Y.Doc): boolean {
+  return doc.store.pendingStructs !== null || doc.store.pendingDs !== null
+}
+
+class YjsDoc implements EngineDoc {
+  readonly engine = EngineName.yjs
+  readonly doc: Y.Doc
+  private cachedVersion: string | null = null
+
+  constructor(doc: Y.Doc) {
+    this.doc = doc
+    // Any change, however it arrives, invalidates the cached version.
+    doc.on('update', () => {
+      this.cachedVersion = null
+    })
+  }
+
+  applyUpdate(update: Uint8Array, origin?: unknown): ApplyResult {
+    validate(update)
+    let changed = false
+    const onUpdate = (): void => {
+      changed = true
+    }
+    this.doc.on('update', onUpdate)
+    try {
+      Y.applyUpdate(this.doc, update, origin)
+    } finally {
+      this.doc.off('update', onUpdate)
+    }
+    // Keep the raw bytes when they changed the doc, or when part of them waits for missing
+    // dependencies (pending structs are not in the 'update' event but must survive a restart).
+    if (!changed && !hasPending(this.doc)) return NOTHING_APPLIED
+    return { changed, persist: update }
+  }
+
+  encodeSnapshot(): Uint8Array {
+    return Y.encodeStateAsUpdate(this.doc)
+  }
+
+  version(): string {
+    // A Yjs snapshot is (delete set, state vector), both written in sorted client order, so equal states
+    // give equal bytes. The delete set matters: a delete leaves the state vector unchanged.
+    if (this.cachedVersion === null) this.cachedVersion = sha256Hex(Y.encodeSnapshot(Y.snapshot(this.doc)))
+    return this.cachedVersion
+  }
+
+  onUpdate(listener: UpdateListener): () => void {
+    const handler = (update: Uint8Array, origin: unknown): void => listener(update, origin)
+    this.doc.on('update', handler)
+    return () => this.doc.off('update', handler)
+  }
+
+  createSyncSession(options: SyncSessionOptions = {}): SyncSession {
+    return new YjsSyncSession(this, options.readOnly === true)
+  }
+
+  toJSON(): unknown {
+    const out: Record<string, unknown> = {}
+    for (const [name, type] of this.doc.share) {
+      // A root type's concrete class is only known once someone asked for it; fall back to its items.
+      if (type instanceof Y.Text || type instanceof Y.Map || type instanceof Y.Array) out[name] = type.toJSON()
+      else if (type._map.size > 0) out[name] = this.doc.getMap(name).toJSON()
+      else if (type._start !== null) out[name] = this.doc.getText(name).toString()
+      else out[name] = null
+    }
+    return out
+  }
+
+  destroy(): void {
+    this.doc.destroy()
+  }
+}
+
+class YjsSyncSession implements SyncSession {
+  peerStateMerged = false
+  constructor(
+    private readonly ydoc: YjsDoc,
+    private readonly readOnly: boolean,
+  ) {}
+
+  start(): Uint8Array[] {
+    return [encodeYSyncMessage(YSyncMessage.step1, Y.encodeStateVector(this.ydoc.doc))]
+  }
+
+  receive(message: Uint8Array, origin?: unknown): { replies: Uint8Array[]; applied: ApplyResult } {
+    const { type, payload } = decodeYSyncMessage(message)
+    if (type === YSyncMessage.step1) {
+      validateStateVector(payload)
+      const diff = Y.encodeStateAsUpdate(this.ydoc.doc, payload)
+      return { replies: [encodeYSyncMessage(YSyncMessage.step2, diff)], applied: NOTHING_APPLIED }
+    }
+    if (this.readOnly && !isEmptyUpdate(payload)) {
+      throw new MurmurError(ErrorCode.FORBIDDEN, 'this session is read-only')
+    }
+    const applied = this.ydoc.applyUpdate(payload, origin)
+    if (type === YSyncMessage.step2) this.peerStateMerged = true
+    return { replies: [], applied }
+  }
+
+  onDocUpdate(update: Uint8Array): Uint8Array[] {
+    return [encodeYSyncMessage(YSyncMessage.update, update)]
+  }
+}
+
+/** An update with no structs and no deletes (what a peer with nothing new sends as SyncStep2). */
+export function isEmptyUpdate(update: Uint8Array): boolean {
+  // Encoded as: 0 struct clients, 0 delete-set clients.
+  return update.length === 2 && update[0] === 0 && update[1] === 0
+}
+
+export const yjsEngine: Engine = {
+  name: EngineName.yjs,
+  create(): EngineDoc {
+    return new YjsDoc(new Y.Doc({ gc: true }))
+  },
+  load(snapshot: Uint8Array | null, updates: Iterable<Uint8Array>): EngineDoc {
+    const doc = new Y.Doc({ gc: true })
+    try {
+      Y.transact(doc, () => {
+        if (snapshot !== null) Y.applyUpdate(doc, snapshot)
+        for (const u of updates) Y.applyUpdate(doc, u)
+      })
+    } catch (err) {
+      doc.destroy()
+      throw new MurmurError(ErrorCode.LOAD_FAILED, `stored Yjs doc is corrupt: ${(err as Error).message}`, { cause: err })
+    }
+    return new YjsDoc(doc)
+  },
+  mergeUpdates(updates: Uint8Array[]): Uint8Array {
+    if (updates.length === 1) return updates[0]
+    return Y.mergeUpdates(updates)
+  },
+  validateUpdate: validate,
+}
+
+/** The Y.Doc behind an engine doc of the Yjs engine (for code that needs the Yjs API itself). */
+export function yDocOf(doc: EngineDoc): Y.Doc {
+  if (!(doc instanceof YjsDoc)) throw new TypeError('not a Yjs engine doc')
+  return doc.doc
+}
+
+/** Wrap an existing Y.Doc (the client SDK owns its Y.Doc and hands it to the engine layer). */
+export function wrapYDoc(doc: Y.Doc): EngineDoc {
+  return new YjsDoc(doc)
+}

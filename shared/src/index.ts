@@ -1,0 +1,6 @@
+export * from './ids.js'
+export * from './errors.js'
+export * from './digest.js'
+export * from './engine/engine.js'
+export * from './engine/yjs.js'
+export * from './engine/registry.js'
