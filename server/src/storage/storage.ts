@@ -14,15 +14,31 @@ export interface StoredDoc {
   readonly lastSeq: number
   /** Total bytes of `updates`; compaction uses it. */
   readonly updateBytes: number
-  /** Log entries found corrupt at load (checksum mismatch) and dropped; 0 normally. */
+  /**
+   * Log entries dropped at load because of a checksum mismatch; 0 normally. A bad entry makes everything
+   * after it suspect (a torn tail), so this counts the first corrupt entry and every entry after it.
+   */
   readonly droppedCorrupt: number
 }
 
 export interface ListOptions {
   readonly engine?: EngineName
-  /** Return docs whose id sorts after this one (paging). */
+  /** Return docs whose id sorts after this one (paging). Ids compare by their UTF-8 bytes. */
   readonly after?: string
+  /**
+   * When listing every engine, the engine of the last doc of the previous page: paging continues after
+   * (afterEngine, after) in (engine, docId) order. Without it, `after` applies within each engine.
+   */
+  readonly afterEngine?: EngineName
   readonly limit?: number
+}
+
+/** Counters a backend exposes so tests and metrics can see group commit at work. */
+export interface StorageStats {
+  /** Transactions that made appends durable. */
+  readonly commits: number
+  /** Appends accepted. Under concurrency, many appends share one commit. */
+  readonly appends: number
 }
 
 /**
@@ -40,19 +56,21 @@ export interface Storage {
   load(key: DocKey): Promise<StoredDoc | null>
   /**
    * Append one update to the doc's log. Resolves with its sequence number once it is durable (after the
-   * fsync of the group commit it joined), rejects if it could not be made durable.
+   * fsync of the group commit it joined), rejects if it could not be made durable. Sequence numbers grow
+   * per doc and are never reused, not even after compaction.
    */
   append(key: DocKey, update: Uint8Array): Promise<number>
   /** Resolves once everything appended before the call is durable. */
   flush(): Promise<void>
   /**
    * Atomically store `snapshot` as the doc's state up to and including `upToSeq`, and drop the log
-   * entries it covers. Entries appended after `upToSeq` stay.
+   * entries it covers. Entries appended after `upToSeq` stay. A compaction older than the stored
+   * snapshot (smaller `upToSeq`) is ignored, since the entries between the two are already gone.
    */
   compact(key: DocKey, snapshot: Uint8Array, upToSeq: number): Promise<void>
   /** Docs with anything stored, ordered by (engine, docId). */
   list(options?: ListOptions): Promise<DocKey[]>
-  /** Remove a doc and its log. */
+  /** Remove a doc and its log (after committing appends to it made before the call). */
   delete(key: DocKey): Promise<void>
   /** Flush and release resources. */
   close(): Promise<void>

@@ -1,0 +1,206 @@
+import { ErrorCode, MurmurError } from '@murmur/shared'
+import type { DocKey, StorageStats } from './storage.js'
+
+/** One update on its way into a doc's log, with the checksum it will be stored under. */
+export interface LogEntry {
+  readonly key: DocKey
+  readonly data: Uint8Array
+  readonly crc: number
+}
+
+/**
+ * Writes a batch in ONE transaction and returns the sequence number given to each entry, in batch order.
+ * Throwing means nothing of the batch is durable.
+ */
+export type CommitBatch = (batch: readonly LogEntry[]) => Promise<readonly number[]> | readonly number[]
+
+export interface GroupCommitOptions {
+  /** How long the first entry of a batch may wait for company before the batch is committed. */
+  readonly groupCommitMs: number
+  /** A batch this large is committed at once, without waiting. */
+  readonly maxBatch: number
+  readonly commit: CommitBatch
+}
+
+interface PendingAppend {
+  readonly entry: LogEntry
+  /** performance.now() when the append arrived; the batch deadline counts from its first entry. */
+  readonly at: number
+  readonly done: Promise<number>
+  resolve(seq: number): void
+  reject(err: unknown): void
+}
+
+/** The error every storage failure surfaces as, so the sync layer can answer with a stable code. */
+export function storageError(message: string, cause?: unknown): MurmurError {
+  const detail = cause instanceof Error ? `: ${cause.message}` : ''
+  return new MurmurError(ErrorCode.STORAGE_FAILED, message + detail, { cause })
+}
+
+const noop = (): void => {}
+
+/**
+ * Group commit: appends wait in a pending batch that is written in one transaction (one fsync) when
+ * `groupCommitMs` has passed since its first entry, when it reaches `maxBatch`, or on flush. Every append
+ * resolves after its batch committed, or rejects if the batch failed.
+ *
+ * Commits and exclusive operations (compaction, delete, close) run one at a time under one lock, so a
+ * backend never sees two writers. While a commit runs, the next batch keeps filling.
+ */
+export class GroupCommit {
+  private readonly options: GroupCommitOptions
+  private pending: PendingAppend[] = []
+  private inflight: PendingAppend[] = []
+  private timer: NodeJS.Timeout | null = null
+  /** A drain is queued or running; scheduling waits for it to finish. */
+  private draining = false
+  /** A flush asked for everything pending to be committed without waiting for the deadline. */
+  private urgent = false
+  private closing: Promise<void> | null = null
+  private lockTail: Promise<unknown> = Promise.resolve()
+  private commits = 0
+  private appends = 0
+
+  constructor(options: GroupCommitOptions) {
+    if (!(options.groupCommitMs >= 0)) throw new RangeError('groupCommitMs must be >= 0')
+    if (!(Number.isInteger(options.maxBatch) && options.maxBatch >= 1)) {
+      throw new RangeError('maxBatch must be an integer >= 1')
+    }
+    this.options = options
+  }
+
+  get closed(): boolean {
+    return this.closing !== null
+  }
+
+  stats(): StorageStats {
+    return { commits: this.commits, appends: this.appends }
+  }
+
+  append(entry: LogEntry): Promise<number> {
+    if (this.closed) return Promise.reject(storageError('storage is closed'))
+    let resolve: (seq: number) => void = noop
+    let reject: (err: unknown) => void = noop
+    const done = new Promise<number>((res, rej) => {
+      resolve = res
+      reject = rej
+    })
+    this.pending.push({ entry, at: performance.now(), done, resolve, reject })
+    this.appends++
+    if (this.pending.length === 1 || this.pending.length >= this.options.maxBatch) this.schedule()
+    return done
+  }
+
+  /** Resolves once everything appended before the call is durable; rejects if any of it failed. */
+  async flush(): Promise<void> {
+    const waits = [...this.inflight, ...this.pending].map((p) => p.done)
+    if (this.pending.length > 0) {
+      this.urgent = true
+      this.kick()
+    }
+    await Promise.all(waits)
+  }
+
+  /**
+   * Runs `fn` alone, after committing everything appended before the call. Appends made while `fn` waits
+   * for its turn may be committed before or after it.
+   */
+  exclusive<T>(fn: () => Promise<T> | T): Promise<T> {
+    if (this.closed) return Promise.reject(storageError('storage is closed'))
+    return this.locked(async () => {
+      await this.drain(this.pending.length)
+      return fn()
+    })
+  }
+
+  /** Refuses new appends, commits the pending ones, then runs `release` (close the database). */
+  close(release: () => Promise<void> | void): Promise<void> {
+    if (this.closing) return this.closing
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    this.closing = this.locked(async () => {
+      await this.drain(this.pending.length)
+      await release()
+    })
+    return this.closing
+  }
+
+  private locked<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.lockTail.then(fn)
+    this.lockTail = run.catch(noop)
+    return run
+  }
+
+  private isDue(): boolean {
+    const first = this.pending[0]
+    if (!first) return false
+    return (
+      this.urgent ||
+      this.closed ||
+      this.pending.length >= this.options.maxBatch ||
+      performance.now() - first.at >= this.options.groupCommitMs
+    )
+  }
+
+  /** Commits now if the oldest batch is due, else arms the timer for its deadline. */
+  private schedule(): void {
+    if (this.draining) return
+    const first = this.pending[0]
+    if (!first) {
+      this.urgent = false
+      return
+    }
+    if (this.isDue()) {
+      this.kick()
+      return
+    }
+    if (this.timer) return
+    const wait = Math.max(0, this.options.groupCommitMs - (performance.now() - first.at))
+    this.timer = setTimeout(() => {
+      this.timer = null
+      this.kick()
+    }, wait)
+  }
+
+  private kick(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    if (this.draining) return
+    this.draining = true
+    void this.locked(() => this.drainDue())
+      .catch(noop)
+      .finally(() => {
+        this.draining = false
+        this.schedule()
+      })
+  }
+
+  private async drainDue(): Promise<void> {
+    while (this.isDue()) await this.commitNext(this.options.maxBatch)
+  }
+
+  /** Commits the first `count` pending appends, in batches of at most maxBatch. Call under the lock. */
+  private async drain(count: number): Promise<void> {
+    let left = Math.min(count, this.pending.length)
+    while (left > 0) left -= await this.commitNext(Math.min(left, this.options.maxBatch))
+  }
+
+  private async commitNext(size: number): Promise<number> {
+    const batch = this.pending.splice(0, size)
+    if (batch.length === 0) return 0
+    this.inflight = batch
+    try {
+      const seqs = await this.options.commit(batch.map((p) => p.entry))
+      if (seqs.length !== batch.length) throw new Error(`commit returned ${seqs.length} seqs for ${batch.length} entries`)
+      this.commits++
+      batch.forEach((p, i) => p.resolve(seqs[i]))
+    } catch (err) {
+      // The transaction rolled back as a whole: none of these appends is durable, so none may resolve.
+      const error = storageError(`could not commit ${batch.length} appends`, err)
+      for (const p of batch) p.reject(error)
+    } finally {
+      this.inflight = []
+    }
+    return batch.length
+  }
+}

@@ -1,0 +1,34 @@
+import { join } from 'node:path'
+import { MemoryStorage } from './memory.js'
+import { PostgresStorage } from './postgres.js'
+import { SqliteStorage } from './sqlite.js'
+import type { Storage } from './storage.js'
+
+export type { DocKey, ListOptions, Storage, StorageStats, StoredDoc } from './storage.js'
+export { crc32 } from './crc32.js'
+export { GroupCommit, storageError, type CommitBatch, type GroupCommitOptions, type LogEntry } from './group-commit.js'
+export { MemoryDisk, MemoryStorage, type MemoryDocRecord, type MemoryLogEntry, type MemoryStorageOptions } from './memory.js'
+export { PostgresStorage, type PostgresStorageOptions } from './postgres.js'
+export { SqliteStorage, type SqliteStorageOptions } from './sqlite.js'
+
+/** The file the SQLite backend uses inside the data directory. */
+export const SQLITE_FILE = 'murmur.db'
+
+/** Tuning shared by the durable backends; the memory one commits on the next tick regardless. */
+export interface OpenStorageOptions {
+  readonly groupCommitMs?: number
+  readonly maxBatch?: number
+}
+
+/**
+ * Opens the backend a config names: "sqlite" (the default, `<dataDir>/murmur.db`), "memory" (tests
+ * only: nothing survives the process), or a `postgres://` / `postgresql://` connection URL.
+ */
+export async function openStorage(spec: string, dataDir: string, options: OpenStorageOptions = {}): Promise<Storage> {
+  const trimmed = spec.trim()
+  const tuning = { groupCommitMs: options.groupCommitMs, maxBatch: options.maxBatch }
+  if (trimmed === '' || trimmed === 'sqlite') return SqliteStorage.open({ path: join(dataDir, SQLITE_FILE), ...tuning })
+  if (trimmed === 'memory') return new MemoryStorage()
+  if (/^postgres(ql)?:\/\//i.test(trimmed)) return PostgresStorage.open({ connectionString: trimmed, ...tuning })
+  throw new RangeError(`unknown storage "${spec}": expected "sqlite", "memory" or a postgres:// URL`)
+}
