@@ -1,0 +1,201 @@
+import { MessageType, randomId, type Message } from '@murmur/shared'
+import { Connection, ConnectionState, type WebSocketConstructor } from './connection.js'
+import { DocHandle, HandleStatus, type HandleHost } from './handles/doc-handle.js'
+import { YjsHandle } from './handles/yjs-handle.js'
+import { IndexedDbStore } from './store/idb-store.js'
+import type { LocalStore } from './store/local-store.js'
+import { MemoryStore } from './store/memory-store.js'
+import { silentLogger, type Logger } from './logger.js'
+import { openTabChannel } from './cross-tab.js'
+
+export interface ClientOptions {
+  /** The node's URL: http(s)://host:port, ws(s)://host:port or ws(s)://host:port/sync. */
+  readonly url: string
+  /** A fixed token for the hello handshake. */
+  readonly token?: string
+  /** Called for a token before every (re)connect; wins over `token`. */
+  readonly getToken?: () => string | Promise<string>
+  /**
+   * Where docs are kept on this device. Default: IndexedDB ("murmur" database) where it exists, else
+   * memory. Pass a `MemoryStore` shared by two clients to model a reload in tests.
+   */
+  readonly store?: LocalStore | Promise<LocalStore>
+  /** WebSocket implementation; the global one by default (pass `ws`'s in Node 20). */
+  readonly WebSocket?: WebSocketConstructor
+  /** Share local edits with other tabs of this origin through BroadcastChannel. Default: on with IndexedDB. */
+  readonly crossTab?: boolean
+  /** Start in offline mode ("work offline"). */
+  readonly offline?: boolean
+  /** Replicas an update must reach before it is acknowledged (cluster); default 1. */
+  readonly replicas?: number
+  readonly logger?: Logger
+  /** Reconnect backoff bounds. */
+  readonly backoffInitialMs?: number
+  readonly backoffMaxMs?: number
+}
+
+export interface ClientEvents {
+  status(state: ConnectionState, detail: { nodeId?: string; code?: number; reason?: string }): void
+}
+
+function syncUrl(url: string): string {
+  const u = new URL(url)
+  if (u.protocol === 'http:') u.protocol = 'ws:'
+  else if (u.protocol === 'https:') u.protocol = 'wss:'
+  if (u.pathname === '/' || u.pathname === '') u.pathname = '/sync'
+  return u.toString()
+}
+
+/**
+ * A Murmur client: one socket to a node for all docs, a local store on the device, and a handle per
+ * open doc.
+ */
+export class MurmurClient {
+  readonly connection: Connection
+  readonly store: Promise<LocalStore>
+  private readonly handles = new Map<number, DocHandle>()
+  private readonly byKey = new Map<string, DocHandle>()
+  private nextRef = 1
+  private updateCounter = 0
+  private readonly clientTag = randomId(6)
+  private readonly log: Logger
+  private readonly crossTab: boolean
+  private browserOnline = true
+  private userOnline: boolean
+  private readonly cleanups: (() => void)[] = []
+
+  constructor(private readonly options: ClientOptions) {
+    this.log = options.logger ?? silentLogger
+    const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+    if (WS === undefined) throw new TypeError('no WebSocket implementation: pass options.WebSocket (e.g. the ws package)')
+    const hasIdb = typeof indexedDB !== 'undefined'
+    this.store = Promise.resolve(options.store ?? (hasIdb ? IndexedDbStore.open() : new MemoryStore()))
+    this.crossTab = options.crossTab ?? (options.store === undefined && hasIdb && typeof BroadcastChannel !== 'undefined')
+    this.userOnline = options.offline !== true
+    this.connection = new Connection({
+      url: syncUrl(options.url),
+      WebSocket: WS,
+      getToken: options.getToken ?? (() => options.token ?? ''),
+      clientName: 'murmur-client/0.1',
+      log: this.log,
+      backoffInitialMs: options.backoffInitialMs,
+      backoffMaxMs: options.backoffMaxMs,
+    })
+    this.connection.on('state', (state) => {
+      if (state === ConnectionState.open) for (const h of this.handles.values()) h.attach()
+      else for (const h of this.handles.values()) h.detach()
+    })
+    this.connection.on('message', (msg) => this.route(msg))
+    this.watchBrowserNetwork()
+    this.connection.setOnline(this.userOnline && this.browserOnline)
+    this.connection.start()
+  }
+
+  /** Open (or return the already open) Yjs doc `docId`. */
+  yjs(docId: string): YjsHandle {
+    const existing = this.byKey.get(`yjs:${docId}`)
+    if (existing !== undefined) return existing as YjsHandle
+    const handle = new YjsHandle(docId, this.nextRef++, this.hostFor())
+    return this.register(handle)
+  }
+
+  /** Register a handle made by an engine-specific factory (Automerge). */
+  protected register<H extends DocHandle>(handle: H): H {
+    handle.connectionStatus = () => this.connectionStatus()
+    this.handles.set(handle.ref, handle)
+    this.byKey.set(handle.docKey, handle)
+    handle.updateStatus()
+    if (this.connection.state === ConnectionState.open) handle.attach()
+    return handle
+  }
+
+  protected hostFor(): HandleHost {
+    return {
+      send: (msg: Message) => this.connection.send(msg),
+      isConnected: () => this.connection.state === ConnectionState.open,
+      nextUpdateId: () => `${this.clientTag}-${Date.now().toString(36)}-${(this.updateCounter++).toString(36).padStart(6, '0')}`,
+      store: this.store,
+      log: this.log,
+      replicas: this.options.replicas ?? 1,
+      openTabChannel: (docKey, onUpdate) => (this.crossTab ? openTabChannel(docKey, onUpdate, this.cleanups) : null),
+      handleClosed: (h) => {
+        this.handles.delete(h.ref)
+        this.byKey.delete(h.docKey)
+      },
+    }
+  }
+
+  private connectionStatus(): HandleStatus {
+    return this.connection.state === ConnectionState.offline ? HandleStatus.offline : HandleStatus.connecting
+  }
+
+  private route(msg: Message): void {
+    if (msg.type === MessageType.error && msg.ref === 0) {
+      this.log.warn(`murmur: server error ${msg.code}: ${msg.message}`)
+      return
+    }
+    if (!('ref' in msg)) return
+    // Only the handle that owns the ref ever sees (and decodes) the payload.
+    this.handles.get(msg.ref)?.receive(msg)
+  }
+
+  /** The connection state and the node we are connected to. */
+  get state(): ConnectionState {
+    return this.connection.state
+  }
+
+  get nodeId(): string | null {
+    return this.connection.nodeId
+  }
+
+  on<K extends keyof ClientEvents>(event: K, listener: ClientEvents[K]): () => void {
+    return this.connection.on('state', listener)
+  }
+
+  /** "Work offline": keep editing locally, send nothing, until set back online. */
+  setOnline(online: boolean): void {
+    this.userOnline = online
+    this.applyOnline()
+  }
+
+  get online(): boolean {
+    return this.userOnline
+  }
+
+  private applyOnline(): void {
+    this.connection.setOnline(this.userOnline && this.browserOnline)
+    for (const h of this.handles.values()) h.updateStatus()
+  }
+
+  private watchBrowserNetwork(): void {
+    const w = globalThis as { addEventListener?: (t: string, l: () => void) => void; removeEventListener?: (t: string, l: () => void) => void; navigator?: { onLine?: boolean } }
+    if (typeof w.addEventListener !== 'function' || w.navigator?.onLine === undefined) return
+    this.browserOnline = w.navigator.onLine
+    const on = (): void => {
+      this.browserOnline = true
+      this.applyOnline()
+    }
+    const off = (): void => {
+      this.browserOnline = false
+      this.applyOnline()
+    }
+    w.addEventListener('online', on)
+    w.addEventListener('offline', off)
+    this.cleanups.push(() => {
+      w.removeEventListener?.('online', on)
+      w.removeEventListener?.('offline', off)
+    })
+  }
+
+  /** Close every handle (their local data stays) and the socket. */
+  async close(): Promise<void> {
+    await Promise.all([...this.handles.values()].map((h) => h.close()))
+    this.connection.close()
+    for (const c of this.cleanups.splice(0)) c()
+  }
+}
+
+/** Create a client. */
+export function createClient(options: ClientOptions): MurmurClient {
+  return new MurmurClient(options)
+}

@@ -1,0 +1,283 @@
+import {
+  ChunkAssembler,
+  MessageType,
+  PROTOCOL_MAJOR,
+  PROTOCOL_MINOR,
+  decodeMessage,
+  encodeMessage,
+  type Message,
+} from '@murmur/shared'
+import type { Logger } from './logger.js'
+
+/** The subset of the WebSocket API the SDK uses; the browser's and `ws`'s both fit. */
+export interface WebSocketLike {
+  binaryType: string
+  readonly readyState: number
+  readonly bufferedAmount: number
+  send(data: Uint8Array): void
+  close(code?: number, reason?: string): void
+  onopen: ((ev: unknown) => void) | null
+  onclose: ((ev: { code: number; reason: string }) => void) | null
+  onmessage: ((ev: { data: unknown }) => void) | null
+  onerror: ((ev: unknown) => void) | null
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike
+
+export const ConnectionState = {
+  /** Not trying: offline mode, or the browser reports no network. */
+  offline: 'offline',
+  /** Opening a socket, handshaking, or waiting to retry. */
+  connecting: 'connecting',
+  /** Welcomed by a server. */
+  open: 'open',
+  /** `close()` was called. */
+  closed: 'closed',
+} as const
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState]
+
+export interface ConnectionOptions {
+  /** ws(s)://host:port/sync */
+  readonly url: string
+  readonly WebSocket: WebSocketConstructor
+  readonly getToken: () => string | Promise<string>
+  readonly clientName: string
+  readonly log: Logger
+  readonly backoffInitialMs?: number
+  readonly backoffMaxMs?: number
+  /** Send a ping when nothing was received for this long. */
+  readonly pingIntervalMs?: number
+  /** Drop the socket when nothing was received for this long (and we are not still sending). */
+  readonly deadAfterMs?: number
+  readonly maxMessageBytes?: number
+}
+
+export interface ConnectionEvents {
+  state(state: ConnectionState, detail: { nodeId?: string; code?: number; reason?: string }): void
+  message(msg: Message): void
+}
+
+/**
+ * One socket to a Murmur node, kept open: reconnects with jittered exponential backoff (capped, reset
+ * after a successful handshake), pings when idle, and never declares a socket dead while a large
+ * transfer is still going out or coming in.
+ */
+export class Connection {
+  private ws: WebSocketLike | null = null
+  private _state: ConnectionState = ConnectionState.connecting
+  private wantOnline = true
+  private attempt = 0
+  private retryTimer: ReturnType<typeof setTimeout> | null = null
+  private livenessTimer: ReturnType<typeof setInterval> | null = null
+  private lastReceivedAt = 0
+  private pingNonce = 0
+  private assembler: ChunkAssembler
+  private readonly listeners: { [K in keyof ConnectionEvents]: Set<ConnectionEvents[K]> } = {
+    state: new Set(),
+    message: new Set(),
+  }
+  /** Why the server last closed us, if it did. */
+  lastClose: { code: number; reason: string } | null = null
+  nodeId: string | null = null
+
+  constructor(private readonly options: ConnectionOptions) {
+    this.assembler = new ChunkAssembler(options.maxMessageBytes ?? 512 * 1024 * 1024)
+  }
+
+  get state(): ConnectionState {
+    return this._state
+  }
+
+  on<K extends keyof ConnectionEvents>(event: K, listener: ConnectionEvents[K]): () => void {
+    this.listeners[event].add(listener)
+    return () => this.listeners[event].delete(listener)
+  }
+
+  start(): void {
+    if (this.wantOnline) this.connect()
+    else this.setState(ConnectionState.offline)
+  }
+
+  /** Send if welcomed; returns false (and sends nothing) otherwise. */
+  send(msg: Message): boolean {
+    if (this._state !== ConnectionState.open || this.ws === null) return false
+    this.ws.send(encodeMessage(msg))
+    return true
+  }
+
+  /** Go offline (close the socket, stop retrying) or back online (connect now). */
+  setOnline(online: boolean): void {
+    if (this._state === ConnectionState.closed || online === this.wantOnline) return
+    this.wantOnline = online
+    if (online) {
+      this.attempt = 0
+      this.connect()
+    } else {
+      this.clearTimers()
+      this.dropSocket(1000, 'offline')
+      this.setState(ConnectionState.offline)
+    }
+  }
+
+  /** Reconnect now (after a token refresh, or a close code that stopped retries). */
+  reconnectNow(): void {
+    if (this._state === ConnectionState.closed || !this.wantOnline) return
+    this.attempt = 0
+    this.clearTimers()
+    this.dropSocket(1000, 'reconnect')
+    this.connect()
+  }
+
+  close(): void {
+    this.clearTimers()
+    this.dropSocket(1000, 'client closed')
+    this.setState(ConnectionState.closed)
+  }
+
+  private connect(): void {
+    if (this._state === ConnectionState.closed) return
+    this.clearTimers()
+    this.setState(ConnectionState.connecting)
+    let ws: WebSocketLike
+    try {
+      ws = new this.options.WebSocket(this.options.url)
+    } catch (err) {
+      this.options.log.warn('murmur: cannot open socket', err)
+      this.scheduleRetry()
+      return
+    }
+    this.ws = ws
+    ws.binaryType = 'arraybuffer'
+    ws.onopen = () => {
+      if (this.ws !== ws) return
+      void this.handshake(ws)
+    }
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return
+      this.lastReceivedAt = Date.now()
+      this.receive(ev.data)
+    }
+    ws.onerror = () => {
+      // onclose follows and decides what to do.
+    }
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return
+      this.ws = null
+      this.lastClose = { code: ev.code, reason: ev.reason }
+      this.stopLiveness()
+      if (this._state === ConnectionState.closed || !this.wantOnline) return
+      this.setState(ConnectionState.connecting, { code: ev.code, reason: ev.reason })
+      this.scheduleRetry()
+    }
+  }
+
+  private async handshake(ws: WebSocketLike): Promise<void> {
+    let token = ''
+    try {
+      token = await this.options.getToken()
+    } catch (err) {
+      this.options.log.warn('murmur: getToken failed', err)
+    }
+    if (this.ws !== ws) return
+    ws.send(encodeMessage({ type: MessageType.hello, major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, token, client: this.options.clientName }))
+    this.lastReceivedAt = Date.now()
+    this.startLiveness(ws)
+  }
+
+  private receive(data: unknown): void {
+    let frame: Uint8Array
+    if (data instanceof ArrayBuffer) frame = new Uint8Array(data)
+    else if (data instanceof Uint8Array) frame = data
+    else return
+    let msg: Message
+    try {
+      msg = decodeMessage(frame)
+      if (msg.type === MessageType.chunk) {
+        const whole = this.assembler.push(msg)
+        if (whole === null) return
+        msg = decodeMessage(whole)
+      }
+    } catch (err) {
+      this.options.log.warn('murmur: undecodable message from server', err)
+      this.dropSocket(4400, 'malformed message from server')
+      this.scheduleRetry()
+      return
+    }
+    if (msg.type === MessageType.welcome) {
+      this.attempt = 0
+      this.nodeId = msg.nodeId
+      this.lastClose = null
+      this.setState(ConnectionState.open, { nodeId: msg.nodeId })
+      return
+    }
+    if (msg.type === MessageType.ping) {
+      this.ws?.send(encodeMessage({ type: MessageType.pong, nonce: msg.nonce }))
+      return
+    }
+    if (msg.type === MessageType.pong) return
+    for (const l of this.listeners.message) l(msg)
+  }
+
+  private startLiveness(ws: WebSocketLike): void {
+    this.stopLiveness()
+    const pingEvery = this.options.pingIntervalMs ?? 10_000
+    const deadAfter = this.options.deadAfterMs ?? 30_000
+    this.livenessTimer = setInterval(() => {
+      if (this.ws !== ws) return
+      const silent = Date.now() - this.lastReceivedAt
+      // Our own unsent bytes delay the server's answers: only a socket with nothing queued is judged.
+      if (silent >= deadAfter && ws.bufferedAmount === 0) {
+        this.options.log.warn('murmur: no traffic from server; reconnecting')
+        this.dropSocket(4000, 'liveness timeout')
+        this.setState(ConnectionState.connecting)
+        this.scheduleRetry()
+        return
+      }
+      if (silent >= pingEvery) ws.send(encodeMessage({ type: MessageType.ping, nonce: ++this.pingNonce }))
+    }, Math.min(pingEvery, deadAfter) / 2)
+  }
+
+  private stopLiveness(): void {
+    if (this.livenessTimer !== null) clearInterval(this.livenessTimer)
+    this.livenessTimer = null
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== null || this._state === ConnectionState.closed || !this.wantOnline) return
+    const initial = this.options.backoffInitialMs ?? 250
+    const max = this.options.backoffMaxMs ?? 10_000
+    const ceiling = Math.min(max, initial * 2 ** Math.min(this.attempt, 16))
+    // Full jitter between half and all of the ceiling: a restarted server is not hit by every client at once.
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2)
+    this.attempt++
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null
+      this.connect()
+    }, delay)
+  }
+
+  private dropSocket(code: number, reason: string): void {
+    const ws = this.ws
+    this.ws = null
+    this.stopLiveness()
+    if (ws === null) return
+    ws.onopen = ws.onmessage = ws.onerror = null
+    ws.onclose = null
+    try {
+      ws.close(code, reason)
+    } catch {
+      // already closing
+    }
+  }
+
+  private clearTimers(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+    this.retryTimer = null
+    this.stopLiveness()
+  }
+
+  private setState(state: ConnectionState, detail: { nodeId?: string; code?: number; reason?: string } = {}): void {
+    if (this._state === state && state !== ConnectionState.connecting) return
+    this._state = state
+    for (const l of this.listeners.state) l(state, detail)
+  }
+}

@@ -1,0 +1,358 @@
+import {
+  ErrorCode,
+  MessageType,
+  type EngineDoc,
+  type EngineName,
+  type Engine,
+  type Message,
+  type SyncSession,
+} from '@murmur/shared'
+import type { LocalStore, OutboxEntry } from '../store/local-store.js'
+import type { Logger } from '../logger.js'
+
+export const HandleStatus = {
+  /** No server reachable (or offline mode): edits are kept locally. */
+  offline: 'offline',
+  /** Trying to reach a server. */
+  connecting: 'connecting',
+  /** Connected; merging states or waiting for acks. */
+  syncing: 'syncing',
+  /** The server's state is merged and every local change is acknowledged as durable. */
+  synced: 'synced',
+} as const
+export type HandleStatus = (typeof HandleStatus)[keyof typeof HandleStatus]
+
+/** Origins of changes that are not local edits. */
+export const Origin = {
+  store: Symbol('murmur:store'),
+  server: Symbol('murmur:server'),
+  tab: Symbol('murmur:tab'),
+} as const
+
+/** What a handle needs from its client: sending, ids, and the shared store. */
+export interface HandleHost {
+  send(msg: Message): boolean
+  isConnected(): boolean
+  nextUpdateId(): string
+  readonly store: Promise<LocalStore>
+  readonly log: Logger
+  /** Replicas an update must reach before its ack (0/1 = the node it was sent to). */
+  readonly replicas: number
+  /** Cross-tab channel for this doc, or null. */
+  openTabChannel(docKey: string, onUpdate: (update: Uint8Array) => void): ((update: Uint8Array) => void) | null
+  handleClosed(handle: DocHandle): void
+}
+
+export interface HandleEvents {
+  status(status: HandleStatus): void
+  /** The number of local updates not yet acknowledged changed. */
+  unsaved(count: number): void
+  /** The server refused something for this doc. */
+  error(error: { code: string; message: string }): void
+}
+
+/** Local updates re-sent after a reconnect are merged into batches of at most this many. */
+const RESEND_BATCH = 500
+/** Compact the local log after this many entries. */
+const LOCAL_COMPACT_EVERY = 500
+
+/**
+ * The engine-agnostic part of a doc handle: local persistence, the outbox of unacknowledged updates,
+ * the sync session with the server, and the status. `YjsHandle` and `AutomergeHandle` add their API.
+ */
+export class DocHandle {
+  readonly docKey: string
+  private session: SyncSession | null = null
+  private opened = false
+  private _status: HandleStatus = HandleStatus.connecting
+  private readonly outbox = new Map<string, Uint8Array>()
+  /** Ids of a merged resend batch → the outbox ids it stands for. */
+  private readonly batches = new Map<string, string[]>()
+  private writeChain: Promise<void> = Promise.resolve()
+  /** Local edits made but not yet in the store (they count as unsaved too). */
+  private pendingLocal = 0
+  private remoteSinceCompact = 0
+  private readonly loaded: Promise<void>
+  private closed = false
+  private readonly postToTabs: ((update: Uint8Array) => void) | null
+  private readonly offUpdate: () => void
+  private readonly listeners: { [K in keyof HandleEvents]: Set<HandleEvents[K]> } = {
+    status: new Set(),
+    unsaved: new Set(),
+    error: new Set(),
+  }
+
+  constructor(
+    readonly engine: Engine,
+    readonly docId: string,
+    readonly ref: number,
+    protected readonly engineDoc: EngineDoc,
+    private readonly host: HandleHost,
+  ) {
+    this.docKey = `${engine.name}:${docId}`
+    this.postToTabs = host.openTabChannel(this.docKey, (update) => this.applyFromTab(update))
+    this.offUpdate = engineDoc.onUpdate((update, origin) => this.onDocUpdate(update, origin))
+    this.loaded = this.loadLocal()
+  }
+
+  get engineName(): EngineName {
+    return this.engine.name
+  }
+
+  get status(): HandleStatus {
+    return this._status
+  }
+
+  /** Local updates not yet acknowledged by a server. */
+  get unsavedCount(): number {
+    return this.outbox.size + this.pendingLocal
+  }
+
+  on<K extends keyof HandleEvents>(event: K, listener: HandleEvents[K]): () => void {
+    this.listeners[event].add(listener)
+    return () => this.listeners[event].delete(listener)
+  }
+
+  /** Resolves once the locally stored state is in the doc. */
+  whenLoaded(): Promise<void> {
+    return this.loaded
+  }
+
+  /** Resolves when the status is (next) `synced`. */
+  whenSynced(): Promise<void> {
+    if (this._status === HandleStatus.synced) return Promise.resolve()
+    return new Promise((resolve) => {
+      const off = this.on('status', (s) => {
+        if (s === HandleStatus.synced) {
+          off()
+          resolve()
+        }
+      })
+    })
+  }
+
+  private async loadLocal(): Promise<void> {
+    const store = await this.host.store
+    const local = await store.load(this.docKey)
+    if (local.snapshot !== null) this.engineDoc.applyUpdate(local.snapshot, Origin.store)
+    for (const u of local.updates) this.engineDoc.applyUpdate(u, Origin.store)
+    for (const e of local.outbox) {
+      // An outbox entry is also in the log, but it may have been written by another tab or a crashed one.
+      this.engineDoc.applyUpdate(e.update, Origin.store)
+      this.outbox.set(e.id, e.update)
+    }
+    this.emit('unsaved', this.unsavedCount)
+  }
+
+  private onDocUpdate(update: Uint8Array, origin: unknown): void {
+    if (this.closed || origin === Origin.store) return
+    if (origin === Origin.server) {
+      this.persistRemote(update)
+      return
+    }
+    if (origin === Origin.tab) return
+    this.commitLocal(update)
+  }
+
+  /** A local edit: stored (log + outbox) before it is sent, then sent, then shared with other tabs. */
+  private commitLocal(update: Uint8Array): void {
+    const entry: OutboxEntry = { id: this.host.nextUpdateId(), update }
+    this.postToTabs?.(update)
+    this.pendingLocal++
+    this.emit('unsaved', this.unsavedCount)
+    this.updateStatus()
+    this.writeChain = this.writeChain
+      .then(async () => {
+        const store = await this.host.store
+        await store.appendLocal(this.docKey, entry)
+        this.outbox.set(entry.id, entry.update)
+        if (this.opened && this.session !== null) this.sendUpdate(entry.id, entry.update)
+      })
+      .catch((err: unknown) => {
+        // Not stored: keep it in memory's outbox all the same, so it is still sent and acknowledged.
+        this.outbox.set(entry.id, entry.update)
+        this.host.log.error('murmur: could not store a local edit', err)
+      })
+      .finally(() => {
+        this.pendingLocal--
+      })
+  }
+
+  private persistRemote(update: Uint8Array): void {
+    this.writeChain = this.writeChain
+      .then(async () => {
+        const store = await this.host.store
+        await store.appendRemote(this.docKey, update)
+        if (++this.remoteSinceCompact >= LOCAL_COMPACT_EVERY) {
+          this.remoteSinceCompact = 0
+          if ((await store.logLength(this.docKey)) >= LOCAL_COMPACT_EVERY) {
+            await store.compact(this.docKey, this.engineDoc.encodeSnapshot())
+          }
+        }
+      })
+      .catch((err: unknown) => this.host.log.error('murmur: could not store a remote update', err))
+  }
+
+  private applyFromTab(update: Uint8Array): void {
+    try {
+      this.engineDoc.applyUpdate(update, Origin.tab)
+    } catch (err) {
+      this.host.log.warn('murmur: ignoring an undecodable update from another tab', err)
+    }
+  }
+
+  private sendUpdate(id: string, payload: Uint8Array): void {
+    this.host.send({ type: MessageType.update, ref: this.ref, id, replicas: this.host.replicas, payload })
+  }
+
+  /** The connection is welcomed: once the local state is loaded, open the doc on the server and sync. */
+  attach(): void {
+    void this.loaded.then(() => {
+      if (this.host.isConnected() && !this.opened) this.openOnServer()
+    })
+  }
+
+  private openOnServer(): void {
+    if (this.closed) return
+    this.session = this.engineDoc.createSyncSession()
+    this.opened = true
+    this.host.send({ type: MessageType.open, ref: this.ref, engine: this.engine.name, docId: this.docId })
+    for (const payload of this.session.start()) this.host.send({ type: MessageType.sync, ref: this.ref, payload })
+    this.onAttached()
+    this.resendOutbox()
+    this.updateStatus()
+  }
+
+  /** The connection dropped. */
+  detach(): void {
+    this.session = null
+    this.opened = false
+    this.batches.clear()
+    this.onDetached()
+    this.updateStatus()
+  }
+
+  /** True while the doc is open on a connected server. */
+  protected get isOpenOnServer(): boolean {
+    return this.opened && this.host.isConnected()
+  }
+
+  /** Send a message (for subclasses). */
+  protected sendMessage(msg: Message): boolean {
+    return this.host.send(msg)
+  }
+
+  /** Hooks for subclasses (awareness). */
+  protected onAttached(): void {}
+  protected onDetached(): void {}
+
+  private resendOutbox(): void {
+    if (!this.opened || this.outbox.size === 0) return
+    const entries = [...this.outbox]
+    for (let i = 0; i < entries.length; i += RESEND_BATCH) {
+      const batch = entries.slice(i, i + RESEND_BATCH)
+      if (batch.length === 1) {
+        this.sendUpdate(batch[0][0], batch[0][1])
+        continue
+      }
+      const ids = batch.map(([id]) => id)
+      const batchId = `batch:${ids[ids.length - 1]}`
+      this.batches.set(batchId, ids)
+      this.sendUpdate(batchId, this.engine.mergeUpdates(batch.map(([, u]) => u)))
+    }
+  }
+
+  /** A message from the server for this doc. */
+  receive(msg: Message): void {
+    if (this.closed) return
+    switch (msg.type) {
+      case MessageType.sync: {
+        if (this.session === null) return
+        let replies: Uint8Array[]
+        try {
+          replies = this.session.receive(msg.payload, Origin.server).replies
+        } catch (err) {
+          this.host.log.error('murmur: could not apply a sync message', err)
+          return
+        }
+        for (const payload of replies) this.host.send({ type: MessageType.sync, ref: this.ref, payload })
+        this.updateStatus()
+        return
+      }
+      case MessageType.ack:
+        this.acknowledge(msg.ids)
+        return
+      case MessageType.awareness:
+        this.onAwareness(msg.payload)
+        return
+      case MessageType.error:
+        this.emit('error', { code: msg.code, message: msg.message })
+        if (msg.code === ErrorCode.LOAD_FAILED || msg.code === ErrorCode.STORAGE_FAILED) {
+          // The server could not serve the doc just now; open it again shortly.
+          this.opened = false
+          this.session = null
+          setTimeout(() => {
+            if (!this.closed && this.host.isConnected() && !this.opened) this.openOnServer()
+          }, 1000)
+        }
+        this.updateStatus()
+        return
+      default:
+        return
+    }
+  }
+
+  protected onAwareness(_payload: Uint8Array): void {}
+
+  private acknowledge(ids: readonly string[]): void {
+    const done: string[] = []
+    for (const id of ids) {
+      const members = this.batches.get(id)
+      if (members !== undefined) {
+        this.batches.delete(id)
+        done.push(...members)
+      } else done.push(id)
+    }
+    let removed = 0
+    for (const id of done) if (this.outbox.delete(id)) removed++
+    if (removed === 0) return
+    this.writeChain = this.writeChain
+      .then(async () => (await this.host.store).acknowledge(this.docKey, done))
+      .catch((err: unknown) => this.host.log.error('murmur: could not record an ack', err))
+    this.emit('unsaved', this.unsavedCount)
+    this.updateStatus()
+  }
+
+  /** Recompute the status from the connection, the session and the outbox. */
+  updateStatus(): void {
+    let next: HandleStatus
+    if (!this.host.isConnected()) next = this.connectionStatus()
+    else if (this.session === null || !this.session.peerStateMerged || this.unsavedCount > 0) next = HandleStatus.syncing
+    else next = HandleStatus.synced
+    if (next === this._status) return
+    this._status = next
+    this.emit('status', next)
+  }
+
+  /** Set by the client: what to show while not connected. */
+  connectionStatus: () => HandleStatus = () => HandleStatus.connecting
+
+  /** Stop syncing this doc; local data stays in the store. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    await this.writeChain
+    this.closed = true
+    if (this.opened) this.host.send({ type: MessageType.close, ref: this.ref })
+    this.offUpdate()
+    this.host.handleClosed(this)
+  }
+
+  /** Resolves once every local write so far reached the local store. */
+  whenStored(): Promise<void> {
+    return this.writeChain
+  }
+
+  protected emit<K extends keyof HandleEvents>(event: K, ...args: Parameters<HandleEvents[K]>): void {
+    for (const l of this.listeners[event]) (l as (...a: Parameters<HandleEvents[K]>) => void)(...args)
+  }
+}

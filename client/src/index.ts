@@ -1,0 +1,8 @@
+export { createClient, MurmurClient, type ClientOptions } from './client.js'
+export { ConnectionState, type WebSocketConstructor, type WebSocketLike } from './connection.js'
+export { DocHandle, HandleStatus, type HandleEvents } from './handles/doc-handle.js'
+export { YjsHandle } from './handles/yjs-handle.js'
+export type { LocalStore, LocalDoc, OutboxEntry } from './store/local-store.js'
+export { MemoryStore } from './store/memory-store.js'
+export { IndexedDbStore } from './store/idb-store.js'
+export { silentLogger, type Logger } from './logger.js'

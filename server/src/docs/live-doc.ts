@@ -1,0 +1,170 @@
+import {
+  AwarenessTable,
+  ErrorCode,
+  MurmurError,
+  type ApplyResult,
+  type EngineDoc,
+  type SyncSession,
+} from '@murmur/shared'
+import type { DocKey, Storage } from '../storage/storage.js'
+import type { Logger } from '../logger.js'
+
+/**
+ * Someone who wants a doc's changes: a client socket, an HTTP request, a peer node.
+ * Every change is delivered to every subscriber except the one it came from.
+ */
+export interface DocSubscriber {
+  deliverUpdate(update: Uint8Array): void
+  deliverAwareness(update: Uint8Array): void
+  /** The doc can no longer be served (storage failed); the subscriber must drop it. */
+  fail(error: MurmurError): void
+}
+
+export interface LiveDocOptions {
+  readonly compactEveryUpdates: number
+  readonly compactEveryBytes: number
+  readonly maxDocBytes: number
+}
+
+/**
+ * A loaded doc: the engine doc, who is subscribed, and the durable log behind it. All writes go through
+ * `apply` or `receiveSync`, which apply in arrival order and append what changed to storage; the returned
+ * promise resolves once that is durable (this is what an ack waits for).
+ */
+export class LiveDoc {
+  readonly subscribers = new Set<DocSubscriber>()
+  readonly awareness = new AwarenessTable()
+  /** Resolves when every write so far is durable; rejects if one failed. */
+  private durableTail: Promise<void> = Promise.resolve()
+  private lastSeq: number
+  private updatesSinceSnapshot: number
+  private bytesSinceSnapshot: number
+  private compacting = false
+  private failed: MurmurError | null = null
+  private readonly offUpdate: () => void
+
+  constructor(
+    readonly key: DocKey,
+    readonly doc: EngineDoc,
+    private readonly storage: Storage,
+    private readonly options: LiveDocOptions,
+    private readonly log: Logger,
+    stored: { lastSeq: number; updates: number; updateBytes: number },
+  ) {
+    this.lastSeq = stored.lastSeq
+    this.updatesSinceSnapshot = stored.updates
+    this.bytesSinceSnapshot = stored.updateBytes
+    this.offUpdate = doc.onUpdate((update, origin) => {
+      for (const sub of this.subscribers) if (sub !== origin) sub.deliverUpdate(update)
+    })
+  }
+
+  get isFailed(): boolean {
+    return this.failed !== null
+  }
+
+  /** Apply engine update bytes from `origin`. Resolves once the change is durable. */
+  apply(update: Uint8Array, origin: DocSubscriber | null): Promise<void> {
+    this.assertUsable()
+    return this.persist(this.doc.applyUpdate(update, origin))
+  }
+
+  /** Handle an engine sync message on `session`; replies are returned at once, durability later. */
+  receiveSync(session: SyncSession, message: Uint8Array, origin: DocSubscriber): { replies: Uint8Array[]; durable: Promise<void> } {
+    this.assertUsable()
+    const { replies, applied } = session.receive(message, origin)
+    return { replies, durable: this.persist(applied) }
+  }
+
+  /** Forward an awareness update from `origin` to everyone else. */
+  relayAwareness(update: Uint8Array, origin: DocSubscriber): void {
+    const accepted = this.awareness.apply(update, origin)
+    if (accepted === null) return
+    for (const sub of this.subscribers) if (sub !== origin) sub.deliverAwareness(accepted)
+  }
+
+  subscribe(sub: DocSubscriber): void {
+    this.subscribers.add(sub)
+  }
+
+  /** Remove a subscriber and the awareness states it announced. */
+  unsubscribe(sub: DocSubscriber): void {
+    if (!this.subscribers.delete(sub)) return
+    const removal = this.awareness.removeOwner(sub)
+    if (removal !== null) for (const other of this.subscribers) other.deliverAwareness(removal)
+  }
+
+  /** Resolves once every write accepted so far is durable. */
+  whenDurable(): Promise<void> {
+    return this.durableTail
+  }
+
+  /** Fold the log into a snapshot now (also done automatically past the thresholds). */
+  async compact(): Promise<void> {
+    if (this.compacting || this.failed !== null || this.updatesSinceSnapshot === 0) return
+    this.compacting = true
+    try {
+      await this.durableTail
+      // Everything up to lastSeq is in the doc; later appends may also be in the snapshot, which is
+      // harmless: replaying an update a doc already holds changes nothing.
+      const upToSeq = this.lastSeq
+      const countAtSnapshot = this.updatesSinceSnapshot
+      const bytesAtSnapshot = this.bytesSinceSnapshot
+      await this.storage.compact(this.key, this.doc.encodeSnapshot(), upToSeq)
+      this.updatesSinceSnapshot -= countAtSnapshot
+      this.bytesSinceSnapshot -= bytesAtSnapshot
+    } catch (err) {
+      this.log.warn({ err, doc: this.key.docId }, 'compaction failed; the log is kept as it is')
+    } finally {
+      this.compacting = false
+    }
+  }
+
+  destroy(): void {
+    this.offUpdate()
+    this.doc.destroy()
+  }
+
+  private assertUsable(): void {
+    if (this.failed !== null) throw this.failed
+  }
+
+  private persist(applied: ApplyResult): Promise<void> {
+    if (applied.persist === null) return this.durableTail
+    const bytes = applied.persist
+    const append = this.storage.append(this.key, bytes).then(
+      (seq) => {
+        if (seq > this.lastSeq) this.lastSeq = seq
+        this.updatesSinceSnapshot++
+        this.bytesSinceSnapshot += bytes.length
+        if (
+          this.updatesSinceSnapshot >= this.options.compactEveryUpdates ||
+          this.bytesSinceSnapshot >= this.options.compactEveryBytes
+        ) {
+          void this.compact()
+        }
+      },
+      (err: unknown) => {
+        // The doc in memory now holds a change storage does not: serving on would let a later
+        // duplicate of it be acknowledged without being durable. Fail the doc so it reloads from storage.
+        const error = new MurmurError(ErrorCode.STORAGE_FAILED, 'storage could not make an update durable', { cause: err })
+        this.fail(error)
+        throw error
+      },
+    )
+    // Durability is in order: an ack for a later write must not overtake an earlier one that fails.
+    const previous = this.durableTail
+    this.durableTail = Promise.all([previous, append]).then(() => undefined)
+    this.durableTail.catch(() => undefined)
+    return this.durableTail
+  }
+
+  /** Stop serving this doc and tell every subscriber. */
+  fail(error: MurmurError): void {
+    if (this.failed !== null) return
+    this.failed = error
+    this.log.error({ err: error.cause ?? error, doc: this.key.docId }, 'doc failed; its subscribers are dropped')
+    for (const sub of [...this.subscribers]) sub.fail(error)
+    this.subscribers.clear()
+  }
+}

@@ -1,0 +1,162 @@
+import { ErrorCode, MurmurError, getEngine } from '@murmur/shared'
+import type { DocKey, Storage } from '../storage/storage.js'
+import type { Logger } from '../logger.js'
+import { LiveDoc, type DocSubscriber, type LiveDocOptions } from './live-doc.js'
+
+export interface DocRegistryOptions extends LiveDocOptions {
+  readonly idleUnloadMs: number
+}
+
+export interface RegistryStats {
+  loads: number
+  unloads: number
+  loadFailures: number
+}
+
+function keyString(key: DocKey): string {
+  return `${key.engine}\u0000${key.docId}`
+}
+
+/**
+ * Loaded docs by key. However many subscribers ask for a doc at once, storage is read once; nobody gets
+ * the doc before its load finished; a failed load is an error for every waiter and is never turned into
+ * an empty doc. Docs without subscribers are unloaded after `idleUnloadMs`.
+ */
+export class DocRegistry {
+  private readonly loading = new Map<string, Promise<LiveDoc>>()
+  private readonly loaded = new Map<string, LiveDoc>()
+  private readonly idleTimers = new Map<string, NodeJS.Timeout>()
+  readonly stats: RegistryStats = { loads: 0, unloads: 0, loadFailures: 0 }
+  private closed = false
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly options: DocRegistryOptions,
+    private readonly log: Logger,
+  ) {}
+
+  get loadedCount(): number {
+    return this.loaded.size
+  }
+
+  /** The doc if it is loaded now (no storage access). */
+  peek(key: DocKey): LiveDoc | undefined {
+    return this.loaded.get(keyString(key))
+  }
+
+  /** Load (once) and subscribe. Rejects with LOAD_FAILED when storage cannot be read. */
+  async acquire(key: DocKey, sub: DocSubscriber): Promise<LiveDoc> {
+    const doc = await this.get(key)
+    this.cancelIdle(keyString(key))
+    doc.subscribe(sub)
+    return doc
+  }
+
+  /** Unsubscribe; the doc is unloaded once idle for long enough. */
+  release(doc: LiveDoc, sub: DocSubscriber): void {
+    doc.unsubscribe(sub)
+    if (doc.subscribers.size === 0) this.scheduleIdle(doc)
+  }
+
+  /** The loaded doc, loading it if needed, without subscribing (HTTP reads). */
+  async get(key: DocKey): Promise<LiveDoc> {
+    if (this.closed) throw new MurmurError(ErrorCode.SHUTTING_DOWN, 'server is shutting down')
+    const k = keyString(key)
+    const live = this.loaded.get(k)
+    if (live !== undefined && !live.isFailed) return live
+    if (live !== undefined) this.drop(k, live)
+    let pending = this.loading.get(k)
+    if (pending === undefined) {
+      pending = this.load(key)
+      this.loading.set(k, pending)
+      pending.then(
+        () => this.loading.delete(k),
+        () => this.loading.delete(k),
+      )
+    }
+    return pending
+  }
+
+  private async load(key: DocKey): Promise<LiveDoc> {
+    this.stats.loads++
+    const engine = getEngine(key.engine)
+    let stored
+    try {
+      stored = await this.storage.load(key)
+    } catch (err) {
+      this.stats.loadFailures++
+      this.log.error({ err, doc: key.docId }, 'doc load failed')
+      throw new MurmurError(ErrorCode.LOAD_FAILED, 'the doc could not be loaded from storage', { cause: err })
+    }
+    let engineDoc
+    try {
+      engineDoc = stored === null ? engine.create() : engine.load(stored.snapshot, stored.updates)
+    } catch (err) {
+      this.stats.loadFailures++
+      this.log.error({ err, doc: key.docId }, 'stored doc could not be decoded')
+      throw new MurmurError(ErrorCode.LOAD_FAILED, 'the stored doc could not be decoded', { cause: err })
+    }
+    if (stored !== null && stored.droppedCorrupt > 0) {
+      this.log.warn({ doc: key.docId, dropped: stored.droppedCorrupt }, 'dropped corrupt log entries at load')
+    }
+    const doc = new LiveDoc(key, engineDoc, this.storage, this.options, this.log, {
+      lastSeq: stored?.lastSeq ?? 0,
+      updates: stored?.updates.length ?? 0,
+      updateBytes: stored?.updateBytes ?? 0,
+    })
+    this.loaded.set(keyString(key), doc)
+    // A doc nobody subscribes to (an HTTP read) still gets unloaded.
+    this.scheduleIdle(doc)
+    return doc
+  }
+
+  private scheduleIdle(doc: LiveDoc): void {
+    const k = keyString(doc.key)
+    this.cancelIdle(k)
+    const timer = setTimeout(() => {
+      this.idleTimers.delete(k)
+      void this.unloadIfIdle(doc)
+    }, this.options.idleUnloadMs)
+    timer.unref()
+    this.idleTimers.set(k, timer)
+  }
+
+  private cancelIdle(k: string): void {
+    const timer = this.idleTimers.get(k)
+    if (timer !== undefined) {
+      clearTimeout(timer)
+      this.idleTimers.delete(k)
+    }
+  }
+
+  private async unloadIfIdle(doc: LiveDoc): Promise<void> {
+    if (doc.subscribers.size > 0) return
+    try {
+      // The doc stays registered (and servable) until its writes are durable: a reload before that could
+      // miss them.
+      await doc.whenDurable()
+      await doc.compact()
+    } catch {
+      // A failed doc is dropped below all the same.
+    }
+    if (doc.subscribers.size > 0) return
+    this.drop(keyString(doc.key), doc)
+  }
+
+  private drop(k: string, doc: LiveDoc): void {
+    if (this.loaded.get(k) !== doc) return
+    this.loaded.delete(k)
+    this.cancelIdle(k)
+    doc.destroy()
+    this.stats.unloads++
+  }
+
+  /** Wait for durability of every loaded doc, then unload all. */
+  async close(): Promise<void> {
+    this.closed = true
+    await Promise.allSettled([...this.loading.values()])
+    const docs = [...this.loaded.values()]
+    await Promise.allSettled(docs.map((d) => d.whenDurable()))
+    for (const d of docs) this.drop(keyString(d.key), d)
+  }
+}

@@ -1,0 +1,6 @@
+export * from './config.js'
+export * from './app.js'
+export * from './storage/index.js'
+export type { DocKey, Storage, StoredDoc, ListOptions } from './storage/storage.js'
+export { DocRegistry } from './docs/registry.js'
+export { LiveDoc, type DocSubscriber } from './docs/live-doc.js'

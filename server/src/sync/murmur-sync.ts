@@ -1,0 +1,235 @@
+import {
+  ErrorCode,
+  CHUNK_BYTES,
+  MessageType,
+  MurmurError,
+  chunkFrame,
+  PROTOCOL_MAJOR,
+  PROTOCOL_MINOR,
+  decodeMessage,
+  encodeMessage,
+  isDocId,
+  isEngineName,
+  type DocId,
+  type Message,
+  type MessageOf,
+  type SyncSession,
+} from '@murmur/shared'
+import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
+import type { SyncContext } from './context.js'
+import type { ServerSocket } from './socket.js'
+
+/** Most docs one socket may have open at once. */
+const MAX_OPEN_DOCS = 10_000
+
+/** One doc open on a `/sync` socket. Messages for it wait in `queued` until its load finished. */
+interface Binding {
+  readonly ref: number
+  doc: LiveDoc | null
+  session: SyncSession | null
+  readonly queued: Message[]
+  readonly subscriber: DocSubscriber
+  closed: boolean
+  /** Acked update ids not yet sent (batched per turn of the event loop). */
+  pendingAcks: string[]
+}
+
+/**
+ * A client of Murmur protocol v1 (`/sync`): hello/welcome, then any number of docs over the one socket,
+ * each under its own ref; a doc's messages only ever reach that doc's binding.
+ */
+export function serveMurmurSync(socket: ServerSocket, ctx: SyncContext): void {
+  const bindings = new Map<number, Binding>()
+  let welcomed = false
+
+  let chunkId = 0
+  // Large messages (a big doc's first sync) go out in chunks, so a ping never waits behind a whole one.
+  const send = (msg: Message): void => {
+    const frame = encodeMessage(msg)
+    if (frame.length <= CHUNK_BYTES) socket.send(frame)
+    else for (const piece of chunkFrame(frame, ++chunkId)) socket.send(piece)
+  }
+  const sendError = (ref: number, error: MurmurError, updateId = ''): void =>
+    send({ type: MessageType.error, ref, code: error.code, message: error.message, updateId })
+
+  /** Tell the client why, then close with the matching code. */
+  const fatal = (err: unknown): void => {
+    if (err instanceof MurmurError) sendError(0, err)
+    socket.closeWith(err)
+  }
+
+  const flushAcks = (b: Binding): void => {
+    if (b.pendingAcks.length === 0 || b.closed) return
+    send({ type: MessageType.ack, ref: b.ref, ids: b.pendingAcks })
+    b.pendingAcks = []
+  }
+
+  const makeBinding = (ref: number): Binding => {
+    const b: Binding = {
+      ref,
+      doc: null,
+      session: null,
+      queued: [],
+      closed: false,
+      pendingAcks: [],
+      subscriber: {
+        deliverUpdate(update) {
+          if (b.session === null) return
+          for (const payload of b.session.onDocUpdate(update)) send({ type: MessageType.sync, ref, payload })
+        },
+        deliverAwareness(payload) {
+          send({ type: MessageType.awareness, ref, payload })
+        },
+        fail(error) {
+          sendError(ref, error)
+          b.closed = true
+          bindings.delete(ref)
+        },
+      },
+    }
+    return b
+  }
+
+  const handleDocMessage = (b: Binding, msg: Message): void => {
+    const doc = b.doc
+    const session = b.session
+    if (doc === null || session === null) {
+      b.queued.push(msg)
+      return
+    }
+    switch (msg.type) {
+      case MessageType.sync: {
+        const { replies, durable } = doc.receiveSync(session, msg.payload, b.subscriber)
+        durable.catch(() => undefined) // a storage failure fails the doc, which tells its subscribers
+        for (const payload of replies) send({ type: MessageType.sync, ref: b.ref, payload })
+        return
+      }
+      case MessageType.update: {
+        const id = msg.id
+        doc.apply(msg.payload, b.subscriber).then(
+          () => {
+            if (b.pendingAcks.length === 0) setImmediate(() => flushAcks(b))
+            b.pendingAcks.push(id)
+          },
+          (err: unknown) => {
+            if (!b.closed) sendError(b.ref, err instanceof MurmurError ? err : new MurmurError(ErrorCode.STORAGE_FAILED, 'not durable'), id)
+          },
+        )
+        return
+      }
+      case MessageType.awareness:
+        doc.relayAwareness(msg.payload, b.subscriber)
+        return
+      default:
+        return
+    }
+  }
+
+  const open = (msg: MessageOf<typeof MessageType.open>): void => {
+    if (bindings.has(msg.ref)) throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, `doc ref ${msg.ref} is already open`)
+    if (!isEngineName(msg.engine)) throw new MurmurError(ErrorCode.UNKNOWN_ENGINE, `unknown engine ${msg.engine.slice(0, 40)}`)
+    if (!isDocId(msg.docId)) throw new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid doc id')
+    if (bindings.size >= MAX_OPEN_DOCS) throw new MurmurError(ErrorCode.RATE_LIMITED, `at most ${MAX_OPEN_DOCS} docs per socket`)
+    const b = makeBinding(msg.ref)
+    bindings.set(msg.ref, b)
+    ctx.registry.acquire({ engine: msg.engine, docId: msg.docId as DocId }, b.subscriber).then(
+      (doc) => {
+        if (b.closed) {
+          ctx.registry.release(doc, b.subscriber)
+          return
+        }
+        b.doc = doc
+        b.session = doc.doc.createSyncSession()
+        for (const payload of b.session.start()) send({ type: MessageType.sync, ref: b.ref, payload })
+        const all = doc.awareness.encodeAll()
+        if (all !== null) send({ type: MessageType.awareness, ref: b.ref, payload: all })
+        try {
+          for (const queued of b.queued.splice(0)) handleDocMessage(b, queued)
+        } catch (err) {
+          fatal(err)
+        }
+      },
+      (err: unknown) => {
+        // The doc is not served at all rather than served empty; other docs on this socket go on.
+        b.closed = true
+        bindings.delete(b.ref)
+        sendError(b.ref, err instanceof MurmurError ? err : new MurmurError(ErrorCode.LOAD_FAILED, 'load failed'))
+      },
+    )
+  }
+
+  const close = (ref: number): void => {
+    const b = bindings.get(ref)
+    if (b === undefined) return
+    b.closed = true
+    bindings.delete(ref)
+    if (b.doc !== null) ctx.registry.release(b.doc, b.subscriber)
+  }
+
+  socket.onFrame((frame) => {
+    let msg: Message
+    try {
+      msg = decodeMessage(frame)
+    } catch (err) {
+      fatal(err)
+      return
+    }
+    if (!welcomed) {
+      if (msg.type !== MessageType.hello) {
+        fatal(new MurmurError(ErrorCode.HANDSHAKE_REQUIRED, 'the first message must be hello'))
+        return
+      }
+      if (msg.major !== PROTOCOL_MAJOR) {
+        fatal(new MurmurError(ErrorCode.UNSUPPORTED_VERSION, `protocol ${msg.major}.x is not supported; this server speaks ${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`))
+        return
+      }
+      welcomed = true
+      send({ type: MessageType.welcome, major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, nodeId: ctx.nodeId })
+      return
+    }
+    try {
+      switch (msg.type) {
+        case MessageType.open:
+          open(msg)
+          return
+        case MessageType.close:
+          close(msg.ref)
+          return
+        case MessageType.sync:
+        case MessageType.update:
+        case MessageType.awareness: {
+          const b = bindings.get(msg.ref)
+          if (b === undefined) {
+            // A doc closed (or failed) a moment ago may still have messages in flight; say so, keep going.
+            sendError(msg.ref, new MurmurError(ErrorCode.UNKNOWN_DOC_REF, `doc ref ${msg.ref} is not open`), msg.type === MessageType.update ? msg.id : '')
+            return
+          }
+          handleDocMessage(b, msg)
+          return
+        }
+        case MessageType.ping:
+          socket.sendNow(encodeMessage({ type: MessageType.pong, nonce: msg.nonce }))
+          return
+        case MessageType.pong:
+        case MessageType.auth:
+          return
+        default:
+          throw new MurmurError(ErrorCode.UNKNOWN_MESSAGE, `a client may not send message type ${msg.type}`)
+      }
+    } catch (err) {
+      fatal(err)
+    }
+  })
+
+  const keepAlive = setInterval(() => {
+    if (Date.now() - socket.lastSendAt >= ctx.config.keepAliveMs * 0.9) {
+      socket.sendNow(encodeMessage({ type: MessageType.ping, nonce: 0 }))
+    }
+  }, ctx.config.keepAliveMs)
+  keepAlive.unref()
+
+  socket.ws.on('close', () => {
+    clearInterval(keepAlive)
+    for (const ref of [...bindings.keys()]) close(ref)
+  })
+}
