@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
-import type { Database as Db, Statement } from 'better-sqlite3'
+import type { Database as Db } from 'better-sqlite3'
 import { crc32 } from './crc32.js'
 import { GroupCommit, storageError, type LogEntry } from './group-commit.js'
 import { asBytes, assertSeq, checkLog, pageLimit, toStoredDoc, type StoredEntry } from './log.js'

@@ -1,0 +1,308 @@
+/**
+ * The acceptance suite every Storage backend runs. A backend is done when this passes.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { asDocId, type EngineName } from '@murmur/shared'
+import type { DocKey, Storage, StorageStats } from '../../server/dist/storage/index.js'
+
+/** Backends expose their group-commit counters; the suite uses them to see batching happen. */
+export type TestedStorage = Storage & { stats(): StorageStats }
+
+export interface StorageHarness {
+  /** The currently open instance; `reopen` replaces it. */
+  readonly storage: TestedStorage
+  /** Close the current instance and open a new one over the same data: a restart. */
+  reopen(): Promise<TestedStorage>
+  /** Damage the newest log entry of a doc behind the backend's back, as a torn write or bit rot would. */
+  corruptLastEntry(key: DocKey): Promise<void>
+  /** Make every append transaction fail (true) or work again (false), as a full disk would. Optional. */
+  failWrites?(fail: boolean): Promise<void>
+  /** Close whatever is open and remove the data. */
+  cleanup(): Promise<void>
+}
+
+const key = (docId: string, engine: EngineName = 'yjs'): DocKey => ({ engine, docId: asDocId(docId) })
+const bytes = (...values: number[]): Uint8Array => new Uint8Array(values)
+
+/** Seeded, so a failure with random payloads replays exactly. */
+function seededBytes(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length)
+  let x = seed >>> 0 || 1
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    out[i] = x & 0xff
+  }
+  return out
+}
+
+function expectIncreasing(seqs: number[]): void {
+  for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1])
+}
+
+export function runStorageAcceptance(name: string, setup: () => Promise<StorageHarness>): void {
+  describe(`Storage acceptance: ${name}`, () => {
+    let h: StorageHarness
+
+    beforeEach(async () => {
+      h = await setup()
+    })
+    afterEach(async () => {
+      await h.cleanup()
+    })
+
+    it('loads an unknown doc as null', async () => {
+      expect(await h.storage.load(key('nobody'))).toBeNull()
+    })
+
+    it('keeps append order and gives increasing seqs', async () => {
+      const k = key('ordered')
+      const seqs: number[] = []
+      for (let i = 0; i < 5; i++) seqs.push(await h.storage.append(k, bytes(i, i + 1)))
+      expectIncreasing(seqs)
+      expect(seqs[0]).toBeGreaterThanOrEqual(1)
+      // Concurrent appends to one doc keep call order too: seqs and log follow it.
+      const more = await Promise.all(Array.from({ length: 50 }, (_, i) => h.storage.append(k, bytes(100 + i))))
+      expectIncreasing([...seqs, ...more])
+      const doc = await h.storage.load(k)
+      expect(doc?.updates).toEqual([...Array.from({ length: 5 }, (_, i) => bytes(i, i + 1)), ...more.map((_, i) => bytes(100 + i))])
+      expect(doc?.lastSeq).toBe(more.at(-1))
+      expect(doc?.updateBytes).toBe(5 * 2 + 50)
+      expect(doc?.snapshot).toBeNull()
+      expect(doc?.droppedCorrupt).toBe(0)
+    })
+
+    it('resolves 1000 concurrent appends across 10 docs, all present after reopen', async () => {
+      const docs = Array.from({ length: 10 }, (_, d) => key(`many-${d}`))
+      const payload = (d: number, i: number): Uint8Array => bytes(d, i & 0xff, i >> 8)
+      const seqs = await Promise.all(
+        Array.from({ length: 1000 }, (_, n) => h.storage.append(docs[n % 10], payload(n % 10, Math.floor(n / 10)))),
+      )
+      expect(seqs).toHaveLength(1000)
+      const s = await h.reopen()
+      for (let d = 0; d < 10; d++) {
+        const doc = await s.load(docs[d])
+        expect(doc?.updates).toEqual(Array.from({ length: 100 }, (_, i) => payload(d, i)))
+        expect(doc?.lastSeq).toBe(seqs[990 + d])
+      }
+    })
+
+    it('acknowledges an append only after the commit that made it durable, batching under concurrency', async () => {
+      const before = h.storage.stats()
+      const acks = Array.from({ length: 1000 }, (_, n) => {
+        const commitsAtCall = h.storage.stats().commits
+        return h.storage.append(key(`batched-${n % 10}`), bytes(n & 0xff)).then(() => {
+          // A backend that resolved before committing would still show the old count here.
+          expect(h.storage.stats().commits).toBeGreaterThan(commitsAtCall)
+        })
+      })
+      await Promise.all(acks)
+      const after = h.storage.stats()
+      const appends = after.appends - before.appends
+      const commits = after.commits - before.commits
+      expect(appends).toBe(1000)
+      expect(commits).toBeGreaterThanOrEqual(1)
+      expect(commits * 10).toBeLessThanOrEqual(appends)
+    })
+
+    it('flush resolves after everything appended before it is durable', async () => {
+      await h.storage.flush() // nothing pending: resolves at once
+      const k = key('flushed')
+      let acked = 0
+      const pending = Array.from({ length: 20 }, (_, i) => h.storage.append(k, bytes(i)).then(() => void acked++))
+      await h.storage.flush()
+      expect(acked).toBe(20)
+      await Promise.all(pending)
+      expect((await h.reopen().then((s) => s.load(k)))?.updates).toHaveLength(20)
+    })
+
+    it('close commits pending appends and is idempotent', async () => {
+      const k = key('closing')
+      const pending = h.storage.append(k, bytes(42))
+      await h.storage.close()
+      await expect(pending).resolves.toBeGreaterThanOrEqual(1)
+      await h.storage.close()
+      expect((await h.reopen().then((s) => s.load(k)))?.updates).toEqual([bytes(42)])
+    })
+
+    it('compaction keeps later entries, drops covered ones, and seqs keep increasing', async () => {
+      const k = key('compacted')
+      const seqs: number[] = []
+      for (let i = 1; i <= 5; i++) seqs.push(await h.storage.append(k, bytes(i)))
+      await h.storage.compact(k, bytes(0xaa, 3), seqs[2])
+      let doc = await h.storage.load(k)
+      expect(doc?.snapshot).toEqual(bytes(0xaa, 3))
+      expect(doc?.updates).toEqual([bytes(4), bytes(5)])
+      expect(doc?.lastSeq).toBe(seqs[4])
+      expect(doc?.updateBytes).toBe(2)
+
+      // An older compaction arriving late must not overwrite the newer snapshot.
+      await h.storage.compact(k, bytes(0xbb), seqs[1])
+      expect((await h.storage.load(k))?.snapshot).toEqual(bytes(0xaa, 3))
+
+      // Compacting everything, then restarting: the next seq still follows the highest ever given.
+      await h.storage.compact(k, bytes(0xcc, 5), seqs[4])
+      let s = await h.reopen()
+      doc = await s.load(k)
+      expect(doc).toMatchObject({ snapshot: bytes(0xcc, 5), updates: [], lastSeq: seqs[4], updateBytes: 0 })
+      const next = await s.append(k, bytes(6))
+      expect(next).toBeGreaterThan(seqs[4])
+      s = await h.reopen()
+      doc = await s.load(k)
+      expect(doc).toMatchObject({ snapshot: bytes(0xcc, 5), updates: [bytes(6)], lastSeq: next })
+    })
+
+    it('compaction waits for pending appends of the doc', async () => {
+      const k = key('compact-pending')
+      const first = await h.storage.append(k, bytes(1))
+      const later = h.storage.append(k, bytes(2))
+      await h.storage.compact(k, bytes(0xee), first)
+      const doc = await h.storage.load(k)
+      expect(doc?.updates).toEqual([bytes(2)])
+      expect(doc?.lastSeq).toBe(await later)
+    })
+
+    it('lists by (engine, docId) with engine filter and paging', async () => {
+      const ids = ['b', 'a', 'c', 'd', 'e']
+      for (const id of ids) await h.storage.append(key(id), bytes(1))
+      await h.storage.append(key('a', 'automerge'), bytes(1))
+      await h.storage.compact(key('snap-only', 'automerge'), bytes(9), 0)
+      await h.storage.append(key('gone'), bytes(1))
+      await h.storage.delete(key('gone'))
+
+      const all = await h.storage.list()
+      expect(all).toEqual([key('a', 'automerge'), key('snap-only', 'automerge'), ...['a', 'b', 'c', 'd', 'e'].map((id) => key(id))])
+      expect(await h.storage.list({ engine: 'automerge' })).toEqual([key('a', 'automerge'), key('snap-only', 'automerge')])
+
+      const pages: DocKey[][] = []
+      let after: string | undefined
+      for (;;) {
+        const page = await h.storage.list({ engine: 'yjs', after, limit: 2 })
+        if (page.length === 0) break
+        pages.push(page)
+        after = page.at(-1)?.docId
+      }
+      expect(pages.map((p) => p.map((x) => x.docId))).toEqual([['a', 'b'], ['c', 'd'], ['e']])
+
+      // Paging across engines continues after (engine, docId) of the previous page's last doc.
+      const seen: DocKey[] = []
+      let last: DocKey | undefined
+      for (;;) {
+        const page = await h.storage.list({ after: last?.docId, afterEngine: last?.engine, limit: 3 })
+        if (page.length === 0) break
+        seen.push(...page)
+        last = page.at(-1)
+      }
+      expect(seen).toEqual(all)
+      expect(await h.storage.list({ limit: 0 })).toEqual([])
+    })
+
+    it('deletes a doc and nothing else', async () => {
+      await h.storage.append(key('doomed'), bytes(1))
+      await h.storage.compact(key('doomed'), bytes(2), 1)
+      await h.storage.append(key('doomed'), bytes(3))
+      await h.storage.append(key('kept'), bytes(4))
+      await h.storage.delete(key('doomed'))
+      await h.storage.delete(key('never-existed'))
+      expect(await h.storage.load(key('doomed'))).toBeNull()
+      expect(await h.storage.list()).toEqual([key('kept')])
+      const s = await h.reopen()
+      expect(await s.load(key('doomed'))).toBeNull()
+      expect((await s.load(key('kept')))?.updates).toEqual([bytes(4)])
+      await s.append(key('doomed'), bytes(5))
+      expect((await s.load(key('doomed')))?.updates).toEqual([bytes(5)])
+    })
+
+    it('keeps two engines with the same docId apart', async () => {
+      const y = key('shared-id', 'yjs')
+      const a = key('shared-id', 'automerge')
+      const sy = await h.storage.append(y, bytes(1))
+      const sa = await h.storage.append(a, bytes(2))
+      await h.storage.append(a, bytes(3))
+      await h.storage.compact(a, bytes(0xa), sa)
+      expect(await h.storage.load(y)).toMatchObject({ snapshot: null, updates: [bytes(1)], lastSeq: sy })
+      expect(await h.storage.load(a)).toMatchObject({ snapshot: bytes(0xa), updates: [bytes(3)] })
+      await h.storage.delete(y)
+      expect((await h.storage.load(a))?.updates).toEqual([bytes(3)])
+    })
+
+    it('round-trips every byte value, empty and 1 MB payloads, in the log and in snapshots', async () => {
+      const k = key('binary')
+      const everyByte = Uint8Array.from({ length: 256 }, (_, i) => i)
+      const big = seededBytes(1 << 20, 0x5eed)
+      const payloads = [everyByte, new Uint8Array(0), big, everyByte.slice().reverse()]
+      for (const p of payloads) await h.storage.append(k, p)
+      let doc = await h.reopen().then((s) => s.load(k))
+      expect(doc?.updates.length).toBe(payloads.length)
+      doc?.updates.forEach((u, i) => expect(Buffer.from(u).equals(Buffer.from(payloads[i]))).toBe(true))
+      expect(doc?.updateBytes).toBe(256 + 0 + (1 << 20) + 256)
+
+      await h.storage.compact(k, big, doc?.lastSeq ?? 0)
+      await h.storage.compact(key('empty-snapshot'), new Uint8Array(0), 0)
+      doc = await h.reopen().then((s) => s.load(k))
+      expect(Buffer.from(doc?.snapshot ?? []).equals(Buffer.from(big))).toBe(true)
+      expect((await h.storage.load(key('empty-snapshot')))?.snapshot).toEqual(new Uint8Array(0))
+    })
+
+    it('recovers a corrupt tail: keeps what precedes it, counts the drop, appends continue and survive', async () => {
+      const k = key('torn')
+      const seqs: number[] = []
+      for (let i = 1; i <= 5; i++) seqs.push(await h.storage.append(k, bytes(i, i)))
+      await h.corruptLastEntry(k)
+      let doc = await h.reopen().then((s) => s.load(k))
+      expect(doc).toMatchObject({ updates: [1, 2, 3, 4].map((i) => bytes(i, i)), lastSeq: seqs[3], droppedCorrupt: 1 })
+
+      const next = await h.storage.append(k, bytes(6))
+      expect(next).toBeGreaterThan(seqs[4]) // the dropped entry's seq was handed out once: never again
+      doc = await h.storage.load(k)
+      expect(doc).toMatchObject({ updates: [...[1, 2, 3, 4].map((i) => bytes(i, i)), bytes(6)], lastSeq: next, droppedCorrupt: 0 })
+      doc = await h.reopen().then((s) => s.load(k))
+      expect(doc).toMatchObject({ updates: [...[1, 2, 3, 4].map((i) => bytes(i, i)), bytes(6)], droppedCorrupt: 0 })
+    })
+
+    it('drops everything from the first corrupt entry onward', async () => {
+      const k = key('rotten-middle')
+      await h.storage.append(k, bytes(1))
+      await h.storage.append(k, bytes(2))
+      await h.corruptLastEntry(k)
+      await h.storage.append(k, bytes(3))
+      await h.storage.append(k, new Uint8Array(0))
+      const doc = await h.storage.load(k)
+      expect(doc).toMatchObject({ updates: [bytes(1)], droppedCorrupt: 3, updateBytes: 1 })
+      expect(await h.storage.load(k)).toMatchObject({ updates: [bytes(1)], droppedCorrupt: 0 })
+    })
+
+    it('reports a doc whose whole log was corrupt instead of pretending it never existed', async () => {
+      const k = key('all-bad')
+      await h.storage.append(k, new Uint8Array(0))
+      await h.corruptLastEntry(k)
+      expect(await h.storage.load(k)).toMatchObject({ snapshot: null, updates: [], droppedCorrupt: 1 })
+    })
+
+    it('rejects appends and reads on a closed storage instead of resolving', async () => {
+      await h.storage.close()
+      await expect(h.storage.append(key('late'), bytes(1))).rejects.toMatchObject({ code: 'MUR_ERR_STORAGE_FAILED' })
+      await expect(h.storage.load(key('late'))).rejects.toThrow()
+      await expect(h.storage.list()).rejects.toThrow()
+      await expect(h.storage.compact(key('late'), bytes(1), 0)).rejects.toThrow()
+      await expect(h.storage.delete(key('late'))).rejects.toThrow()
+    })
+
+    it('rejects every append of a batch whose transaction fails, and recovers afterwards', async ({ skip }) => {
+      if (!h.failWrites) return skip('this harness cannot inject write failures')
+      const k = key('failing')
+      const kept = await h.storage.append(k, bytes(1))
+      await h.failWrites(true)
+      const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => h.storage.append(k, bytes(10 + i))))
+      expect(results.every((r) => r.status === 'rejected')).toBe(true)
+      await expect(h.storage.flush()).resolves.toBeUndefined()
+      await h.failWrites(false)
+      const after = await h.storage.append(k, bytes(2))
+      expect(after).toBeGreaterThan(kept)
+      const doc = await h.reopen().then((s) => s.load(k))
+      expect(doc?.updates).toEqual([bytes(1), bytes(2)])
+      expect(doc?.lastSeq).toBe(after)
+    })
+  })
+}
