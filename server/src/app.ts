@@ -44,7 +44,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   const registry = new DocRegistry(storage, config, log)
   const ctx: { -readonly [K in keyof SyncContext]: SyncContext[K] } = { config, registry, log, nodeId: config.nodeId ?? '' }
 
-  const http = Fastify({ loggerInstance: log, bodyLimit: config.maxFrameBytes, disableRequestLogging: true })
+  const http = Fastify({ loggerInstance: log, bodyLimit: config.maxFrameBytes })
   let ready = false
   registerHealthRoutes(http, { isReady: () => ready, registry })
   if (config.staticDir !== null && existsSync(config.staticDir)) {

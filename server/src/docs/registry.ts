@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events'
 import { ErrorCode, MurmurError, getEngine } from '@murmur/shared'
 import type { DocKey, Storage } from '../storage/storage.js'
 import type { Logger } from '../logger.js'
@@ -22,7 +23,7 @@ function keyString(key: DocKey): string {
  * the doc before its load finished; a failed load is an error for every waiter and is never turned into
  * an empty doc. Docs without subscribers are unloaded after `idleUnloadMs`.
  */
-export class DocRegistry {
+export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey] }> {
   private readonly loading = new Map<string, Promise<LiveDoc>>()
   private readonly loaded = new Map<string, LiveDoc>()
   private readonly idleTimers = new Map<string, NodeJS.Timeout>()
@@ -33,7 +34,9 @@ export class DocRegistry {
     private readonly storage: Storage,
     private readonly options: DocRegistryOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    super()
+  }
 
   get loadedCount(): number {
     return this.loaded.size
@@ -105,6 +108,7 @@ export class DocRegistry {
       updateBytes: stored?.updateBytes ?? 0,
     })
     this.loaded.set(keyString(key), doc)
+    this.emit('load', key)
     // A doc nobody subscribes to (an HTTP read) still gets unloaded.
     this.scheduleIdle(doc)
     return doc
@@ -149,6 +153,7 @@ export class DocRegistry {
     this.cancelIdle(k)
     doc.destroy()
     this.stats.unloads++
+    this.emit('unload', doc.key)
   }
 
   /** Wait for durability of every loaded doc, then unload all. */
