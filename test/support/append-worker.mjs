@@ -2,6 +2,7 @@
 // "ack <doc> <seq> <n>" only after append(n) resolved, i.e. once entry n is durable. It keeps appending
 // until it is killed. Usage: node append-worker.mjs <dataDir> [docs] [inFlight]
 import { join } from 'node:path'
+import { TextEncoder } from 'node:util'
 import { SqliteStorage } from '../../server/dist/storage/index.js'
 
 const [dir, docsArg = '4', inFlightArg = '64'] = process.argv.slice(2)
@@ -13,7 +14,7 @@ const docs = Number(docsArg)
 const inFlight = Number(inFlightArg)
 
 /** Entry n's bytes; the test recomputes them, so the two definitions must stay identical. */
-export function payload(n) {
+function payload(n) {
   return new TextEncoder().encode(`entry ${n};`.repeat(1 + (n % 17)))
 }
 
