@@ -14,6 +14,11 @@ export interface SqliteStorageOptions {
   readonly groupCommitMs?: number
   /** A batch this large commits at once. Default 1024. */
   readonly maxBatch?: number
+  /**
+   * How long a write waits for a lock held by another connection (a backup, the sqlite3 CLI) before it
+   * fails. better-sqlite3 waits synchronously, blocking the event loop, so keep it short. Default 1000.
+   */
+  readonly busyTimeoutMs?: number
 }
 
 /** Bumped when the schema changes; a database from a newer version is refused rather than misread. */
@@ -129,6 +134,7 @@ export class SqliteStorage implements Storage {
       if (mode !== 'wal') throw new Error(`could not switch to WAL (journal_mode is ${String(mode)})`)
       // FULL makes every commit fsync the WAL: an acknowledged append survives power loss, not only a crash.
       db.pragma('synchronous = FULL')
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 1000))}`)
       const version = Number(db.pragma('user_version', { simple: true }))
       if (version > SCHEMA_VERSION) throw new Error(`schema version ${version} is newer than this server's`)
       db.exec(SCHEMA)
@@ -201,6 +207,11 @@ export class SqliteStorage implements Storage {
     if (this.group.closed) throw storageError('storage is closed')
   }
 
+  /*
+   * Write transactions start IMMEDIATE: a deferred one would read first and then fail at once when it
+   * tries to upgrade to a write while another connection holds the lock, without waiting busy_timeout.
+   */
+
   /** One transaction, one fsync, for the whole batch; seqs continue each doc's high-water mark. */
   private commitBatch(batch: readonly LogEntry[]): number[] {
     return this.db.transaction(() => {
@@ -215,7 +226,7 @@ export class SqliteStorage implements Storage {
       })
       for (const { key, seq } of last.values()) this.sql.setLastSeq.run(key.engine, key.docId, seq, now)
       return seqs
-    })()
+    }).immediate()
   }
 
   private loadDoc(key: DocKey): StoredDoc | null {
@@ -238,13 +249,13 @@ export class SqliteStorage implements Storage {
       if (row && upToSeq < row.up_to_seq) return
       this.sql.putSnapshot.run(key.engine, key.docId, snapshot, upToSeq, upToSeq, Date.now())
       this.sql.deleteRange.run(key.engine, key.docId, 0, upToSeq)
-    })()
+    }).immediate()
   }
 
   private deleteDoc(key: DocKey): void {
     this.db.transaction(() => {
       this.sql.deleteUpdates.run(key.engine, key.docId)
       this.sql.deleteDoc.run(key.engine, key.docId)
-    })()
+    }).immediate()
   }
 }
