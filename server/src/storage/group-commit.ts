@@ -24,6 +24,8 @@ export interface GroupCommitOptions {
 
 interface PendingAppend {
   readonly entry: LogEntry
+  /** 1 for the first append ever made on this instance, 2 for the next, ... */
+  readonly ordinal: number
   /** performance.now() when the append arrived; the batch deadline counts from its first entry. */
   readonly at: number
   readonly done: Promise<number>
@@ -54,8 +56,8 @@ export class GroupCommit {
   private timer: NodeJS.Timeout | null = null
   /** A drain is queued or running; scheduling waits for it to finish. */
   private draining = false
-  /** A flush asked for everything pending to be committed without waiting for the deadline. */
-  private urgent = false
+  /** Appends up to this ordinal are wanted by a flush: they commit without waiting for the deadline. */
+  private urgentUpTo = 0
   private closing: Promise<void> | null = null
   private lockTail: Promise<unknown> = Promise.resolve()
   private commits = 0
@@ -85,8 +87,8 @@ export class GroupCommit {
       resolve = res
       reject = rej
     })
-    this.pending.push({ entry, at: performance.now(), done, resolve, reject })
     this.appends++
+    this.pending.push({ entry, ordinal: this.appends, at: performance.now(), done, resolve, reject })
     if (this.pending.length === 1 || this.pending.length >= this.options.maxBatch) this.schedule()
     return done
   }
@@ -95,7 +97,7 @@ export class GroupCommit {
   async flush(): Promise<void> {
     const waits = [...this.inflight, ...this.pending].map((p) => p.done)
     if (this.pending.length > 0) {
-      this.urgent = true
+      this.urgentUpTo = this.appends
       this.kick()
     }
     await Promise.all(waits)
@@ -135,7 +137,7 @@ export class GroupCommit {
     const first = this.pending[0]
     if (!first) return false
     return (
-      this.urgent ||
+      first.ordinal <= this.urgentUpTo ||
       this.closed ||
       this.pending.length >= this.options.maxBatch ||
       performance.now() - first.at >= this.options.groupCommitMs
@@ -146,10 +148,7 @@ export class GroupCommit {
   private schedule(): void {
     if (this.draining) return
     const first = this.pending[0]
-    if (!first) {
-      this.urgent = false
-      return
-    }
+    if (!first) return
     if (this.isDue()) {
       this.kick()
       return
