@@ -29,9 +29,13 @@ export interface ClientOptions {
   /** Replicas an update must reach before it is acknowledged (cluster); default 1. */
   readonly replicas?: number
   readonly logger?: Logger
-  /** Reconnect backoff bounds. */
+  /** Reconnect backoff bounds (default 250 ms doubling up to 10 s, with jitter). */
   readonly backoffInitialMs?: number
   readonly backoffMaxMs?: number
+  /** Ping when nothing was received for this long (default 10 s). */
+  readonly pingIntervalMs?: number
+  /** Reconnect when nothing was received for this long while nothing of ours is still going out (default 30 s). */
+  readonly deadAfterMs?: number
 }
 
 export interface ClientEvents {
@@ -80,6 +84,8 @@ export class MurmurClient {
       log: this.log,
       backoffInitialMs: options.backoffInitialMs,
       backoffMaxMs: options.backoffMaxMs,
+      pingIntervalMs: options.pingIntervalMs,
+      deadAfterMs: options.deadAfterMs,
     })
     this.connection.on('state', (state) => {
       if (state === ConnectionState.open) for (const h of this.handles.values()) h.attach()

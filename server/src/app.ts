@@ -26,6 +26,8 @@ export interface MurmurServer {
   readonly storage: Storage
   readonly http: FastifyInstance
   readonly log: Logger
+  /** WebSockets open now, all endpoints together. */
+  readonly socketCount: number
   /** Stop accepting, close sockets, make every accepted write durable, close storage. */
   close(): Promise<void>
 }
@@ -113,6 +115,9 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     storage,
     http,
     log,
+    get socketCount() {
+      return sockets.size
+    },
     close() {
       closing ??= (async () => {
         ready = false

@@ -26,7 +26,7 @@ export const MessageType = {
 } as const
 
 /** Frames larger than this are sent as chunks, so pings are never stuck behind one huge frame. */
-export const CHUNK_BYTES = 256 * 1024
+export const CHUNK_BYTES = 64 * 1024
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
 export type Message =
