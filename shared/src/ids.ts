@@ -9,6 +9,7 @@ export type NodeId = Brand<string, 'NodeId'>
 export type ClientId = Brand<string, 'ClientId'>
 
 /** Doc ids: 1–256 chars, no control characters, no leading/trailing whitespace. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what doc ids must not contain
 const DOC_ID = /^[^\u0000-\u001f\u007f]{1,256}$/u
 
 export function isDocId(value: unknown): value is DocId {

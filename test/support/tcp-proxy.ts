@@ -21,7 +21,7 @@ export class TcpProxy {
   accepted = 0
   port = 0
 
-  private constructor(private readonly targetPort: number) {
+  private constructor(private targetPort: number) {
     this.server = net.createServer((client) => this.accept(client))
   }
 
@@ -39,7 +39,7 @@ export class TcpProxy {
 
   /** Point at another port (a restarted node). */
   retarget(port: number): void {
-    ;(this as { targetPort: number }).targetPort = port
+    this.targetPort = port
   }
 
   /** Destroy every live connection with a TCP reset. */
