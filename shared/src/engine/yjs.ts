@@ -41,8 +41,14 @@ export function decodeYSyncMessage(message: Uint8Array): { type: YSyncMessage; p
 
 function validate(update: Uint8Array): void {
   try {
-    // Reads every struct and the delete set; throws on truncated or corrupt bytes.
-    Y.parseUpdateMeta(update)
+    // Reads every struct and then the delete set (`parseUpdateMeta` stops before the delete set, so bytes
+    // cut inside it passed and then failed half-applied); throws on truncated or corrupt bytes.
+    const { ds } = Y.decodeUpdate(update)
+    // Yjs never writes an empty delete range, and one makes it throw while emitting the 'update' event,
+    // which leaves the doc unable to finish any later transaction.
+    for (const ranges of ds.clients.values()) {
+      for (const range of ranges) if (!(range.len > 0)) throw new Error('empty delete range')
+    }
   } catch (err) {
     throw new MurmurError(ErrorCode.INVALID_UPDATE, `malformed Yjs update: ${(err as Error).message}`)
   }
@@ -82,6 +88,9 @@ class YjsDoc implements EngineDoc {
     this.doc.on('update', onUpdate)
     try {
       Y.applyUpdate(this.doc, update, origin)
+    } catch (err) {
+      // Decoded fine but Yjs still failed on it; the caller gets the same error as for malformed bytes.
+      throw new MurmurError(ErrorCode.INVALID_UPDATE, `Yjs rejected update: ${(err as Error).message}`, { cause: err })
     } finally {
       this.doc.off('update', onUpdate)
     }
@@ -147,7 +156,9 @@ class YjsSyncSession implements SyncSession {
       const diff = Y.encodeStateAsUpdate(this.ydoc.doc, payload)
       return { replies: [encodeYSyncMessage(YSyncMessage.step2, diff)], applied: NOTHING_APPLIED }
     }
-    if (this.readOnly && !isEmptyUpdate(payload)) {
+    // A peer's SyncStep2 always carries its whole delete set, so "not empty" is not "has changes": a
+    // read-only peer holding deletes would be refused. What matters is whether it has anything we lack.
+    if (this.readOnly && !isEmptyUpdate(payload) && !this.containsUpdate(payload)) {
       throw new MurmurError(ErrorCode.FORBIDDEN, 'this session is read-only')
     }
     const applied = this.ydoc.applyUpdate(payload, origin)
@@ -157,6 +168,12 @@ class YjsSyncSession implements SyncSession {
 
   onDocUpdate(update: Uint8Array): Uint8Array[] {
     return [encodeYSyncMessage(YSyncMessage.update, update)]
+  }
+
+  /** True when the doc already holds everything in `update`. */
+  private containsUpdate(update: Uint8Array): boolean {
+    validate(update)
+    return Y.snapshotContainsUpdate(Y.snapshot(this.ydoc.doc), update)
   }
 }
 
