@@ -1,10 +1,14 @@
 import { ErrorCode, MurmurError } from '../errors.js'
 import { EngineName, isEngineName, type Engine } from './engine.js'
 import { yjsEngine } from './yjs.js'
+import { automergeEngine } from './automerge.js'
 
-const engines = new Map<EngineName, Engine>([[EngineName.yjs, yjsEngine]])
+const engines = new Map<EngineName, Engine>([
+  [EngineName.yjs, yjsEngine],
+  [EngineName.automerge, automergeEngine],
+])
 
-/** Register an engine adapter (the Automerge adapter registers itself from its module). */
+/** Register an engine adapter under its name, replacing any registered before. */
 export function registerEngine(engine: Engine): void {
   engines.set(engine.name, engine)
 }

@@ -1,0 +1,385 @@
+/**
+ * The Automerge engine adapter.
+ *
+ * Uses the `next` API of @automerge/automerge 2.x: every string is a collaborative text (the API that became
+ * the default in 3.x and that automerge-repo peers use); the bytes on the wire and on disk are the same
+ * either way. Under Node the package's `node` export loads the wasm synchronously; a browser bundle takes
+ * its `browser` export, which imports the `.wasm` file as an ES module (Vite needs a wasm plugin for that).
+ */
+import * as A from '@automerge/automerge/next'
+import { ErrorCode, MurmurError } from '../errors.js'
+import { sha256Hex, toHex } from '../digest.js'
+import {
+  EngineName,
+  NOTHING_APPLIED,
+  type ApplyResult,
+  type Engine,
+  type EngineDoc,
+  type SyncSession,
+  type SyncSessionOptions,
+  type UpdateListener,
+} from './engine.js'
+
+type AutomergeValue = A.Doc<unknown>
+
+/** The chunk types of Automerge's storage format. */
+const ChunkType = { document: 0, change: 1, compressedChange: 2 } as const
+type ChunkType = (typeof ChunkType)[keyof typeof ChunkType]
+
+const MAGIC = [0x85, 0x6f, 0x4a, 0x83] as const
+
+/** One chunk of an update: a whole document, or one change (`hash` is the change hash). */
+interface Chunk {
+  readonly type: ChunkType
+  readonly bytes: Uint8Array
+  readonly hash: string | null
+}
+
+function invalid(reason: string, cause?: unknown): MurmurError {
+  return new MurmurError(ErrorCode.INVALID_UPDATE, `malformed Automerge update: ${reason}`, { cause })
+}
+
+/**
+ * Split bytes into chunks and check each one. This is needed before handing bytes to Automerge because
+ * `loadIncremental` on a non-empty doc silently ignores whatever it cannot parse (and everything after
+ * it), so garbage would look like a successful no-op and a corrupt tail would be dropped without notice.
+ *
+ * `deep` also loads document chunks into a scratch doc: their checksum proves integrity, not that an
+ * untrusted sender built them correctly. A stored snapshot (trusted, and loaded fully anyway) skips it.
+ */
+function parseChunks(data: Uint8Array, deep: boolean): Chunk[] {
+  if (data.length === 0) throw invalid('no chunks')
+  const chunks: Chunk[] = []
+  let pos = 0
+  while (pos < data.length) {
+    const start = pos
+    if (data.length - pos < 10) throw invalid(`truncated chunk header at byte ${pos}`)
+    for (let i = 0; i < MAGIC.length; i++) if (data[pos + i] !== MAGIC[i]) throw invalid(`bad magic at byte ${pos}`)
+    const type = data[pos + 8]
+    if (type !== ChunkType.document && type !== ChunkType.change && type !== ChunkType.compressedChange) {
+      throw invalid(`unknown chunk type ${type}`)
+    }
+    pos += 9
+    let length = 0
+    for (let shift = 0; ; shift += 7) {
+      if (pos >= data.length || shift > 28) throw invalid('bad chunk length')
+      const byte = data[pos++]
+      length += (byte & 0x7f) * 2 ** shift
+      if ((byte & 0x80) === 0) break
+    }
+    const end = pos + length
+    if (end > data.length) throw invalid(`chunk of ${length} bytes runs past the end`)
+    const bytes = data.subarray(start, end)
+    const checksum = toHex(data.subarray(start + 4, start + 8))
+    chunks.push(checkChunk(type, bytes, checksum, deep))
+    pos = end
+  }
+  return chunks
+}
+
+function checkChunk(type: ChunkType, bytes: Uint8Array, checksum: string, deep: boolean): Chunk {
+  if (type === ChunkType.document) {
+    // The checksum is the first 4 bytes of SHA-256 over the type byte, the length and the data.
+    if (!sha256Hex(bytes.subarray(8)).startsWith(checksum)) throw invalid('bad document checksum')
+    if (deep) {
+      try {
+        A.free(A.load(bytes))
+      } catch (err) {
+        throw invalid(`document chunk: ${(err as Error).message}`, err)
+      }
+    }
+    return { type, bytes, hash: null }
+  }
+  // A change's hash is the SHA-256 of the same bytes, so the checksum is its first 4 bytes. Checked here
+  // first: `decodeChange` does not compare it, and some corrupt columns make the wasm panic instead of
+  // returning an error. (A compressed change is checksummed before compression; `decodeChange` inflates it.)
+  if (type === ChunkType.change && !sha256Hex(bytes.subarray(8)).startsWith(checksum)) throw invalid('bad change checksum')
+  let hash: string
+  try {
+    hash = A.decodeChange(bytes).hash // parses every column
+  } catch (err) {
+    throw invalid(`change chunk: ${(err as Error).message}`, err)
+  }
+  if (!hash.startsWith(checksum)) throw invalid('bad change checksum')
+  return { type, bytes, hash }
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]
+  let size = 0
+  for (const p of parts) size += p.length
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const p of parts) {
+    out.set(p, offset)
+    offset += p.length
+  }
+  return out
+}
+
+function sameHeads(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((h, i) => h === b[i])
+}
+
+class AutomergeDoc implements EngineDoc {
+  readonly engine = EngineName.automerge
+  /** The current value; Automerge marks older values outdated, so only this one may be changed. */
+  value: AutomergeValue
+  private readonly listeners = new Set<UpdateListener>()
+  /**
+   * Changes received whose dependencies are missing, by hash. Automerge queues them (and `save` keeps
+   * them); they are tracked here so that they are emitted once they apply, and not taken in twice.
+   */
+  readonly pending = new Map<string, Uint8Array>()
+  private cachedVersion: string | null = null
+
+  constructor(value: AutomergeValue) {
+    this.value = value
+  }
+
+  applyUpdate(update: Uint8Array, origin?: unknown): ApplyResult {
+    const fresh = this.unknownChunks(parseChunks(update, true))
+    if (fresh.length === 0) return NOTHING_APPLIED
+    const bytes = fresh.length === 1 ? fresh[0].bytes : concat(fresh.map((c) => c.bytes))
+    return this.integrate(fresh, origin, (value) => A.loadIncremental(value, bytes))
+  }
+
+  /** Chunks that bring something new: change chunks we neither hold nor queue, and document chunks. */
+  unknownChunks(chunks: readonly Chunk[]): Chunk[] {
+    return chunks.filter((c) => c.hash === null || (!this.pending.has(c.hash) && !this.hasChange(c.hash)))
+  }
+
+  hasChange(hash: string): boolean {
+    return A.hasHeads(this.value, [hash])
+  }
+
+  /**
+   * Run `apply` (which applies `fresh` to the value and returns the new one), then account for what got in:
+   * emit the changes that are now part of the doc, queue the ones still waiting for dependencies.
+   */
+  integrate(fresh: readonly Chunk[], origin: unknown, apply: (value: AutomergeValue) => AutomergeValue): ApplyResult {
+    const before = A.getHeads(this.value)
+    try {
+      this.value = apply(this.value)
+    } catch (err) {
+      // The chunks were checked, so this is a change that contradicts the doc (e.g. a reused sequence
+      // number). Automerge may have applied the changes before it; an empty load brings the value up to date.
+      this.value = A.loadIncremental(this.value, new Uint8Array(0))
+      if (!sameHeads(before, A.getHeads(this.value))) this.afterChange(fresh, origin)
+      throw invalid(`rejected by Automerge: ${(err as Error).message}`, err)
+    }
+    const changed = !sameHeads(before, A.getHeads(this.value))
+    if (changed) this.afterChange(fresh, origin)
+    else for (const c of fresh) if (c.hash !== null) this.pending.set(c.hash, c.bytes)
+    // What to store: everything new, including changes still queued (a document chunk that changed
+    // nothing was already held in full).
+    const kept = changed ? fresh : fresh.filter((c) => c.hash !== null)
+    if (kept.length === 0) return NOTHING_APPLIED
+    return { changed, persist: concat(kept.map((c) => c.bytes)) }
+  }
+
+  private afterChange(fresh: readonly Chunk[], origin: unknown): void {
+    this.cachedVersion = null
+    const applied: Uint8Array[] = []
+    for (const c of fresh) {
+      if (c.hash === null || this.hasChange(c.hash)) applied.push(c.bytes)
+      else this.pending.set(c.hash, c.bytes)
+    }
+    for (const [hash, bytes] of this.pending) {
+      if (!this.hasChange(hash)) continue
+      this.pending.delete(hash)
+      applied.push(bytes)
+    }
+    this.emit(concat(applied), origin)
+  }
+
+  /** A local change; see `changeAutomerge`. */
+  change(fn: (d: unknown) => void, message: string | undefined, origin: unknown): boolean {
+    const before = this.value
+    this.value = message === undefined ? A.change(before, fn) : A.change(before, { message }, fn)
+    // `change` hands back the same value when the callback made no operation.
+    if (this.value === before) return false
+    this.cachedVersion = null
+    const bytes = A.getLastLocalChange(this.value)
+    if (bytes !== undefined) this.emit(bytes, origin)
+    return true
+  }
+
+  private emit(update: Uint8Array, origin: unknown): void {
+    for (const listener of [...this.listeners]) listener(update, origin)
+  }
+
+  encodeSnapshot(): Uint8Array {
+    // `save` appends the queued changes after the document chunk, so nothing received is lost.
+    return A.save(this.value)
+  }
+
+  version(): string {
+    // Heads name the whole causal history, so they change on every change (deletes included) and are
+    // equal for equal states; sorting makes them independent of the order changes arrived in.
+    if (this.cachedVersion === null) {
+      const heads = [...A.getHeads(this.value)].sort()
+      this.cachedVersion = sha256Hex(new TextEncoder().encode(heads.join(',')))
+    }
+    return this.cachedVersion
+  }
+
+  onUpdate(listener: UpdateListener): () => void {
+    // Wrapped so that registering the same function twice gives two subscriptions.
+    const entry: UpdateListener = (update, origin) => listener(update, origin)
+    this.listeners.add(entry)
+    return () => this.listeners.delete(entry)
+  }
+
+  createSyncSession(options: SyncSessionOptions = {}): SyncSession {
+    return new AutomergeSyncSession(this, options.readOnly === true)
+  }
+
+  toJSON(): unknown {
+    return A.toJS(this.value)
+  }
+
+  destroy(): void {
+    this.listeners.clear()
+    A.free(this.value)
+  }
+}
+
+/** One peer of Automerge's sync protocol; a new session starts from a fresh sync state. */
+class AutomergeSyncSession implements SyncSession {
+  private state: A.SyncState = A.initSyncState()
+  private merged = false
+
+  constructor(
+    private readonly doc: AutomergeDoc,
+    private readonly readOnly: boolean,
+  ) {}
+
+  /**
+   * True once the peer has told us its heads (every sync message carries them) and our doc holds all of
+   * them: everything the peer had when it last spoke is merged. Stays true once reached, like Yjs's
+   * "SyncStep2 received".
+   */
+  get peerStateMerged(): boolean {
+    return this.merged
+  }
+
+  start(): Uint8Array[] {
+    return this.generate()
+  }
+
+  receive(message: Uint8Array, origin?: unknown): { replies: Uint8Array[]; applied: ApplyResult } {
+    let decoded: A.DecodedSyncMessage
+    try {
+      decoded = A.decodeSyncMessage(message)
+    } catch (err) {
+      throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, `malformed Automerge sync message: ${(err as Error).message}`)
+    }
+    const chunks: Chunk[] = []
+    for (const change of decoded.changes) chunks.push(...parseChunks(change, false))
+    const fresh = this.doc.unknownChunks(chunks)
+    if (this.readOnly && fresh.length > 0) throw new MurmurError(ErrorCode.FORBIDDEN, 'this session is read-only')
+    const applied = this.doc.integrate(fresh, origin, (value) => {
+      const [next, state] = A.receiveSyncMessage(value, this.state, message)
+      // Stored before the doc emits, so a listener that asks this session for messages sees the new state.
+      this.state = state
+      return next
+    })
+    const theirHeads = this.state.theirHeads
+    if (!this.merged && theirHeads != null && theirHeads.every((h) => this.doc.hasChange(h))) this.merged = true
+    return { replies: this.generate(), applied }
+  }
+
+  onDocUpdate(_update: Uint8Array): Uint8Array[] {
+    // The sync state knows what the peer has; the message is built from it, not from the update bytes.
+    return this.generate()
+  }
+
+  private generate(): Uint8Array[] {
+    const [state, message] = A.generateSyncMessage(this.doc.value, this.state)
+    this.state = state
+    return message === null ? [] : [message]
+  }
+}
+
+export const automergeEngine: Engine = {
+  name: EngineName.automerge,
+  create(): EngineDoc {
+    return new AutomergeDoc(A.init())
+  },
+  load(snapshot: Uint8Array | null, updates: Iterable<Uint8Array>): EngineDoc {
+    let value: AutomergeValue = A.init()
+    const chunks: Chunk[] = []
+    try {
+      // Every piece is checked first: loadIncremental skips what it cannot parse instead of throwing.
+      for (const piece of snapshot === null ? updates : [snapshot, ...updates]) {
+        const parsed = parseChunks(piece, false)
+        value = A.loadIncremental(value, piece)
+        chunks.push(...parsed)
+      }
+    } catch (err) {
+      A.free(value)
+      throw new MurmurError(ErrorCode.LOAD_FAILED, `stored Automerge doc is corrupt: ${(err as Error).message}`, {
+        cause: err,
+      })
+    }
+    const doc = new AutomergeDoc(value)
+    // Changes still waiting for their dependencies are emitted when they apply, like received ones.
+    if (A.getMissingDeps(value, []).length > 0) {
+      for (const c of chunks) if (c.hash !== null && !doc.hasChange(c.hash)) doc.pending.set(c.hash, c.bytes)
+    }
+    return doc
+  },
+  mergeUpdates(updates: Uint8Array[]): Uint8Array {
+    if (updates.length === 0) return EMPTY_UPDATE
+    // Concatenated chunks are one update; duplicate changes are dropped.
+    const seen = new Set<string>()
+    const parts: Uint8Array[] = []
+    for (const update of updates) {
+      for (const chunk of parseChunks(update, true)) {
+        if (chunk.hash !== null && seen.has(chunk.hash)) continue
+        if (chunk.hash !== null) seen.add(chunk.hash)
+        parts.push(chunk.bytes)
+      }
+    }
+    return concat(parts)
+  },
+  validateUpdate(update: Uint8Array): void {
+    parseChunks(update, true)
+  },
+}
+
+/** The update that changes nothing: an empty document chunk (what merging no updates gives). */
+const EMPTY_UPDATE: Uint8Array = A.save(A.init())
+
+function automergeDoc(doc: EngineDoc): AutomergeDoc {
+  if (!(doc instanceof AutomergeDoc)) throw new TypeError('not an Automerge engine doc')
+  return doc
+}
+
+/**
+ * Make a local change to an Automerge engine doc. Listeners get the change's bytes with `origin`
+ * (`'local'` unless given). Returns false when `fn` changed nothing. Change the doc only through this:
+ * calling `Automerge.change` on the value from `automergeValueOf` would leave the engine doc outdated.
+ */
+export function changeAutomerge<T = Record<string, unknown>>(
+  doc: EngineDoc,
+  fn: (d: T) => void,
+  options: { message?: string; origin?: unknown } = {},
+): boolean {
+  // The engine doc holds an untyped value; the caller says what shape it has.
+  return automergeDoc(doc).change(fn as (d: unknown) => void, options.message, options.origin ?? 'local')
+}
+
+/** The current Automerge value of an engine doc (read-only: see `changeAutomerge`). */
+export function automergeValueOf<T = Record<string, unknown>>(doc: EngineDoc): A.Doc<T> {
+  return automergeDoc(doc).value as A.Doc<T>
+}
+
+/**
+ * Edit a text field inside a `changeAutomerge` callback. Re-exported so that callers use the same
+ * Automerge instance as the engine (another copy of the package has its own wasm memory).
+ */
+export function spliceAutomergeText(d: unknown, path: A.Prop[], index: number, deleteCount: number, insert?: string): void {
+  A.splice(d as A.Doc<unknown>, path, index, deleteCount, insert)
+}
