@@ -16,6 +16,8 @@ import { ServerSocket } from './sync/socket.js'
 import { serveYWebsocket } from './sync/y-websocket.js'
 import { serveMurmurSync } from './sync/murmur-sync.js'
 import { registerHealthRoutes } from './http/health.js'
+import { Cluster } from './cluster/cluster.js'
+import { verifyPeer } from './cluster/peer-auth.js'
 
 export interface MurmurServer {
   /** http://host:port of this node. */
@@ -28,6 +30,8 @@ export interface MurmurServer {
   readonly log: Logger
   /** WebSockets open now, all endpoints together. */
   readonly socketCount: number
+  /** The node's cluster part, or null on a single node. */
+  readonly cluster: Cluster | null
   /** Stop accepting, close sockets, make every accepted write durable, close storage. */
   close(): Promise<void>
 }
@@ -44,7 +48,10 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   const log = deps.logger ?? createLogger(config.logLevel)
   const storage = deps.storage ?? (await openStorage(config.storage, config.dataDir, { groupCommitMs: config.groupCommitMs }))
   const registry = new DocRegistry(storage, config, log)
-  const ctx: { -readonly [K in keyof SyncContext]: SyncContext[K] } = { config, registry, log, nodeId: config.nodeId ?? '' }
+  const ctx: { -readonly [K in keyof SyncContext]: SyncContext[K] } = { config, registry, log, nodeId: config.nodeId ?? '', cluster: null }
+  let cluster: Cluster | null = null
+  let selfWsUrl = ''
+  const clustered = config.peers.length > 0 || config.clusterSecret !== null
 
   const http = Fastify({ loggerInstance: log, bodyLimit: config.maxFrameBytes })
   let ready = false
@@ -56,6 +63,11 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
       return reply.code(404).send({ error: 'not found' })
     })
   }
+
+  // Single nodes answer too, so tools need not know whether they talk to a cluster.
+  http.get('/v1/cluster', async () =>
+    cluster !== null ? cluster.describe() : { self: ctx.nodeId, members: [{ id: ctx.nodeId, url: selfWsUrl, httpUrl: selfWsUrl.replace(/^ws/u, 'http'), state: 'alive', incarnation: 0, rttMs: null, connected: true }] },
+  )
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false })
   const sockets = new Set<ServerSocket>()
@@ -95,6 +107,16 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
       accept(req, tcp, head, (socket) => serveMurmurSync(socket, ctx))
       return
     }
+    if (url.pathname === '/peer' && cluster !== null) {
+      const peer = verifyPeer(config.clusterSecret ?? '', req.headers)
+      if (peer === null) {
+        tcp.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+        return
+      }
+      const c = cluster
+      wss.handleUpgrade(req, tcp, head, (ws) => c.accept(ws, peer))
+      return
+    }
     tcp.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
   })
 
@@ -104,6 +126,12 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host
   // Without a configured id a node is named by where it listens, which is unique on one machine.
   ctx.nodeId = config.nodeId ?? `${hostForUrl}:${port}`
+  selfWsUrl = config.advertiseUrl ?? `ws://${hostForUrl}:${port}`
+  if (clustered) {
+    cluster = new Cluster(config, { id: ctx.nodeId, url: selfWsUrl }, registry, storage, log)
+    ctx.cluster = cluster.replication
+    await cluster.start()
+  }
   ready = true
 
   let closing: Promise<void> | null = null
@@ -118,9 +146,13 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     get socketCount() {
       return sockets.size
     },
+    get cluster() {
+      return cluster
+    },
     close() {
       closing ??= (async () => {
         ready = false
+        cluster?.close()
         for (const s of sockets) s.close(CloseCode.GOING_AWAY, closeReason(ErrorCode.SHUTTING_DOWN, 'server shutting down'))
         wss.close()
         await http.close()

@@ -36,6 +36,20 @@ export interface ServerConfig {
   logLevel: string
   /** This node's id (defaults to host:port). */
   nodeId: string | null
+  /** Seed nodes to join, as ws(s)://host:port URLs; empty = a single node. */
+  peers: string[]
+  /** Shared secret that authenticates /peer links; required with peers. */
+  clusterSecret: string | null
+  /** The URL other nodes reach this one at (default ws://host:port). */
+  advertiseUrl: string | null
+  /** Replicas per doc (capped at the number of members). */
+  replicationFactor: number
+  /** Anti-entropy round with a random peer this often. */
+  antiEntropyMs: number
+  /** SWIM protocol period. */
+  probeIntervalMs: number
+  /** How long a W-of-N write waits for replica acks. */
+  replicationTimeoutMs: number
 }
 
 export const DEFAULT_PORT = 4321
@@ -57,6 +71,13 @@ export function defaultConfig(): ServerConfig {
     staticDir: null,
     logLevel: 'info',
     nodeId: null,
+    peers: [],
+    clusterSecret: null,
+    advertiseUrl: null,
+    replicationFactor: 3,
+    antiEntropyMs: 5000,
+    probeIntervalMs: 1000,
+    replicationTimeoutMs: 5000,
   }
 }
 
@@ -64,7 +85,7 @@ interface Setting {
   readonly key: keyof ServerConfig
   readonly flag: string
   readonly env: string
-  readonly kind: 'string' | 'int' | 'nullable-string'
+  readonly kind: 'string' | 'int' | 'nullable-string' | 'list'
   readonly help: string
 }
 
@@ -85,13 +106,21 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'staticDir', flag: 'static-dir', env: 'MURMUR_STATIC_DIR', kind: 'nullable-string', help: 'built demo app to serve at /' },
   { key: 'logLevel', flag: 'log-level', env: 'MURMUR_LOG_LEVEL', kind: 'string', help: 'fatal | error | warn | info | debug | silent' },
   { key: 'nodeId', flag: 'node-id', env: 'MURMUR_NODE_ID', kind: 'nullable-string', help: 'this node’s id in a cluster' },
+  { key: 'peers', flag: 'peers', env: 'MURMUR_PEERS', kind: 'list', help: 'seed nodes, comma-separated ws://host:port' },
+  { key: 'clusterSecret', flag: 'cluster-secret', env: 'MURMUR_CLUSTER_SECRET', kind: 'nullable-string', help: 'secret shared by the nodes' },
+  { key: 'advertiseUrl', flag: 'advertise-url', env: 'MURMUR_ADVERTISE_URL', kind: 'nullable-string', help: 'URL other nodes reach this one at' },
+  { key: 'replicationFactor', flag: 'replication-factor', env: 'MURMUR_REPLICATION_FACTOR', kind: 'int', help: 'replicas per doc' },
+  { key: 'antiEntropyMs', flag: 'anti-entropy-ms', env: 'MURMUR_ANTI_ENTROPY_MS', kind: 'int', help: 'anti-entropy round interval' },
+  { key: 'probeIntervalMs', flag: 'probe-interval-ms', env: 'MURMUR_PROBE_INTERVAL_MS', kind: 'int', help: 'membership probe period' },
+  { key: 'replicationTimeoutMs', flag: 'replication-timeout-ms', env: 'MURMUR_REPLICATION_TIMEOUT_MS', kind: 'int', help: 'wait for W-of-N replica acks' },
 ]
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-function parseValue(setting: Setting, raw: string): string | number | null {
+function parseValue(setting: Setting, raw: string): string | number | string[] | null {
+  if (setting.kind === 'list') return raw.split(',').map((x) => x.trim()).filter((x) => x !== '')
   if (setting.kind === 'int') {
     const n = Number(raw)
     if (!Number.isInteger(n) || n < 0) throw new ConfigError(`--${setting.flag} must be a non-negative integer, got "${raw}"`)
@@ -119,5 +148,23 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   config.dataDir = path.resolve(config.dataDir)
   if (config.port > 65535) throw new ConfigError('--port must be at most 65535')
+  validateCluster(config)
   return config
+}
+
+/** A cluster needs a secret, and seeds must be ws(s) URLs. */
+export function validateCluster(config: ServerConfig): void {
+  if (config.peers.length > 0 && (config.clusterSecret === null || config.clusterSecret === '')) {
+    throw new ConfigError('--peers needs --cluster-secret (the same on every node)')
+  }
+  for (const p of config.peers) {
+    let u: URL
+    try {
+      u = new URL(p)
+    } catch {
+      throw new ConfigError(`--peers: "${p}" is not a URL`)
+    }
+    if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new ConfigError(`--peers: "${p}" must be a ws:// or wss:// URL`)
+  }
+  if (config.replicationFactor < 1) throw new ConfigError('--replication-factor must be at least 1')
 }

@@ -20,6 +20,13 @@ export interface DocSubscriber {
   fail(error: MurmurError): void
 }
 
+/** Sees every change of every loaded doc (the cluster's replication hooks in here). */
+export interface DocObserver {
+  loaded(doc: LiveDoc): void
+  changed(doc: LiveDoc, update: Uint8Array, origin: unknown): void
+  unloaded(doc: LiveDoc): void
+}
+
 export interface LiveDocOptions {
   readonly compactEveryUpdates: number
   readonly compactEveryBytes: number
@@ -50,12 +57,14 @@ export class LiveDoc {
     private readonly options: LiveDocOptions,
     private readonly log: Logger,
     stored: { lastSeq: number; updates: number; updateBytes: number },
+    private readonly observer: DocObserver | null = null,
   ) {
     this.lastSeq = stored.lastSeq
     this.updatesSinceSnapshot = stored.updates
     this.bytesSinceSnapshot = stored.updateBytes
     this.offUpdate = doc.onUpdate((update, origin) => {
       for (const sub of this.subscribers) if (sub !== origin) sub.deliverUpdate(update)
+      this.observer?.changed(this, update, origin)
     })
   }
 
@@ -63,14 +72,14 @@ export class LiveDoc {
     return this.failed !== null
   }
 
-  /** Apply engine update bytes from `origin`. Resolves once the change is durable. */
-  apply(update: Uint8Array, origin: DocSubscriber | null): Promise<void> {
+  /** Apply engine update bytes from `origin` (a subscriber, a peer, or null). Resolves once durable. */
+  apply(update: Uint8Array, origin: unknown): Promise<void> {
     this.assertUsable()
     return this.persist(this.doc.applyUpdate(update, origin))
   }
 
   /** Handle an engine sync message on `session`; replies are returned at once, durability later. */
-  receiveSync(session: SyncSession, message: Uint8Array, origin: DocSubscriber): { replies: Uint8Array[]; durable: Promise<void> } {
+  receiveSync(session: SyncSession, message: Uint8Array, origin: unknown): { replies: Uint8Array[]; durable: Promise<void> } {
     this.assertUsable()
     const { replies, applied } = session.receive(message, origin)
     return { replies, durable: this.persist(applied) }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { ErrorCode, MurmurError, getEngine } from '@murmur/shared'
 import type { DocKey, Storage } from '../storage/storage.js'
 import type { Logger } from '../logger.js'
-import { LiveDoc, type DocSubscriber, type LiveDocOptions } from './live-doc.js'
+import { LiveDoc, type DocObserver, type DocSubscriber, type LiveDocOptions } from './live-doc.js'
 
 export interface DocRegistryOptions extends LiveDocOptions {
   readonly idleUnloadMs: number
@@ -29,6 +29,8 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
   private readonly idleTimers = new Map<string, NodeJS.Timeout>()
   readonly stats: RegistryStats = { loads: 0, unloads: 0, loadFailures: 0 }
   private closed = false
+  /** Set by the cluster before any doc is loaded. */
+  observer: DocObserver | null = null
 
   constructor(
     private readonly storage: Storage,
@@ -40,6 +42,11 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
 
   get loadedCount(): number {
     return this.loaded.size
+  }
+
+  /** Every loaded doc (a snapshot of the set). */
+  loadedDocs(): LiveDoc[] {
+    return [...this.loaded.values()]
   }
 
   /** The doc if it is loaded now (no storage access). */
@@ -106,9 +113,10 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
       lastSeq: stored?.lastSeq ?? 0,
       updates: stored?.updates.length ?? 0,
       updateBytes: stored?.updateBytes ?? 0,
-    })
+    }, this.observer)
     this.loaded.set(keyString(key), doc)
     this.emit('load', key)
+    this.observer?.loaded(doc)
     // A doc nobody subscribes to (an HTTP read) still gets unloaded.
     this.scheduleIdle(doc)
     return doc
@@ -151,6 +159,7 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
     if (this.loaded.get(k) !== doc) return
     this.loaded.delete(k)
     this.cancelIdle(k)
+    this.observer?.unloaded(doc)
     doc.destroy()
     this.stats.unloads++
     this.emit('unload', doc.key)

@@ -106,7 +106,16 @@ export function serveMurmurSync(socket: ServerSocket, ctx: SyncContext): void {
       }
       case MessageType.update: {
         const id = msg.id
-        doc.apply(msg.payload, b.subscriber).then(
+        const payload = msg.payload
+        const replicas = msg.replicas
+        let durable = doc.apply(payload, b.subscriber)
+        if (replicas > 1) {
+          durable = durable.then(() => {
+            if (ctx.cluster === null) throw new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this node is not in a cluster`)
+            return ctx.cluster.replicate(doc.key, payload, replicas)
+          })
+        }
+        durable.then(
           () => {
             if (b.pendingAcks.length === 0) setImmediate(() => flushAcks(b))
             b.pendingAcks.push(id)

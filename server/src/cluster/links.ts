@@ -1,0 +1,211 @@
+import { EventEmitter } from 'node:events'
+import WebSocket, { type RawData } from 'ws'
+import { asNodeId, type NodeId } from '@murmur/shared'
+import type { Logger } from '../logger.js'
+import { decodePeerMessage, encodePeerMessage, PeerMessageType, type PeerMessage } from './peer-protocol.js'
+import { peerHeaders } from './peer-auth.js'
+
+export interface PeerLinksOptions {
+  readonly self: { readonly id: NodeId; readonly url: string }
+  readonly secret: string
+  readonly log: Logger
+  /** Unsent bytes on one link above which droppable messages (pushes) are dropped. */
+  readonly maxQueueBytes: number
+  readonly maxFrameBytes: number
+  readonly pingIntervalMs: number
+}
+
+interface Link {
+  readonly ws: WebSocket
+  readonly outbound: boolean
+  peer: NodeId | null
+  alive: boolean
+}
+
+/**
+ * The full mesh of authenticated WebSocket links to other nodes. A node dials every member it knows and
+ * accepts links from others, so a pair may share two links; sends use whichever is open. Dialled links
+ * come back with jittered backoff until the target is forgotten.
+ */
+export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; message: [NodeId, PeerMessage] }> {
+  private readonly links = new Map<NodeId, Set<Link>>()
+  private readonly urls = new Map<NodeId, string>()
+  private readonly dialing = new Map<string, { timer: NodeJS.Timeout | null; attempt: number; ws: WebSocket | null }>()
+  private readonly pingTimer: NodeJS.Timeout
+  private closed = false
+  /** Pushes dropped because a link's queue was full (a metric). */
+  dropped = 0
+
+  constructor(private readonly options: PeerLinksOptions) {
+    super()
+    this.pingTimer = setInterval(() => this.checkLiveness(), options.pingIntervalMs)
+    this.pingTimer.unref()
+  }
+
+  /** The URL a peer announced in its hello. */
+  urlOf(peer: NodeId): string | undefined {
+    return this.urls.get(peer)
+  }
+
+  isUp(peer: NodeId): boolean {
+    return (this.links.get(peer)?.size ?? 0) > 0
+  }
+
+  connectedPeers(): NodeId[] {
+    return [...this.links.keys()].filter((p) => this.isUp(p))
+  }
+
+  /**
+   * Send to a peer. Returns false when there is no open link, or when `droppable` and the link's queue
+   * is over its bound (the caller then remembers the doc for anti-entropy / handoff).
+   */
+  send(peer: NodeId, msg: PeerMessage, droppable = false): boolean {
+    const set = this.links.get(peer)
+    if (set === undefined) return false
+    let best: Link | null = null
+    for (const l of set) if (l.ws.readyState === WebSocket.OPEN && (best === null || l.ws.bufferedAmount < best.ws.bufferedAmount)) best = l
+    if (best === null) return false
+    if (droppable && best.ws.bufferedAmount > this.options.maxQueueBytes) {
+      this.dropped++
+      return false
+    }
+    best.ws.send(encodePeerMessage(msg))
+    return true
+  }
+
+  /** Keep a link to `url` (a seed, or a member we learned of), redialling when it drops. */
+  dial(url: string): void {
+    if (this.closed || url === this.options.self.url || this.dialing.has(url)) return
+    this.dialing.set(url, { timer: null, attempt: 0, ws: null })
+    this.connect(url)
+  }
+
+  private connect(url: string): void {
+    const state = this.dialing.get(url)
+    if (state === undefined || this.closed) return
+    const { id, url: selfUrl } = this.options.self
+    const ws = new WebSocket(`${url.replace(/\/$/u, '')}/peer`, {
+      headers: peerHeaders(this.options.secret, id, selfUrl),
+      maxPayload: this.options.maxFrameBytes,
+      perMessageDeflate: false,
+    })
+    state.ws = ws
+    const link: Link = { ws, outbound: true, peer: null, alive: true }
+    ws.on('open', () => {
+      state.attempt = 0
+      ws.send(encodePeerMessage({ type: PeerMessageType.hello, id, url: selfUrl }))
+    })
+    this.wire(link, (peer) => {
+      if (peer === id) {
+        // Our own URL under another name (a seed list naming this node): stop dialling it.
+        this.forget(url)
+        return false
+      }
+      return true
+    })
+    ws.on('close', () => {
+      state.ws = null
+      if (this.closed || !this.dialing.has(url)) return
+      const delay = Math.min(5000, 100 * 2 ** Math.min(state.attempt++, 6)) * (0.5 + Math.random() / 2)
+      state.timer = setTimeout(() => {
+        state.timer = null
+        this.connect(url)
+      }, delay)
+      state.timer.unref()
+    })
+  }
+
+  /** Stop dialling `url` and close its link. */
+  forget(url: string): void {
+    const state = this.dialing.get(url)
+    if (state === undefined) return
+    this.dialing.delete(url)
+    if (state.timer !== null) clearTimeout(state.timer)
+    state.ws?.close(1000, 'forgotten')
+  }
+
+  /** An inbound link, already authenticated as `peer` by the upgrade handler. */
+  accept(ws: WebSocket, peer: { id: string; url: string }): void {
+    const link: Link = { ws, outbound: false, peer: null, alive: true }
+    // The hello must name the node the credentials were signed for.
+    this.wire(link, (id) => {
+      if (id === peer.id) return true
+      ws.close(4403, 'hello does not match the credentials')
+      return false
+    })
+    ws.send(encodePeerMessage({ type: PeerMessageType.hello, id: this.options.self.id, url: this.options.self.url }))
+  }
+
+  private wire(link: Link, onHello: (peer: NodeId) => boolean): void {
+    const { ws } = link
+    ws.on('error', (err) => this.options.log.debug({ err }, 'peer link error'))
+    ws.on('pong', () => {
+      link.alive = true
+    })
+    ws.on('message', (data: RawData) => {
+      link.alive = true
+      let msg: PeerMessage
+      try {
+        const frame = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data
+        msg = decodePeerMessage(frame)
+      } catch (err) {
+        this.options.log.warn({ err }, 'malformed message on a peer link; closing it')
+        ws.close(4400, 'malformed peer message')
+        return
+      }
+      if (link.peer === null) {
+        if (msg.type !== PeerMessageType.hello) {
+          ws.close(4400, 'hello expected')
+          return
+        }
+        const peer = asNodeId(msg.id)
+        if (!onHello(peer)) return
+        link.peer = peer
+        this.urls.set(peer, msg.url)
+        let set = this.links.get(peer)
+        if (set === undefined) this.links.set(peer, (set = new Set()))
+        const wasUp = set.size > 0
+        set.add(link)
+        if (!wasUp) this.emit('up', peer)
+        return
+      }
+      this.emit('message', link.peer, msg)
+    })
+    ws.on('close', () => {
+      const peer = link.peer
+      if (peer === null) return
+      const set = this.links.get(peer)
+      if (set === undefined || !set.delete(link)) return
+      if (set.size === 0) {
+        this.links.delete(peer)
+        this.emit('down', peer)
+      }
+    })
+  }
+
+  private checkLiveness(): void {
+    for (const set of this.links.values()) {
+      for (const l of set) {
+        if (l.ws.readyState !== WebSocket.OPEN) continue
+        if (!l.alive && l.ws.bufferedAmount === 0) {
+          l.ws.terminate()
+          continue
+        }
+        l.alive = false
+        l.ws.ping()
+      }
+    }
+  }
+
+  /** Cut every link now (tests use it to simulate a partition from inside). */
+  dropAll(): void {
+    for (const set of this.links.values()) for (const l of set) l.ws.terminate()
+  }
+
+  close(): void {
+    this.closed = true
+    clearInterval(this.pingTimer)
+    for (const url of [...this.dialing.keys()]) this.forget(url)
+    for (const set of this.links.values()) for (const l of set) l.ws.close(1001, 'node shutting down')
+  }
+}

@@ -1,0 +1,181 @@
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { ErrorCode, MurmurError, isEngineName, isDocId, type DocId, type EngineName } from '@murmur/shared'
+import type { SwimMessage } from './membership-api.js'
+
+/**
+ * The cluster protocol spoken on `/peer` between nodes. Binary, lib0 encoding, one message per frame.
+ * Membership messages travel as JSON inside `swim`; everything on the data path is binary.
+ */
+export const PeerMessageType = {
+  hello: 1,
+  swim: 2,
+  docUpdate: 3,
+  docAck: 4,
+  docSync: 5,
+  interest: 6,
+  aeTop: 7,
+  aeLeaves: 8,
+  aeDocs: 9,
+  aeDone: 10,
+} as const
+export type PeerMessageType = (typeof PeerMessageType)[keyof typeof PeerMessageType]
+
+export interface DocRef {
+  readonly engine: EngineName
+  readonly docId: DocId
+}
+
+/** A doc and its version hash (first 8 bytes of the version digest, hex). */
+export interface DocVersion {
+  readonly key: string
+  readonly version: string
+}
+
+export type PeerMessage =
+  /** First message on a link, from each side: who I am. */
+  | { readonly type: typeof PeerMessageType.hello; readonly id: string; readonly url: string }
+  | { readonly type: typeof PeerMessageType.swim; readonly msg: SwimMessage }
+  /** Push of one update; `reqId` > 0 asks for a docAck once it is durable on the receiver. */
+  | { readonly type: typeof PeerMessageType.docUpdate; readonly doc: DocRef; readonly reqId: number; readonly update: Uint8Array }
+  | { readonly type: typeof PeerMessageType.docAck; readonly reqId: number; readonly ok: boolean }
+  /** An engine sync message of the per-(doc, peer) sync session. */
+  | { readonly type: typeof PeerMessageType.docSync; readonly doc: DocRef; readonly payload: Uint8Array }
+  /** The sender has clients on this doc (on) or no longer (off): push its updates to the sender. */
+  | { readonly type: typeof PeerMessageType.interest; readonly doc: DocRef; readonly on: boolean }
+  /** Anti-entropy step 1: digests of the partitions both sides replicate. */
+  | { readonly type: typeof PeerMessageType.aeTop; readonly round: number; readonly partitions: Uint16Array; readonly digests: Uint8Array }
+  /** Step 2: leaf digests (256 × 8 bytes each) of the partitions whose digests differ. */
+  | { readonly type: typeof PeerMessageType.aeLeaves; readonly round: number; readonly partitions: Uint16Array; readonly leaves: Uint8Array }
+  /** Step 3: the initiator's docs and versions in the leaves that differ. */
+  | { readonly type: typeof PeerMessageType.aeDocs; readonly round: number; readonly leaves: Uint32Array; readonly docs: DocVersion[] }
+  /** Step 4: how many docs the responder started repairing (0 when in sync). */
+  | { readonly type: typeof PeerMessageType.aeDone; readonly round: number; readonly repaired: number }
+
+function writeDoc(e: encoding.Encoder, doc: DocRef): void {
+  encoding.writeVarString(e, doc.engine)
+  encoding.writeVarString(e, doc.docId)
+}
+
+function readDoc(d: decoding.Decoder): DocRef {
+  const engine = decoding.readVarString(d)
+  const docId = decoding.readVarString(d)
+  if (!isEngineName(engine)) throw new Error('unknown engine')
+  if (!isDocId(docId)) throw new Error('invalid doc id')
+  return { engine, docId }
+}
+
+function writeU16s(e: encoding.Encoder, a: Uint16Array): void {
+  encoding.writeVarUint(e, a.length)
+  for (const v of a) encoding.writeUint16(e, v)
+}
+function readU16s(d: decoding.Decoder): Uint16Array {
+  const n = decoding.readVarUint(d)
+  if (n > 65536) throw new Error('too many partitions')
+  const out = new Uint16Array(n)
+  for (let i = 0; i < n; i++) out[i] = decoding.readUint16(d)
+  return out
+}
+
+export function encodePeerMessage(m: PeerMessage): Uint8Array {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, m.type)
+  switch (m.type) {
+    case PeerMessageType.hello:
+      encoding.writeVarString(e, m.id)
+      encoding.writeVarString(e, m.url)
+      break
+    case PeerMessageType.swim:
+      encoding.writeVarString(e, JSON.stringify(m.msg))
+      break
+    case PeerMessageType.docUpdate:
+      writeDoc(e, m.doc)
+      encoding.writeVarUint(e, m.reqId)
+      encoding.writeVarUint8Array(e, m.update)
+      break
+    case PeerMessageType.docAck:
+      encoding.writeVarUint(e, m.reqId)
+      encoding.writeVarUint(e, m.ok ? 1 : 0)
+      break
+    case PeerMessageType.docSync:
+      writeDoc(e, m.doc)
+      encoding.writeVarUint8Array(e, m.payload)
+      break
+    case PeerMessageType.interest:
+      writeDoc(e, m.doc)
+      encoding.writeVarUint(e, m.on ? 1 : 0)
+      break
+    case PeerMessageType.aeTop:
+      encoding.writeVarUint(e, m.round)
+      writeU16s(e, m.partitions)
+      encoding.writeVarUint8Array(e, m.digests)
+      break
+    case PeerMessageType.aeLeaves:
+      encoding.writeVarUint(e, m.round)
+      writeU16s(e, m.partitions)
+      encoding.writeVarUint8Array(e, m.leaves)
+      break
+    case PeerMessageType.aeDocs:
+      encoding.writeVarUint(e, m.round)
+      encoding.writeVarUint(e, m.leaves.length)
+      for (const l of m.leaves) encoding.writeVarUint(e, l)
+      encoding.writeVarUint(e, m.docs.length)
+      for (const doc of m.docs) {
+        encoding.writeVarString(e, doc.key)
+        encoding.writeVarString(e, doc.version)
+      }
+      break
+    case PeerMessageType.aeDone:
+      encoding.writeVarUint(e, m.round)
+      encoding.writeVarUint(e, m.repaired)
+      break
+  }
+  return encoding.toUint8Array(e)
+}
+
+export function decodePeerMessage(frame: Uint8Array): PeerMessage {
+  const d = decoding.createDecoder(frame)
+  try {
+    const type = decoding.readVarUint(d)
+    switch (type) {
+      case PeerMessageType.hello:
+        return { type, id: decoding.readVarString(d), url: decoding.readVarString(d) }
+      case PeerMessageType.swim: {
+        const msg: unknown = JSON.parse(decoding.readVarString(d))
+        if (typeof msg !== 'object' || msg === null || typeof (msg as { kind?: unknown }).kind !== 'string') throw new Error('swim message without kind')
+        return { type, msg: msg as SwimMessage }
+      }
+      case PeerMessageType.docUpdate:
+        return { type, doc: readDoc(d), reqId: decoding.readVarUint(d), update: decoding.readVarUint8Array(d) }
+      case PeerMessageType.docAck:
+        return { type, reqId: decoding.readVarUint(d), ok: decoding.readVarUint(d) === 1 }
+      case PeerMessageType.docSync:
+        return { type, doc: readDoc(d), payload: decoding.readVarUint8Array(d) }
+      case PeerMessageType.interest:
+        return { type, doc: readDoc(d), on: decoding.readVarUint(d) === 1 }
+      case PeerMessageType.aeTop:
+        return { type, round: decoding.readVarUint(d), partitions: readU16s(d), digests: decoding.readVarUint8Array(d) }
+      case PeerMessageType.aeLeaves:
+        return { type, round: decoding.readVarUint(d), partitions: readU16s(d), leaves: decoding.readVarUint8Array(d) }
+      case PeerMessageType.aeDocs: {
+        const round = decoding.readVarUint(d)
+        const nLeaves = decoding.readVarUint(d)
+        if (nLeaves > 65536) throw new Error('too many leaves')
+        const leaves = new Uint32Array(nLeaves)
+        for (let i = 0; i < nLeaves; i++) leaves[i] = decoding.readVarUint(d)
+        const n = decoding.readVarUint(d)
+        if (n > frame.length) throw new Error('doc count larger than the frame')
+        const docs: DocVersion[] = []
+        for (let i = 0; i < n; i++) docs.push({ key: decoding.readVarString(d), version: decoding.readVarString(d) })
+        return { type, round, leaves, docs }
+      }
+      case PeerMessageType.aeDone:
+        return { type, round: decoding.readVarUint(d), repaired: decoding.readVarUint(d) }
+      default:
+        throw new MurmurError(ErrorCode.UNKNOWN_MESSAGE, `unknown peer message type ${type}`)
+    }
+  } catch (err) {
+    if (err instanceof MurmurError) throw err
+    throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, `malformed peer message: ${(err as Error).message}`)
+  }
+}

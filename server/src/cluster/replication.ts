@@ -1,0 +1,299 @@
+import { ErrorCode, MurmurError, type DocId, type EngineName, type NodeId, type SyncSession } from '@murmur/shared'
+import type { DocObserver, LiveDoc } from '../docs/live-doc.js'
+import type { DocRegistry } from '../docs/registry.js'
+import type { DocKey } from '../storage/storage.js'
+import type { Logger } from '../logger.js'
+import type { PeerLinks } from './links.js'
+import { PeerMessageType, type DocRef, type PeerMessage } from './peer-protocol.js'
+import { locate, type Placement } from './placement.js'
+import type { VersionIndex } from './version-index.js'
+
+/** The origin of a change that came from another node; pushes never go back to it. */
+export class PeerOrigin {
+  constructor(readonly peer: NodeId) {}
+}
+
+export function docKeyString(doc: DocRef | DocKey): string {
+  return `${doc.engine}:${doc.docId}`
+}
+
+export function parseDocKey(key: string): DocRef {
+  const i = key.indexOf(':')
+  return { engine: key.slice(0, i) as EngineName, docId: key.slice(i + 1) as DocId }
+}
+
+export interface ReplicationStats {
+  pushes: number
+  pushesDropped: number
+  hintsQueued: number
+  hintsReplayed: number
+  syncsStarted: number
+}
+
+interface PendingAck {
+  needed: number
+  resolve: () => void
+  reject: (err: MurmurError) => void
+  timer: NodeJS.Timeout
+}
+
+/**
+ * Moves doc changes between nodes: pushes every change at once to the doc's replicas and to nodes with
+ * clients on it (the fast path), keeps hints for replicas it could not reach (hinted handoff), runs
+ * per-(doc, peer) engine sync sessions for repairs, and collects replica acks for W-of-N writes.
+ */
+export class Replication implements DocObserver {
+  private readonly origins = new Map<NodeId, PeerOrigin>()
+  private readonly sessions = new Map<string, SyncSession>()
+  private readonly interest = new Map<string, Set<NodeId>>()
+  private readonly hints = new Map<NodeId, Set<string>>()
+  private readonly dirty = new Set<string>()
+  private readonly pending = new Map<number, PendingAck>()
+  private readonly chains = new Map<string, Promise<void>>()
+  private nextReqId = 1
+  readonly stats: ReplicationStats = { pushes: 0, pushesDropped: 0, hintsQueued: 0, hintsReplayed: 0, syncsStarted: 0 }
+
+  constructor(
+    private readonly self: NodeId,
+    private readonly registry: DocRegistry,
+    private readonly links: PeerLinks,
+    private readonly placement: Placement,
+    private readonly index: VersionIndex,
+    private readonly log: Logger,
+    private readonly replicationTimeoutMs: number,
+  ) {}
+
+  private origin(peer: NodeId): PeerOrigin {
+    let o = this.origins.get(peer)
+    if (o === undefined) this.origins.set(peer, (o = new PeerOrigin(peer)))
+    return o
+  }
+
+  private replicasOf(key: string): readonly NodeId[] {
+    return this.placement.replicasOf(locate(key).partition)
+  }
+
+  isReplica(key: string): boolean {
+    return this.replicasOf(key).includes(this.self)
+  }
+
+  // ── DocObserver ──────────────────────────────────────────────────────────────────────────────
+
+  loaded(doc: LiveDoc): void {
+    const key = docKeyString(doc.key)
+    if (this.isReplica(key)) return
+    // Serving a doc we do not replicate: tell the replicas to push to us, and pull what they have.
+    for (const r of this.replicasOf(key)) {
+      this.links.send(r, { type: PeerMessageType.interest, doc: doc.key, on: true })
+      this.startSync(r, key)
+    }
+  }
+
+  changed(doc: LiveDoc, update: Uint8Array, origin: unknown): void {
+    const key = docKeyString(doc.key)
+    this.dirty.add(key)
+    const replicas = this.replicasOf(key)
+    const targets = new Set<NodeId>()
+    if (origin instanceof PeerOrigin) {
+      // A replica receiving from a non-replica (which pushed to every replica itself) forwards only to
+      // nodes that registered interest here; replicas pushing to replicas would only duplicate.
+      if (replicas.includes(this.self) && !replicas.includes(origin.peer)) {
+        for (const p of this.interest.get(key) ?? []) targets.add(p)
+      }
+    } else {
+      for (const r of replicas) targets.add(r)
+      for (const p of this.interest.get(key) ?? []) targets.add(p)
+    }
+    targets.delete(this.self)
+    if (origin instanceof PeerOrigin) targets.delete(origin.peer)
+    for (const t of targets) {
+      this.stats.pushes++
+      if (!this.links.send(t, { type: PeerMessageType.docUpdate, doc: doc.key, reqId: 0, update }, true)) {
+        this.stats.pushesDropped++
+        if (replicas.includes(t)) this.addHint(t, key)
+      }
+    }
+  }
+
+  unloaded(doc: LiveDoc): void {
+    const key = docKeyString(doc.key)
+    if (this.dirty.delete(key)) this.index.set(key, doc.doc.version())
+    const suffix = `\u0000${key}`
+    for (const id of [...this.sessions.keys()]) if (id.endsWith(suffix)) this.sessions.delete(id)
+    if (!this.isReplica(key)) {
+      for (const r of this.replicasOf(key)) this.links.send(r, { type: PeerMessageType.interest, doc: doc.key, on: false })
+    }
+  }
+
+  /** Bring the index up to date for docs changed since the last call (loaded ones; unloads refresh themselves). */
+  refreshIndex(): void {
+    for (const key of this.dirty) {
+      const doc = this.registry.peek(parseDocKey(key))
+      if (doc !== undefined && !doc.isFailed) this.index.set(key, doc.doc.version())
+    }
+    this.dirty.clear()
+  }
+
+  // ── hinted handoff ───────────────────────────────────────────────────────────────────────────
+
+  addHint(peer: NodeId, key: string): void {
+    let set = this.hints.get(peer)
+    if (set === undefined) this.hints.set(peer, (set = new Set()))
+    if (!set.has(key)) this.stats.hintsQueued++
+    set.add(key)
+  }
+
+  get hintCount(): number {
+    let n = 0
+    for (const s of this.hints.values()) n += s.size
+    return n
+  }
+
+  linkUp(peer: NodeId): void {
+    const hinted = this.hints.get(peer)
+    this.hints.delete(peer)
+    for (const key of hinted ?? []) {
+      this.stats.hintsReplayed++
+      this.startSync(peer, key)
+    }
+    // Re-register interest for docs we serve without replicating them.
+    for (const doc of this.registry.loadedDocs()) {
+      const key = docKeyString(doc.key)
+      if (!this.isReplica(key) && this.replicasOf(key).includes(peer)) {
+        this.links.send(peer, { type: PeerMessageType.interest, doc: doc.key, on: true })
+        this.startSync(peer, key)
+      }
+    }
+  }
+
+  linkDown(peer: NodeId): void {
+    const prefix = `${peer}\u0000`
+    for (const id of [...this.sessions.keys()]) if (id.startsWith(prefix)) this.sessions.delete(id)
+    for (const set of this.interest.values()) set.delete(peer)
+  }
+
+  // ── engine sync with one peer ────────────────────────────────────────────────────────────────
+
+  /** Start (or restart) a sync of one doc with a peer; both sides send what the other lacks. */
+  startSync(peer: NodeId, key: string): void {
+    this.stats.syncsStarted++
+    this.inOrder(key, async () => {
+      const doc = await this.registry.get(parseDocKey(key))
+      const session = doc.doc.createSyncSession()
+      this.sessions.set(`${peer}\u0000${key}`, session)
+      for (const payload of session.start()) {
+        if (!this.links.send(peer, { type: PeerMessageType.docSync, doc: doc.key, payload })) this.addHint(peer, key)
+      }
+    })
+  }
+
+  // ── messages ─────────────────────────────────────────────────────────────────────────────────
+
+  receive(peer: NodeId, msg: PeerMessage): void {
+    switch (msg.type) {
+      case PeerMessageType.docUpdate: {
+        const key = docKeyString(msg.doc)
+        this.inOrder(key, async () => {
+          const doc = await this.registry.get(msg.doc)
+          const durable = doc.apply(msg.update, this.origin(peer))
+          if (msg.reqId > 0) {
+            durable.then(
+              () => this.links.send(peer, { type: PeerMessageType.docAck, reqId: msg.reqId, ok: true }),
+              () => this.links.send(peer, { type: PeerMessageType.docAck, reqId: msg.reqId, ok: false }),
+            )
+          } else durable.catch(() => undefined)
+        })
+        return
+      }
+      case PeerMessageType.docAck: {
+        const p = this.pending.get(msg.reqId)
+        if (p === undefined || !msg.ok) return
+        if (--p.needed <= 0) {
+          clearTimeout(p.timer)
+          this.pending.delete(msg.reqId)
+          p.resolve()
+        }
+        return
+      }
+      case PeerMessageType.docSync: {
+        const key = docKeyString(msg.doc)
+        this.inOrder(key, async () => {
+          const doc = await this.registry.get(msg.doc)
+          const id = `${peer}\u0000${key}`
+          let session = this.sessions.get(id)
+          const replies: Uint8Array[] = []
+          if (session === undefined) {
+            // The peer started this sync: answer with our side's opening as well, so both directions run.
+            session = doc.doc.createSyncSession()
+            this.sessions.set(id, session)
+            replies.push(...session.start())
+          }
+          const result = doc.receiveSync(session, msg.payload, this.origin(peer))
+          result.durable.catch(() => undefined)
+          for (const payload of [...replies, ...result.replies]) this.links.send(peer, { type: PeerMessageType.docSync, doc: doc.key, payload })
+        })
+        return
+      }
+      case PeerMessageType.interest: {
+        const key = docKeyString(msg.doc)
+        let set = this.interest.get(key)
+        if (msg.on) {
+          if (set === undefined) this.interest.set(key, (set = new Set()))
+          set.add(peer)
+        } else if (set !== undefined) {
+          set.delete(peer)
+          if (set.size === 0) this.interest.delete(key)
+        }
+        return
+      }
+      default:
+        return
+    }
+  }
+
+  /** Handlers for one doc run one after another, so a load in progress cannot reorder its messages. */
+  private inOrder(key: string, fn: () => Promise<void>): void {
+    const prev = this.chains.get(key) ?? Promise.resolve()
+    const next = prev.then(fn).catch((err: unknown) => this.log.warn({ err, doc: key }, 'replication step failed'))
+    this.chains.set(key, next)
+    void next.then(() => {
+      if (this.chains.get(key) === next) this.chains.delete(key)
+    })
+  }
+
+  // ── W-of-N acks ──────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Resolve once `replicas` replicas of the doc hold `update` durably (this node counts if it is one
+   * and the caller already made it durable here). Rejects with REPLICATION_TIMEOUT otherwise.
+   */
+  replicate(doc: DocKey, update: Uint8Array, replicas: number): Promise<void> {
+    const key = docKeyString(doc)
+    const owners = this.replicasOf(key)
+    if (replicas > owners.length) {
+      return Promise.reject(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this doc has ${owners.length}`))
+    }
+    const needed = replicas - (owners.includes(this.self) ? 1 : 0)
+    if (needed <= 0) return Promise.resolve()
+    const reqId = this.nextReqId++
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(reqId)
+        reject(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `could not reach ${replicas} replicas within ${this.replicationTimeoutMs} ms`))
+      }, this.replicationTimeoutMs)
+      timer.unref()
+      this.pending.set(reqId, { needed, resolve, reject, timer })
+      for (const r of owners) {
+        if (r !== this.self) this.links.send(r, { type: PeerMessageType.docUpdate, doc, reqId, update })
+      }
+    })
+  }
+
+  close(): void {
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer)
+      p.reject(new MurmurError(ErrorCode.SHUTTING_DOWN, 'node shutting down'))
+    }
+    this.pending.clear()
+  }
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest'
+import { startCluster, untilMeshed } from '../support/cluster.js'
+import { sdkClient, untilSaved, untilSynced } from '../support/sdk.js'
+import { untilText, whenProviderSynced, yProvider } from '../support/ywebsocket.js'
+import { until } from '../support/wait.js'
+import { yjsEngine } from '@murmur/shared'
+
+describe('cluster: any node serves any doc', () => {
+  it('a client on node A edits; clients on node C see it (SDK and y-websocket)', async () => {
+    const [a, b, c] = await startCluster(3)
+    await untilMeshed([a, b, c])
+    const writer = sdkClient(a.url)
+    const w = writer.yjs('cross-node')
+    await untilSynced(w)
+    const sdkReader = sdkClient(c.url)
+    const r = sdkReader.yjs('cross-node')
+    await untilSynced(r)
+    const yReader = yProvider(c.url, 'cross-node')
+    await whenProviderSynced(yReader)
+    w.doc.getText('t').insert(0, 'typed on A')
+    await untilText(r.doc, 't', 'typed on A')
+    await untilText(yReader.doc, 't', 'typed on A')
+    // And the other way round, from a y-websocket client on B.
+    const yWriter = yProvider(b.url, 'cross-node')
+    await whenProviderSynced(yWriter)
+    await untilText(yWriter.doc, 't', 'typed on A')
+    yWriter.doc.getText('t').insert(0, 'B says hi. ')
+    await untilText(w.doc, 't', 'B says hi. typed on A')
+  })
+
+  it('concurrent edits through all three nodes converge', async () => {
+    const nodes = await startCluster(3)
+    await untilMeshed(nodes)
+    const handles = nodes.map((n) => sdkClient(n.url).yjs('busy'))
+    await Promise.all(handles.map((h) => untilSynced(h)))
+    for (let i = 0; i < 30; i++) handles.forEach((h, j) => h.doc.getText('t').insert(0, `${j}:${i};`))
+    await Promise.all(handles.map((h) => untilSaved(h)))
+    const same = () => handles.every((h) => h.doc.getText('t').toString() === handles[0].doc.getText('t').toString())
+    await until(same, (cb) => {
+      handles.forEach((h) => h.doc.on('update', cb))
+      return () => handles.forEach((h) => h.doc.off('update', cb))
+    }, 20_000, 'convergence')
+    for (let j = 0; j < 3; j++) for (let i = 0; i < 30; i++) expect(handles[0].doc.getText('t').toString()).toContain(`${j}:${i};`)
+  })
+
+  it('W-of-N: an update acknowledged with replicas=3 is durable on all three nodes', async () => {
+    const nodes = await startCluster(3)
+    await untilMeshed(nodes)
+    const client = sdkClient(nodes[0].url, { replicas: 3 })
+    const h = client.yjs('quorum')
+    await untilSynced(h)
+    h.doc.getText('t').insert(0, 'on three disks')
+    await untilSaved(h)
+    // The ack came after every replica made it durable: each node's storage holds it now.
+    for (const n of nodes) {
+      const stored = await n.storage.load({ engine: 'yjs', docId: 'quorum' as never })
+      expect(stored).not.toBeNull()
+      const doc = yjsEngine.load(stored!.snapshot, stored!.updates)
+      expect((doc.toJSON() as { t: string }).t).toBe('on three disks')
+    }
+  })
+
+  it('W-of-N: asking for more replicas than exist gives a clear error and keeps the update unsaved', async () => {
+    const nodes = await startCluster(2)
+    await untilMeshed(nodes)
+    const client = sdkClient(nodes[0].url, { replicas: 3 })
+    const h = client.yjs('too-many')
+    await untilSynced(h)
+    const errors: string[] = []
+    h.on('error', (e) => errors.push(e.code))
+    h.doc.getText('t').insert(0, 'x')
+    await until(() => errors.length > 0, (cb) => h.on('error', cb), 10_000, 'an error')
+    expect(errors[0]).toBe('MUR_ERR_REPLICATION_TIMEOUT')
+    expect(h.unsavedCount).toBe(1)
+  })
+})
