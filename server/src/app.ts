@@ -16,6 +16,7 @@ import { ServerSocket } from './sync/socket.js'
 import { serveYWebsocket } from './sync/y-websocket.js'
 import { serveMurmurSync } from './sync/murmur-sync.js'
 import { registerHealthRoutes } from './http/health.js'
+import { registerDocRoutes } from './http/docs.js'
 import { Cluster } from './cluster/cluster.js'
 import { verifyPeer } from './cluster/peer-auth.js'
 
@@ -56,6 +57,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   const http = Fastify({ loggerInstance: log, bodyLimit: config.maxFrameBytes })
   let ready = false
   registerHealthRoutes(http, { isReady: () => ready, registry })
+  registerDocRoutes(http, registry)
   if (config.staticDir !== null && existsSync(config.staticDir)) {
     await http.register(fastifyStatic, { root: config.staticDir, wildcard: false })
     http.setNotFoundHandler((req, reply) => {

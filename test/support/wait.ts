@@ -59,3 +59,19 @@ export function once<T = unknown>(target: { once(name: string, fn: (...args: T[]
     target.once(name, (...args: T[]) => resolve(args))
   })
 }
+
+/**
+ * Re-check state that lives in another process (which offers no event to wait on) with a growing
+ * pause, until `check` holds or `ms` passed. The only polling wait in the tests; every in-process
+ * wait uses `until` on real events.
+ */
+export async function eventually(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms
+  let pause = 25
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise<void>((resolve) => AbortSignal.timeout(pause).addEventListener('abort', () => resolve(), { once: true }))
+    pause = Math.min(pause * 2, 500)
+  }
+}

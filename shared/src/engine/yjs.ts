@@ -66,6 +66,22 @@ function hasPending(doc: Y.Doc): boolean {
   return doc.store.pendingStructs !== null || doc.store.pendingDs !== null
 }
 
+/**
+ * A root type's class is only known to code that asked for it by type (`getText`, `getArray`, ...); a
+ * server that never did infers it from the content: map entries → map, string content → text, else array.
+ */
+function rootToJSON(doc: Y.Doc, name: string, type: Y.AbstractType<Y.YEvent<Y.AbstractType<unknown>>>): unknown {
+  if (type instanceof Y.Text || type instanceof Y.Map || type instanceof Y.Array || type instanceof Y.XmlFragment) return type.toJSON()
+  if (type._map.size > 0) return doc.getMap(name).toJSON()
+  let item = type._start
+  while (item !== null && item.deleted) item = item.right
+  if (item === null) return null
+  if (item.content instanceof Y.ContentString || item.content instanceof Y.ContentFormat || item.content instanceof Y.ContentEmbed) {
+    return doc.getText(name).toString()
+  }
+  return doc.getArray(name).toJSON()
+}
+
 class YjsDoc implements EngineDoc {
   readonly engine = EngineName.yjs
   readonly doc: Y.Doc
@@ -123,13 +139,7 @@ class YjsDoc implements EngineDoc {
 
   toJSON(): unknown {
     const out: Record<string, unknown> = {}
-    for (const [name, type] of this.doc.share) {
-      // A root type's concrete class is only known once someone asked for it; fall back to its items.
-      if (type instanceof Y.Text || type instanceof Y.Map || type instanceof Y.Array) out[name] = type.toJSON()
-      else if (type._map.size > 0) out[name] = this.doc.getMap(name).toJSON()
-      else if (type._start !== null) out[name] = this.doc.getText(name).toString()
-      else out[name] = null
-    }
+    for (const [name, type] of this.doc.share) out[name] = rootToJSON(this.doc, name, type)
     return out
   }
 
