@@ -1,0 +1,99 @@
+import type { YjsHandle } from '@murmur/client'
+import { displayTitle, type DocIndex } from '../app/doc-index.js'
+import type { AutomergeDocHandle, StatusSource } from '../app/handles.js'
+import type { Identity } from '../app/identity.js'
+import type { OpenDoc } from '../app/session.js'
+import type { TaskDoc } from '../tasks/model.js'
+import { Disposer, h, type View } from './dom.js'
+import { Editor } from './editor.js'
+import { TaskBoard } from './task-board.js'
+
+/**
+ * One open document: its title (kept in the index), the shared text (Yjs) and the task board
+ * (Automerge, under the same id in its own namespace).
+ */
+export class DocPage implements View {
+  readonly el: HTMLElement
+  readonly text: YjsHandle
+  readonly tasks: AutomergeDocHandle<TaskDoc> | null
+  private readonly editor: Editor
+  private readonly board: TaskBoard
+  private readonly subscriptions = new Disposer()
+
+  constructor(
+    readonly doc: OpenDoc,
+    index: DocIndex,
+    identity: Identity,
+  ) {
+    const docId = doc.docId
+    this.text = doc.text
+    this.tasks = doc.tasks
+    this.setIdentity(identity)
+
+    const title = h('input', { class: 'doc-title', type: 'text', 'aria-label': 'Document title', placeholder: 'Untitled', maxlength: 120, 'data-testid': 'doc-title' })
+    const showTitle = (): void => {
+      if (document.activeElement === title) return
+      const entry = index.get(docId)
+      title.value = entry?.title ?? ''
+      document.title = `${displayTitle(entry)} · Murmur`
+    }
+    title.addEventListener('input', () => index.rename(docId, title.value))
+    title.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') {
+        ev.preventDefault()
+        this.editor.focus()
+      }
+    })
+    title.addEventListener('blur', showTitle)
+    this.subscriptions.add(index.onChange(showTitle))
+    void index.handle.whenLoaded().then(showTitle)
+    showTitle()
+
+    const copy = h('button', { class: 'button button-quiet', type: 'button', title: 'Copy a link to this document' }, 'Copy link')
+    copy.addEventListener('click', () => {
+      void navigator.clipboard?.writeText(location.href).then(() => {
+        copy.textContent = 'Link copied'
+        setTimeout(() => (copy.textContent = 'Copy link'), 1500)
+      })
+    })
+
+    this.editor = new Editor(this.text.doc.getText('body'), this.text.awareness)
+    this.board = new TaskBoard(this.tasks)
+    this.el = h(
+      'article',
+      { class: 'doc-page', 'data-doc-id': docId },
+      h('header', { class: 'doc-head' }, title, h('span', { class: 'doc-id', title: 'Document id' }, docId), copy),
+      h(
+        'div',
+        { class: 'doc-body' },
+        h('section', { class: 'card editor-card', 'aria-label': 'Notes' }, h('header', { class: 'card-head' }, h('h2', {}, 'Notes'), h('span', { class: 'card-meta' }, 'Yjs · CodeMirror')), this.editor.el),
+        this.board.el,
+      ),
+    )
+  }
+
+  focusTitle(): void {
+    this.el.querySelector<HTMLInputElement>('.doc-title')?.focus()
+  }
+
+  /** The handles whose status the badge combines. */
+  get statusSources(): StatusSource[] {
+    return this.tasks === null ? [this.text] : [this.text, this.tasks]
+  }
+
+  setIdentity(identity: Identity): void {
+    this.text.awareness.setLocalStateField('user', { name: identity.name, color: identity.color, colorLight: identity.colorLight })
+  }
+
+  /** Leave presence at once (tab closing); the socket's close would do it a moment later. */
+  leave(): void {
+    this.text.awareness.setLocalState(null)
+  }
+
+  /** Unmount; the caller closes the handles. */
+  destroy(): void {
+    this.subscriptions.dispose()
+    this.editor.destroy()
+    this.board.destroy()
+  }
+}

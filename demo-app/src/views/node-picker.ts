@@ -1,0 +1,89 @@
+import type { MurmurClient } from '@murmur/client'
+import { fetchNodes, type ClusterNode } from '../app/nodes.js'
+import { Disposer, h, replaceChildren, type View } from './dom.js'
+
+const REFRESH_MS = 15_000
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host
+  } catch {
+    return url
+  }
+}
+
+/**
+ * Which node this tab syncs through, and a menu of the cluster's nodes to switch to. The list comes from
+ * the node that served the page (`/v1/cluster`) and is refreshed now and then; a single node lists itself.
+ */
+export class NodePicker implements View {
+  readonly el: HTMLElement
+  private readonly select: HTMLSelectElement
+  private nodes: ClusterNode[] = []
+  private current = location.origin
+  /** The id the connected node gave in its welcome. */
+  private connectedId: string | null = null
+  private readonly binding = new Disposer()
+  private readonly timer: ReturnType<typeof setInterval>
+  private readonly abort = new AbortController()
+
+  constructor(onSwitch: (url: string) => void) {
+    this.select = h('select', { 'aria-label': 'Server node', 'data-testid': 'node-select' })
+    this.select.addEventListener('change', () => {
+      if (this.select.value !== this.current) onSwitch(this.select.value)
+    })
+    this.select.addEventListener('focus', () => void this.refresh())
+    this.el = h(
+      'label',
+      { class: 'node-picker', 'data-testid': 'node-picker' },
+      h('span', { class: 'node-icon', 'aria-hidden': 'true' }),
+      h('span', { class: 'node-caption' }, 'Node'),
+      this.select,
+    )
+    this.timer = setInterval(() => void this.refresh(), REFRESH_MS)
+    void this.refresh()
+  }
+
+  /** Follow this client: its URL is the selected node, its welcome names the node. */
+  bind(client: MurmurClient, nodeUrl: string): void {
+    this.binding.dispose()
+    this.current = nodeUrl
+    const show = (): void => {
+      this.connectedId = client.state === 'open' ? client.nodeId : null
+      this.el.dataset.connectedNode = this.connectedId ?? ''
+      this.el.classList.toggle('is-connected', this.connectedId !== null)
+      this.el.title = this.connectedId !== null ? `Connected to node ${this.connectedId} (${hostOf(nodeUrl)})` : `Not connected to ${hostOf(nodeUrl)}`
+      this.render()
+    }
+    this.binding.add(client.on('status', show))
+    show()
+  }
+
+  async refresh(): Promise<void> {
+    const nodes = await fetchNodes(this.abort.signal)
+    if (this.abort.signal.aborted || nodes === null) return
+    this.nodes = nodes
+    this.render()
+  }
+
+  private render(): void {
+    const nodes = [...this.nodes]
+    if (!nodes.some((n) => n.url === this.current)) nodes.unshift({ id: this.connectedId ?? hostOf(this.current), url: this.current, state: null })
+    replaceChildren(
+      this.select,
+      ...nodes.map((n) => {
+        const host = hostOf(n.url)
+        const label = n.id === host ? host : `${n.id} · ${host}`
+        const state = n.state !== null && n.state !== 'alive' ? ` (${n.state})` : ''
+        return h('option', { value: n.url, selected: n.url === this.current }, label + state)
+      }),
+    )
+    this.select.value = this.current
+  }
+
+  destroy(): void {
+    clearInterval(this.timer)
+    this.abort.abort()
+    this.binding.dispose()
+  }
+}

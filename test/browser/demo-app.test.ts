@@ -1,0 +1,157 @@
+/**
+ * The demo app in a real browser: two people editing at once, offline edits that survive a reload, and
+ * presence. Each test starts its own node serving the built app; each person has their own browser
+ * profile (IndexedDB, service worker). Screenshots go to test-artifacts/browser/.
+ */
+import type { Browser } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startTestServer } from '../support/servers.js'
+import {
+  DEMO_DIST,
+  assertBuilt,
+  createDoc,
+  editorText,
+  launchChromium,
+  openUser,
+  presenceNames,
+  screenshot,
+  status,
+  storedOutboxCount,
+  typeAtEnd,
+  waitForPresenceCount,
+  waitForStoredOutbox,
+  waitForSynced,
+  waitForText,
+} from './browser.js'
+
+let browser: Browser
+
+beforeAll(async () => {
+  assertBuilt()
+  browser = await launchChromium()
+})
+
+afterAll(async () => {
+  await browser?.close()
+})
+
+describe('demo app in Chromium', () => {
+  test('two people type into the same document at once and end with the same text', async () => {
+    const node = await startTestServer({ staticDir: DEMO_DIST })
+    const alice = await openUser(browser, `${node.url}/`, 'Alice Otter', '#e11d48')
+    const docId = await createDoc(alice.page, 'Launch plan')
+    await typeAtEnd(alice.page, 'Agenda')
+    await waitForSynced(alice.page)
+
+    const bob = await openUser(browser, `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
+    await waitForText(bob.page, 'Agenda')
+    expect(await bob.page.getByTestId('doc-title').inputValue()).toBe('Launch plan')
+    await bob.page.locator(`[data-testid=doc-list] [data-doc-id="${docId}"]`).waitFor()
+
+    // At the same moment: Alice types before everything, Bob after everything.
+    const fromAlice = 'Alice: ship on Friday. '
+    const fromBob = ' Bob: docs are ready.'
+    await Promise.all([
+      (async () => {
+        await alice.page.locator('[data-testid=editor] .cm-content').click()
+        await alice.page.keyboard.press('Control+Home')
+        await alice.page.keyboard.type(fromAlice, { delay: 15 })
+      })(),
+      (async () => {
+        await typeAtEnd(bob.page, fromBob, 15)
+      })(),
+    ])
+    const expected = `${fromAlice}Agenda${fromBob}`
+    await Promise.all([waitForText(alice.page, expected), waitForText(bob.page, expected)])
+    await Promise.all([waitForSynced(alice.page), waitForSynced(bob.page)])
+    expect(await editorText(alice.page)).toBe(await editorText(bob.page))
+
+    // Each sees the other's caret, labelled with their name.
+    await alice.page.locator('.cm-ySelectionInfo', { hasText: 'Bob Heron' }).waitFor({ state: 'attached' })
+    await bob.page.locator('.cm-ySelectionInfo', { hasText: 'Alice Otter' }).waitFor({ state: 'attached' })
+
+    // A rename shows up in the other's list and title.
+    await alice.page.getByTestId('doc-title').fill('Launch plan (v2)')
+    await bob.page.locator(`[data-testid=doc-list] [data-doc-id="${docId}"]`, { hasText: 'Launch plan (v2)' }).waitFor()
+    await bob.page.waitForFunction(`document.querySelector('[data-testid=doc-title]').value === 'Launch plan (v2)'`)
+
+    await screenshot(alice.page, 'collab-alice')
+    await screenshot(bob.page, 'collab-bob')
+    expect([...alice.errors, ...bob.errors]).toEqual([])
+  })
+
+  test('offline edits survive a reload without network and reach the other person when back online', async () => {
+    const node = await startTestServer({ staticDir: DEMO_DIST })
+    const alice = await openUser(browser, `${node.url}/`, 'Alice Otter', '#e11d48')
+    const docId = await createDoc(alice.page, 'Field notes')
+    await typeAtEnd(alice.page, 'Online line.')
+    await waitForSynced(alice.page)
+    const bob = await openUser(browser, `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
+    await waitForText(bob.page, 'Online line.')
+
+    // The app shell is cached by the service worker, so the page can load with no network at all.
+    await alice.page.evaluate('navigator.serviceWorker.ready.then(() => true)')
+
+    // Alice switches to "Work offline" and the browser loses the network too.
+    const workOffline = alice.page.getByRole('switch', { name: 'Work offline' })
+    await workOffline.check()
+    await alice.page.locator('[data-testid=status][data-status="offline"]').waitFor()
+    await alice.context.setOffline(true)
+    expect(await alice.page.evaluate(`fetch('/healthz').then(() => 'reached', () => 'unreachable')`)).toBe('unreachable')
+
+    const offlineText = '\nWritten on the train.'
+    await typeAtEnd(alice.page, offlineText)
+    const before = await status(alice.page)
+    expect(before.status).toBe('offline')
+    expect(before.unsaved).toBeGreaterThan(0)
+    expect(before.text).toContain(`${before.unsaved} unsaved`)
+    // Every unsaved edit is in IndexedDB before the reload.
+    await waitForStoredOutbox(alice.page, before.unsaved)
+    await screenshot(alice.page, 'offline-editing')
+
+    const reloaded = await alice.page.reload()
+    expect(reloaded?.fromServiceWorker()).toBe(true)
+    await waitForText(alice.page, `Online line.${offlineText}`)
+    const afterReload = await status(alice.page)
+    expect(afterReload).toMatchObject({ status: 'offline', unsaved: before.unsaved })
+    expect(await storedOutboxCount(alice.page)).toBe(before.unsaved)
+    expect(await workOffline.isChecked()).toBe(true)
+    // Nothing left Alice's browser: Bob still has the old text.
+    expect(await editorText(bob.page)).toBe('Online line.')
+    await screenshot(alice.page, 'offline-after-reload')
+
+    await alice.context.setOffline(false)
+    await workOffline.uncheck()
+    await waitForText(bob.page, `Online line.${offlineText}`)
+    await waitForSynced(alice.page)
+    expect((await status(alice.page)).unsaved).toBe(0)
+    expect(await storedOutboxCount(alice.page)).toBe(0)
+    await screenshot(alice.page, 'back-online-alice')
+    await screenshot(bob.page, 'back-online-bob')
+    expect([...alice.errors, ...bob.errors]).toEqual([])
+  })
+
+  test('presence shows both people and drops one who closes the tab', async () => {
+    const node = await startTestServer({ staticDir: DEMO_DIST })
+    const alice = await openUser(browser, `${node.url}/`, 'Alice Otter', '#e11d48')
+    const docId = await createDoc(alice.page, 'Standup')
+    await waitForPresenceCount(alice.page, 1)
+    expect(await presenceNames(alice.page)).toEqual(['Alice Otter'])
+
+    const bob = await openUser(browser, `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7', { width: 390, height: 844 })
+    await Promise.all([waitForPresenceCount(alice.page, 2), waitForPresenceCount(bob.page, 2)])
+    expect(await presenceNames(alice.page)).toEqual(['Alice Otter', 'Bob Heron'])
+    // You come first in your own bar.
+    expect(await presenceNames(bob.page)).toEqual(['Bob Heron', 'Alice Otter'])
+    await typeAtEnd(bob.page, 'Bob on a phone')
+    await waitForText(alice.page, 'Bob on a phone')
+    await screenshot(alice.page, 'presence-both')
+    await screenshot(bob.page, 'presence-both-phone')
+
+    await bob.page.close()
+    await waitForPresenceCount(alice.page, 1)
+    expect(await presenceNames(alice.page)).toEqual(['Alice Otter'])
+    await screenshot(alice.page, 'presence-after-close')
+    expect([...alice.errors, ...bob.errors]).toEqual([])
+  })
+})
