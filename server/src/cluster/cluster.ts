@@ -7,7 +7,7 @@ import type { DocKey, Storage } from '../storage/storage.js'
 import { AntiEntropy } from './anti-entropy.js'
 import { PeerLinks } from './links.js'
 import { Membership, DEFAULT_MEMBERSHIP_OPTIONS } from './membership.js'
-import { MemberState, type MemberInfo } from './membership-api.js'
+import { MemberState, type MemberInfo, type MembershipOptions } from './membership-api.js'
 import { PeerMessageType, encodePeerMessage, type PeerMessage } from './peer-protocol.js'
 import { Placement } from './placement.js'
 import { Replication, docKeyString } from './replication.js'
@@ -28,6 +28,8 @@ export class Cluster {
   readonly url: string
   readonly links: PeerLinks
   readonly membership: Membership
+  /** The SWIM timing this node runs with (tests compute the detection bound from it). */
+  readonly membershipOptions: MembershipOptions
   readonly placement: Placement
   readonly index = new VersionIndex()
   readonly replication: Replication
@@ -59,13 +61,14 @@ export class Cluster {
     this.placement.setMembers([this.self])
     this.replication = new Replication(this.self, registry, this.links, this.placement, this.index, log, config.replicationTimeoutMs)
     registry.observer = this.replication
+    this.membershipOptions = {
+      ...DEFAULT_MEMBERSHIP_OPTIONS,
+      self: { id: this.self, url: this.url },
+      probeIntervalMs: config.probeIntervalMs,
+      probeTimeoutMs: Math.max(50, Math.round(config.probeIntervalMs / 2)),
+    }
     this.membership = new Membership(
-      {
-        ...DEFAULT_MEMBERSHIP_OPTIONS,
-        self: { id: this.self, url: this.url },
-        probeIntervalMs: config.probeIntervalMs,
-        probeTimeoutMs: Math.max(50, Math.round(config.probeIntervalMs / 2)),
-      },
+      this.membershipOptions,
       {
         now: () => Date.now(),
         random: () => Math.random(),
