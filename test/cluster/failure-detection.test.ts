@@ -14,10 +14,7 @@ function untilState(nodes: MurmurServer[], id: string, state: string, ms: number
   return until(
     () => nodes.every((n) => stateOf(n, id) === state),
     (cb) => {
-      const offs = nodes.map((n) => {
-        n.cluster!.membership.on('change', cb)
-        return () => undefined
-      })
+      const offs = nodes.map((n) => n.cluster!.membership.on('change', cb))
       return () => offs.forEach((f) => f())
     },
     ms,

@@ -31,8 +31,11 @@ export async function untilMeshed(nodes: MurmurServer[], ms = 20_000): Promise<v
       const c = node.cluster
       if (c === null) return () => undefined
       c.links.on('up', cb)
-      c.membership.on('change', cb)
-      return () => c.links.off('up', cb)
+      const offMembership = c.membership.on('change', cb)
+      return () => {
+        c.links.off('up', cb)
+        offMembership()
+      }
     })
     return () => offs.forEach((f) => f())
   }, ms, 'the cluster to mesh')
