@@ -5,6 +5,7 @@
  */
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startCluster, untilMeshed } from '../support/cluster.js'
 import { startTestServer } from '../support/servers.js'
 import {
   DEMO_DIST,
@@ -152,6 +153,53 @@ describe('demo app in Chromium', () => {
     await waitForPresenceCount(alice.page, 1)
     expect(await presenceNames(alice.page)).toEqual(['Alice Otter'])
     await screenshot(alice.page, 'presence-after-close')
+    expect([...alice.errors, ...bob.errors]).toEqual([])
+  })
+})
+
+describe('demo app on a cluster', () => {
+  test('two people on two different nodes type at once and converge; one switches node', async () => {
+    const [a, b] = await startCluster(2, { staticDir: DEMO_DIST })
+    await untilMeshed([a, b])
+    const alice = await openUser(browser, `${a.url}/`, 'Alice Otter', '#e11d48')
+    const docId = await createDoc(alice.page, 'Across the cluster')
+    await typeAtEnd(alice.page, 'Agenda')
+    await waitForSynced(alice.page)
+
+    // Bob opens the page from node b, so his app syncs through node b.
+    const bob = await openUser(browser, `${b.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
+    await waitForText(bob.page, 'Agenda')
+    await alice.page.locator('[data-testid=node-picker][data-connected-node="node-a"]').waitFor()
+    await bob.page.locator('[data-testid=node-picker][data-connected-node="node-b"]').waitFor()
+    // The list of documents (itself a doc) reached node b too.
+    await bob.page.locator(`[data-testid=doc-list] [data-doc-id="${docId}"]`, { hasText: 'Across the cluster' }).waitFor()
+
+    const fromAlice = 'Alice on node a. '
+    const fromBob = ' Bob on node b.'
+    await Promise.all([
+      (async () => {
+        await alice.page.locator('[data-testid=editor] .cm-content').click()
+        await alice.page.keyboard.press('Control+Home')
+        await alice.page.keyboard.type(fromAlice, { delay: 15 })
+      })(),
+      typeAtEnd(bob.page, fromBob, 15),
+    ])
+    const expected = `${fromAlice}Agenda${fromBob}`
+    await Promise.all([waitForText(alice.page, expected), waitForText(bob.page, expected)])
+    await Promise.all([waitForSynced(alice.page), waitForSynced(bob.page)])
+    await screenshot(bob.page, 'cluster-bob-on-node-b')
+
+    // Bob's menu lists both nodes (from /v1/cluster); he moves to node a and keeps editing.
+    const nodeSelect = bob.page.getByTestId('node-select')
+    await bob.page.locator('[data-testid=node-select] option').nth(1).waitFor({ state: 'attached' })
+    expect(await nodeSelect.locator('option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value).sort())).toEqual([a.url, b.url].sort())
+    await nodeSelect.selectOption(a.url)
+    await bob.page.locator('[data-testid=node-picker][data-connected-node="node-a"]').waitFor()
+    await waitForText(bob.page, expected)
+    await typeAtEnd(bob.page, ' Now via node a.')
+    await waitForText(alice.page, `${expected} Now via node a.`)
+    await waitForSynced(bob.page)
+    await screenshot(bob.page, 'cluster-bob-switched-to-node-a')
     expect([...alice.errors, ...bob.errors]).toEqual([])
   })
 })

@@ -72,10 +72,8 @@ export class NodePicker implements View {
     replaceChildren(
       this.select,
       ...nodes.map((n) => {
-        const host = hostOf(n.url)
-        const label = n.id === host ? host : `${n.id} · ${host}`
         const state = n.state !== null && n.state !== 'alive' ? ` (${n.state})` : ''
-        return h('option', { value: n.url, selected: n.url === this.current }, label + state)
+        return h('option', { value: n.url, title: hostOf(n.url), selected: n.url === this.current }, n.id + state)
       }),
     )
     this.select.value = this.current
