@@ -1,0 +1,120 @@
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ServerKind, ServerLaunch } from './server-process.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const repoRoot = path.resolve(here, '../../..')
+
+/** How a client talks to a server: Murmur protocol v1, y-websocket's protocol, or Hocuspocus's. */
+export const Wire = { murmur: 'murmur-v1', yWebsocket: 'y-websocket', hocuspocus: 'hocuspocus' } as const
+export type Wire = (typeof Wire)[keyof typeof Wire]
+
+export const SystemId = {
+  murmur: 'murmur',
+  murmurYjs: 'murmur-yjs',
+  yWebsocket: 'y-websocket',
+  hocuspocus: 'hocuspocus',
+} as const
+export type SystemId = (typeof SystemId)[keyof typeof SystemId]
+
+/** One server + client pairing under test. */
+export interface System {
+  readonly id: SystemId
+  /** Shown in the table. */
+  readonly label: string
+  /** A peer (another project) rather than Murmur itself: ratios are to the best of these. */
+  readonly peer: boolean
+  readonly server: ServerKind
+  readonly wire: Wire
+  /** What a write goes to before it is acknowledged or broadcast, in one phrase. */
+  readonly persistence: string
+  /** True when the server stores docs at all (cold load and restart need it). */
+  readonly persists: boolean
+  /** True when the client learns that a write is durable. */
+  readonly durableAcks: boolean
+  /** Server and client package versions. */
+  readonly versions: Readonly<Record<string, string>>
+  launch(dataDir: string): ServerLaunch
+  /** The WebSocket URL a raw client of this system opens for `docId`. */
+  wireUrl(wsBase: string, docId: string): string
+}
+
+/** The installed version of a package, read from its package.json under node_modules. */
+export function installedVersion(pkg: string): string {
+  for (const dir of [path.join(repoRoot, 'node_modules', pkg), path.join(repoRoot, 'bench', 'node_modules', pkg)]) {
+    const file = path.join(dir, 'package.json')
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
+  }
+  return 'not installed'
+}
+
+export function murmurVersion(): string {
+  return installedVersion('@murmur/server')
+}
+
+export function allSystems(): System[] {
+  const yjs = installedVersion('yjs')
+  return [
+    {
+      id: SystemId.murmur,
+      label: 'Murmur (SDK, /sync)',
+      peer: false,
+      server: 'murmur',
+      wire: Wire.murmur,
+      persistence: 'SQLite, fsync (group commit); ack after fsync',
+      persists: true,
+      durableAcks: true,
+      versions: { '@murmur/server': murmurVersion(), '@murmur/client': installedVersion('@murmur/client'), yjs },
+      launch: (dataDir) => ({ kind: 'murmur', options: { args: ['--data-dir', dataDir, '--storage', 'sqlite'] } }),
+      wireUrl: (base) => `${base}/sync`,
+    },
+    {
+      id: SystemId.murmurYjs,
+      label: 'Murmur (y-websocket client, /yjs)',
+      peer: false,
+      server: 'murmur',
+      wire: Wire.yWebsocket,
+      persistence: 'SQLite, fsync (group commit); protocol has no acks',
+      persists: true,
+      durableAcks: false,
+      versions: { '@murmur/server': murmurVersion(), 'y-websocket (client)': installedVersion('y-websocket'), yjs },
+      launch: (dataDir) => ({ kind: 'murmur', options: { args: ['--data-dir', dataDir, '--storage', 'sqlite'] } }),
+      wireUrl: (base, docId) => `${base}/yjs/${encodeURIComponent(docId)}`,
+    },
+    {
+      id: SystemId.yWebsocket,
+      label: `y-websocket server ${installedVersion('@y/websocket-server')}`,
+      peer: true,
+      server: 'y-websocket',
+      wire: Wire.yWebsocket,
+      persistence: 'y-leveldb (YPERSISTENCE); LevelDB writes without fsync, no acks',
+      persists: true,
+      durableAcks: false,
+      versions: {
+        '@y/websocket-server': installedVersion('@y/websocket-server'),
+        'y-leveldb': installedVersion('y-leveldb'),
+        'y-websocket (client)': installedVersion('y-websocket'),
+      },
+      launch: (dataDir) => ({ kind: 'y-websocket', options: { persistenceDir: dataDir } }),
+      wireUrl: (base, docId) => `${base}/${encodeURIComponent(docId)}`,
+    },
+    {
+      id: SystemId.hocuspocus,
+      label: `Hocuspocus ${installedVersion('@hocuspocus/server')}`,
+      peer: true,
+      server: 'hocuspocus',
+      wire: Wire.hocuspocus,
+      persistence: 'none (no persistence extension installed); in memory only',
+      persists: false,
+      durableAcks: false,
+      versions: {
+        '@hocuspocus/server': installedVersion('@hocuspocus/server'),
+        '@hocuspocus/provider': installedVersion('@hocuspocus/provider'),
+        note: '3.x: the newest release that runs on Node 20 (4.x needs Node 22)',
+      },
+      launch: () => ({ kind: 'hocuspocus', options: {} }),
+      wireUrl: (base) => base,
+    },
+  ]
+}

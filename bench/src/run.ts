@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { renderChart } from './lib/chart.js'
+import { renderScenario, renderSummary } from './lib/report.js'
+import type { BenchContext, ScenarioResult } from './lib/scenario.js'
+import { killAllServers } from './lib/server-process.js'
+import { allSystems } from './lib/systems.js'
+import { yjsTraceUpdates, type YjsTraceUpdates } from './lib/trace-updates.js'
+import { loadScenarios } from './scenarios/index.js'
+import { loadTrace } from './traces.js'
+
+/**
+ * `npm run bench [-- --scenario X[,Y]] [--quick] [--trace DIR] [--systems a,b]`: each scenario against
+ * Murmur and the peers in one run, each server in its own process, on loopback. Prints the tables,
+ * writes JSON and an SVG of the latency distributions to bench/results/.
+ */
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const RESULTS_DIR = path.resolve(here, '../results')
+const USAGE = `usage: npm run bench -- [--scenario id[,id]] [--quick] [--trace DIR] [--systems id[,id]] [--keep]`
+/** Open files the idle scenario needs in this process (10,000 client sockets and some). */
+const NEEDED_FILES = 12_000
+
+function raiseFileLimit(): void {
+  if (process.env.MURMUR_BENCH_REEXEC === '1') return
+  const soft = Number(spawnSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim())
+  if (!(soft < NEEDED_FILES)) return
+  // Node cannot raise its own limit: run again under a shell that raised it to the hard limit.
+  const result = spawnSync(
+    '/bin/sh',
+    ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    { stdio: 'inherit', env: { ...process.env, MURMUR_BENCH_REEXEC: '1' } },
+  )
+  process.exit(result.status ?? 1)
+}
+
+function stamp(d: Date): string {
+  const p = (n: number): string => String(n).padStart(2, '0')
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`
+}
+
+function machine(): Record<string, unknown> {
+  const cpus = os.cpus()
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memoryBytes: os.totalmem(),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  }
+}
+
+async function main(): Promise<number> {
+  let args
+  try {
+    args = parseArgs({
+      options: {
+        scenario: { type: 'string', multiple: true },
+        quick: { type: 'boolean', default: false },
+        trace: { type: 'string' },
+        systems: { type: 'string' },
+        keep: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }).values
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`)
+    return 2
+  }
+  const scenarios = await loadScenarios()
+  if (args.help === true) {
+    process.stdout.write(`${USAGE}\nscenarios: ${scenarios.map((s) => s.id).join(', ')}\n`)
+    return 0
+  }
+  const wanted = (args.scenario ?? []).flatMap((s) => s.split(',')).filter((s) => s !== '')
+  const unknown = wanted.filter((id) => !scenarios.some((s) => s.id === id))
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown scenario ${unknown.join(', ')}; known: ${scenarios.map((s) => s.id).join(', ')}\n`)
+    return 2
+  }
+  const selected = wanted.length > 0 ? scenarios.filter((s) => wanted.includes(s.id)) : scenarios
+  let systems = allSystems()
+  if (args.systems !== undefined) {
+    // In the order given, so that order effects (a cold JIT in the bench process) can be checked.
+    const all = systems
+    systems = args.systems.split(',').flatMap((id) => all.filter((s) => s.id === id))
+  }
+
+  const quick = args.quick === true
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'murmur-bench-'))
+  const startedAt = new Date()
+  let traceUpdates: YjsTraceUpdates | null = null
+  const ctx: BenchContext = {
+    quick,
+    systems,
+    workDir,
+    traceDir: args.trace,
+    traceUpdates() {
+      if (traceUpdates === null) {
+        const trace = loadTrace('automerge-paper', args.trace ?? process.env.MURMUR_TRACE_DIR)
+        traceUpdates = yjsTraceUpdates(trace)
+        ctx.log(
+          `  trace ${trace.name} (${trace.source}): ${traceUpdates.updates.length} updates, final doc ${traceUpdates.finalState.length} bytes, built in ${(traceUpdates.buildMs / 1000).toFixed(1)} s`,
+        )
+      }
+      return traceUpdates
+    },
+    log: (message) => process.stdout.write(`${message}\n`),
+  }
+
+  ctx.log(`Murmur bench${quick ? ' (quick)' : ''}: ${selected.map((s) => s.id).join(', ')}`)
+  ctx.log(`systems: ${systems.map((s) => `${s.label} [${Object.entries(s.versions).map(([k, v]) => `${k} ${v}`).join(', ')}]`).join('; ')}`)
+  const results: ScenarioResult[] = []
+  try {
+    for (const scenario of selected) {
+      ctx.log(`\n▶ ${scenario.id}`)
+      const result = await scenario.run(ctx)
+      results.push(result)
+      ctx.log(`\n${renderScenario(result)}`)
+    }
+  } finally {
+    killAllServers()
+    if (args.keep !== true) rmSync(workDir, { recursive: true, force: true })
+  }
+
+  ctx.log(`\nSummary (${quick ? 'quick run — shorter and smaller than the targets assume' : 'full run'})\n${renderSummary(results)}`)
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  const name = `bench-${stamp(startedAt)}${quick ? '-quick' : ''}`
+  const json = {
+    startedAt: startedAt.toISOString(),
+    durationMs: Date.now() - startedAt.getTime(),
+    quick,
+    machine: machine(),
+    systems: systems.map((s) => ({ id: s.id, label: s.label, peer: s.peer, persistence: s.persistence, versions: s.versions })),
+    results,
+  }
+  writeFileSync(path.join(RESULTS_DIR, `${name}.json`), JSON.stringify(json, null, 1))
+  writeFileSync(path.join(RESULTS_DIR, 'latest.json'), JSON.stringify(json, null, 1))
+  const caption = `Murmur bench ${startedAt.toISOString()}${quick ? ' (quick)' : ''} — ${os.cpus().length} cores, Node ${process.version}, loopback`
+  const svg = renderChart(results, caption)
+  writeFileSync(path.join(RESULTS_DIR, `${name}.svg`), svg)
+  writeFileSync(path.join(RESULTS_DIR, 'latest.svg'), svg)
+  ctx.log(`\nwrote ${path.relative(process.cwd(), path.join(RESULTS_DIR, `${name}.json`))} and .svg (also latest.json, latest.svg); total ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s`)
+  return 0
+}
+
+raiseFileLimit()
+// Every y-websocket provider adds a process 'exit' listener; a thousand of them are expected here.
+process.setMaxListeners(0)
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killAllServers()
+    process.exit(130)
+  })
+}
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    killAllServers()
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`)
+    process.exit(1)
+  },
+)

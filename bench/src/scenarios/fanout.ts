@@ -1,0 +1,241 @@
+import { createServer } from 'node:net'
+import path from 'node:path'
+import type * as Y from 'yjs'
+import { clusterFlags, clusterSupport } from '../lib/cluster.js'
+import { openDocClient, whenSynced, type DocClient } from '../lib/doc-clients.js'
+import { machineCpu } from '../lib/machine.js'
+import { CpuMeter, RssPeak, benchCpu } from '../lib/proc.js'
+import {
+  RowStatus,
+  measureRow,
+  okRow,
+  statusRow,
+  withServer,
+  type BenchContext,
+  type Column,
+  type Distribution,
+  type Row,
+  type Scenario,
+} from '../lib/scenario.js'
+import { ServerProcess } from '../lib/server-process.js'
+import { Samples, cdfPoints } from '../lib/stats.js'
+import { SystemId, type System } from '../lib/systems.js'
+import { inBatches, sleep, withTimeout } from '../lib/timing.js'
+
+const DOC = 'fanout'
+/** Writers set their own key of this map to [seq, sendTime]; overwritten values are garbage-collected. */
+const MAP = 'writers'
+
+interface FanoutParams {
+  readonly clients: number
+  readonly writers: number
+  readonly perWriterPerSecond: number
+  readonly warmupMs: number
+  readonly measureMs: number
+  readonly drainMs: number
+}
+
+function params(quick: boolean): FanoutParams {
+  return quick
+    ? { clients: 20, writers: 5, perWriterPerSecond: 10, warmupMs: 2000, measureMs: 3000, drainMs: 500 }
+    : { clients: 100, writers: 20, perWriterPerSecond: 10, warmupMs: 4000, measureMs: 15_000, drainMs: 1500 }
+}
+
+interface FanoutMeasurement {
+  readonly latency: Samples
+  readonly sentInWindow: number
+  readonly serverCpu: number
+  readonly serverRssPeak: number
+  readonly benchCpu: number
+  /** Cores used by other processes on the machine meanwhile. */
+  readonly otherCpu: number
+}
+
+/**
+ * Drive the writers and record, at every other client, the time from a write to its arrival. Only
+ * writes sent inside the measuring window count; arrivals are awaited for `drainMs` after it.
+ */
+async function drive(clients: readonly DocClient[], p: FanoutParams, serverPids: readonly number[]): Promise<FanoutMeasurement> {
+  const latency = new Samples()
+  let windowStart = Infinity
+  let windowEnd = Infinity
+  for (const c of clients) {
+    const map = c.doc.getMap(MAP) as Y.Map<[number, number]>
+    map.observe((event) => {
+      if (event.transaction.local) return
+      const now = performance.now()
+      for (const key of event.keysChanged) {
+        const v = map.get(key)
+        if (v === undefined) continue
+        const sentAt = v[1]
+        if (sentAt >= windowStart && sentAt < windowEnd) latency.push(now - sentAt)
+      }
+    })
+  }
+  let sentInWindow = 0
+  const periodMs = 1000 / p.perWriterPerSecond
+  const timers: NodeJS.Timeout[] = []
+  const writers = clients.slice(0, p.writers)
+  writers.forEach((w, i) => {
+    const map = w.doc.getMap(MAP) as Y.Map<[number, number]>
+    let seq = 0
+    // Staggered, so the 20 writers do not all fire in the same millisecond.
+    const start = setTimeout(() => {
+      const tick = (): void => {
+        const now = performance.now()
+        if (now >= windowStart && now < windowEnd) sentInWindow++
+        map.set(String(i), [seq++, now])
+      }
+      tick()
+      timers.push(setInterval(tick, periodMs))
+    }, (i * periodMs) / writers.length)
+    timers.push(start)
+  })
+  await sleep(p.warmupMs)
+  const cpus = serverPids.map((pid) => new CpuMeter(pid))
+  const rss = serverPids.map((pid) => new RssPeak(pid))
+  const bench = benchCpu()
+  const machine = machineCpu()
+  windowStart = performance.now()
+  windowEnd = windowStart + p.measureMs
+  await sleep(p.measureMs)
+  const serverCpu = cpus.reduce((sum, m) => sum + m.read(), 0)
+  const benchCores = bench()
+  const otherCpu = Math.max(0, machine() - serverCpu - benchCores)
+  for (const t of timers) clearInterval(t)
+  await sleep(p.drainMs)
+  return { latency, sentInWindow, serverCpu, serverRssPeak: rss.reduce((sum, r) => sum + r.stop(), 0), benchCpu: benchCores, otherCpu }
+}
+
+async function openAll(system: System, urls: readonly string[], n: number): Promise<DocClient[]> {
+  const clients = await inBatches(
+    Array.from({ length: n }, (_, i) => i),
+    20,
+    async (i) => {
+      const c = openDocClient(system, urls[i % urls.length], DOC)
+      await withTimeout(whenSynced(c), 30_000, `client ${i} sync`)
+      return c
+    },
+  )
+  return clients
+}
+
+function rowFrom(system: System, label: string, m: FanoutMeasurement, p: FanoutParams, distributions: Distribution[]): Row {
+  const s = m.latency.summary()
+  distributions.push({ label, unit: 'ms', summary: s, cdf: cdfPoints(m.latency.sorted()) })
+  const expected = m.sentInWindow * (p.clients - 1)
+  return {
+    ...okRow(system, {
+      median: s.median,
+      p99: s.p99,
+      max: s.max,
+      deliveriesPerSecond: s.count / (p.measureMs / 1000),
+      delivered: expected > 0 ? s.count / expected : NaN,
+      serverCpu: m.serverCpu,
+      serverRss: m.serverRssPeak,
+      benchCpu: m.benchCpu,
+      otherCpu: m.otherCpu,
+    }),
+    system: label,
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** Murmur across a 3-node cluster, clients spread over the nodes (once the cluster exists). */
+async function clusterRow(ctx: BenchContext, murmur: System, p: FanoutParams, distributions: Distribution[]): Promise<Row> {
+  const label = 'Murmur, 3-node cluster (SDK)'
+  const support = clusterSupport()
+  if (!support.available) return statusRow({ label, id: 'murmur-cluster', peer: false }, RowStatus.notYet, support.reason)
+  const flags = clusterFlags()
+  const ports = [await freePort(), await freePort(), await freePort()]
+  const nodes: ServerProcess[] = []
+  try {
+    for (let i = 0; i < 3; i++) {
+      const peers = ports.filter((_, j) => j !== i).map((port) => `ws://127.0.0.1:${port}`)
+      const args = ['--data-dir', path.join(ctx.workDir, `fanout-cluster-${i}`), '--storage', 'sqlite', '--node-id', `n${i}`, '--peers', peers.join(',')]
+      if (flags.has('cluster-secret')) args.push('--cluster-secret', 'bench')
+      nodes.push(await ServerProcess.start({ kind: 'murmur', options: { args } }, ports[i]))
+    }
+    const clients = await openAll(murmur, nodes.map((n) => n.httpUrl), p.clients)
+    try {
+      const m = await drive(clients, p, nodes.map((n) => n.pid))
+      return { ...rowFrom(murmur, label, m, p, distributions), systemId: 'murmur-cluster' }
+    } finally {
+      await Promise.all(clients.map((c) => c.destroy()))
+    }
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop().catch(() => n.kill())))
+  }
+}
+
+export const COLUMNS: readonly Column[] = [
+  { key: 'median', label: 'median', unit: 'ms', better: 'lower' },
+  { key: 'p99', label: 'p99', unit: 'ms', better: 'lower' },
+  { key: 'max', label: 'max', unit: 'ms', better: 'lower' },
+  { key: 'deliveriesPerSecond', label: 'deliveries/s', unit: 'per-s' },
+  { key: 'delivered', label: 'delivered', unit: 'percent' },
+  { key: 'serverCpu', label: 'server CPU', unit: 'cores' },
+  { key: 'serverRss', label: 'server RSS', unit: 'bytes' },
+  { key: 'benchCpu', label: 'bench CPU', unit: 'cores' },
+  { key: 'otherCpu', label: 'other CPU', unit: 'cores' },
+]
+
+export const fanout: Scenario = {
+  id: 'fanout',
+  title: 'fanout: 1 doc, many clients, a fifth of them writing',
+  async run(ctx) {
+    const started = performance.now()
+    const p = params(ctx.quick)
+    const rows: Row[] = []
+    const distributions: Distribution[] = []
+    for (const system of ctx.systems) {
+      ctx.log(`  ${system.label}`)
+      rows.push(
+        await measureRow(ctx, system, () =>
+          withServer(ctx, 'fanout', system, async (server) => {
+            const clients = await openAll(system, [server.httpUrl], p.clients)
+            try {
+              return rowFrom(system, system.label, await drive(clients, p, [server.pid]), p, distributions)
+            } finally {
+              await Promise.all(clients.map((c) => c.destroy()))
+            }
+          }),
+        ),
+      )
+      if (system.id === SystemId.murmur) {
+        const murmur = system
+        rows.push(await measureRow(ctx, system, () => clusterRow(ctx, murmur, p, distributions)))
+      }
+    }
+    const murmurP99 = rows.find((r) => r.systemId === SystemId.murmur && r.status === RowStatus.ok)?.values.p99
+    const peerP99s = rows.filter((r) => r.peer && r.status === RowStatus.ok).map((r) => r.values.p99)
+    return {
+      id: 'fanout',
+      title: this.title,
+      measures:
+        `${p.clients} real clients (each its own socket and Y.Doc) on one doc; ${p.writers} of them set a key of a Y.Map ` +
+        `${p.perWriterPerSecond} times a second to [seq, send time]. Every other client records receive time − send time ` +
+        `(one clock: all clients run in the bench process). ${p.warmupMs / 1000} s warm-up, then ${p.measureMs / 1000} s measured.`,
+      target: "Murmur's p99 ≤ the best peer's p99; also across a 3-node cluster",
+      params: p,
+      columns: COLUMNS,
+      ratioKey: 'p99',
+      rows,
+      distributions,
+      targetMet: murmurP99 === undefined || peerP99s.length === 0 ? null : murmurP99 <= Math.min(...peerP99s),
+      notes: [],
+      durationMs: performance.now() - started,
+    }
+  },
+}

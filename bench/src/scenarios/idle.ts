@@ -1,0 +1,154 @@
+import * as Y from 'yjs'
+import type { ServerProcess } from '../lib/server-process.js'
+import { measureRow, okRow, withServer, RowStatus, type Column, type Row, type Scenario } from '../lib/scenario.js'
+import type { System } from '../lib/systems.js'
+import { inBatches, sleep, withTimeout } from '../lib/timing.js'
+import { TEXT } from '../lib/trace-updates.js'
+import { openWire, type WireClient } from '../lib/wire.js'
+import { loadTrace } from '../traces.js'
+
+interface IdleParams {
+  readonly connections: number
+  readonly docs: number
+  /** Edits of the trace each doc holds (history included, as a real doc would). */
+  readonly editsPerDoc: number
+  /** How long everything sits idle before the last measurement (keep-alives run meanwhile). */
+  readonly idleMs: number
+}
+
+function params(quick: boolean): IdleParams {
+  return quick
+    ? { connections: 1000, docs: 100, editsPerDoc: 2000, idleMs: 1000 }
+    : { connections: 10_000, docs: 1000, editsPerDoc: 2000, idleMs: 3000 }
+}
+
+/** Connections opened at once while connecting thousands. */
+const CONNECT_CONCURRENCY = 100
+
+/** The doc every idle doc holds: the first edits of the trace, one transaction each, as one update. */
+function seedDoc(edits: number): Uint8Array {
+  const trace = loadTrace()
+  const doc = new Y.Doc()
+  const text = doc.getText(TEXT)
+  for (const [pos, del, insert] of trace.patches.slice(0, edits)) {
+    doc.transact(() => {
+      if (del > 0) text.delete(pos, del)
+      if (insert.length > 0) text.insert(pos, insert)
+    })
+  }
+  const update = Y.encodeStateAsUpdate(doc)
+  doc.destroy()
+  return update
+}
+
+async function connect(system: System, server: ServerProcess, docIds: readonly string[], clients: WireClient[]): Promise<void> {
+  await inBatches(docIds, CONNECT_CONCURRENCY, async (docId) => {
+    const c = openWire(system, server.wsUrl, docId)
+    clients.push(c)
+    await withTimeout(c.synced, 60_000, `connection to ${docId}`)
+  })
+}
+
+const COLUMNS: readonly Column[] = [
+  { key: 'perConnection', label: 'RSS/connection', unit: 'bytes', better: 'lower' },
+  { key: 'heapPerConnection', label: 'heap/connection', unit: 'bytes' },
+  { key: 'perDoc', label: 'RSS/loaded doc', unit: 'bytes' },
+  { key: 'perDocVsEncoded', label: 'doc ÷ encoded size', unit: 'ratio' },
+  { key: 'baseline', label: 'baseline RSS', unit: 'bytes' },
+  { key: 'total', label: 'RSS at end', unit: 'bytes' },
+  { key: 'connectSeconds', label: 'connect all', unit: 's' },
+  { key: 'idleCpu', label: 'idle CPU', unit: 'cores' },
+]
+
+export const idle: Scenario = {
+  id: 'idle',
+  title: 'idle: many idle connections over many docs, one node',
+  async run(ctx) {
+    const started = performance.now()
+    const p = params(ctx.quick)
+    const seed = seedDoc(p.editsPerDoc)
+    const encoded = seed.length
+    const perDoc = p.connections / p.docs
+    const rows: Row[] = []
+    const notes: string[] = []
+    for (const system of ctx.systems) {
+      ctx.log(`  ${system.label}`)
+      rows.push(
+        await measureRow(ctx, system, () =>
+          withServer(ctx, 'idle', system, async (server) => {
+            const clients: WireClient[] = []
+            try {
+              const m0 = await server.memory()
+              const connectStart = performance.now()
+              // Phase 1: one connection per doc, which writes the doc's content.
+              const docIds = Array.from({ length: p.docs }, (_, i) => `idle-${i}`)
+              await connect(system, server, docIds, clients)
+              for (const c of clients) c.sendUpdate(seed)
+              // Every doc holds its content before the others connect (Murmur: acked, i.e. durable).
+              const probe = openWire(system, server.wsUrl, docIds[docIds.length - 1])
+              await withTimeout(probe.synced, 30_000, 'probe')
+              probe.close()
+              if (system.durableAcks) {
+                const deadline = performance.now() + 60_000
+                while (clients.some((c) => c.acked < 1) && performance.now() < deadline) await sleep(20)
+              } else await sleep(500)
+              const m1 = await server.memory()
+              // Phase 2: the other connections, spread evenly over the docs.
+              const rest: string[] = []
+              for (let k = 1; k < perDoc; k++) rest.push(...docIds)
+              await connect(system, server, rest, clients)
+              const connectSeconds = (performance.now() - connectStart) / 1000
+              const short = clients.filter((c, i) => i >= p.docs && c.syncedBytes < encoded * 0.5).length
+              if (short > 0) throw new Error(`${short} connections received less than the doc's content`)
+              const cpu = server.cpu()
+              await sleep(p.idleMs)
+              const idleCpu = cpu.read()
+              const m2 = await server.memory()
+              const others = p.connections - p.docs
+              const perConnection = (m2.rss - m1.rss) / others
+              const heapPerConnection = (m2.heapUsed - m1.heapUsed) / others
+              // The first connection of each doc came with the doc: take a connection's share out.
+              const perLoadedDoc = (m1.rss - m0.rss - p.docs * perConnection) / p.docs
+              return okRow(system, {
+                perConnection,
+                heapPerConnection,
+                perDoc: perLoadedDoc,
+                perDocVsEncoded: perLoadedDoc / encoded,
+                baseline: m0.rss,
+                total: m2.rss,
+                connectSeconds,
+                idleCpu,
+              })
+            } finally {
+              for (const c of clients) c.close()
+              await sleep(200)
+            }
+          }),
+        ),
+      )
+    }
+    const murmur = rows.find((r) => r.systemId === 'murmur' && r.status === RowStatus.ok)
+    notes.push(
+      `each doc: the first ${p.editsPerDoc.toLocaleString('en-US')} edits of the trace, ${encoded.toLocaleString('en-US')} bytes encoded (V1)`,
+      'RSS after a full GC in the server; connections are protocol-level clients (no Y.Doc) in the bench process',
+    )
+    return {
+      id: 'idle',
+      title: this.title,
+      measures:
+        `${p.connections.toLocaleString('en-US')} connections on one node, ${perDoc} per doc over ${p.docs.toLocaleString('en-US')} docs. ` +
+        `RSS (after a full GC in the server) is read empty, after one connection per doc has loaded and written each doc, and after all ` +
+        `connections are open and ${p.idleMs / 1000} s idle. RSS/connection = growth of the last step ÷ connections it added; ` +
+        `RSS/loaded doc = growth of the first step less one connection's share, ÷ docs.`,
+      target: 'RSS per connection ≤ 3 KB above baseline; per loaded idle doc ≤ 3× its encoded size',
+      params: { ...p, encodedDocBytes: encoded },
+      columns: COLUMNS,
+      ratioKey: 'perConnection',
+      rows,
+      distributions: [],
+      targetMet: murmur === undefined ? null : murmur.values.perConnection <= 3 * 1024 && murmur.values.perDocVsEncoded <= 3,
+      notes,
+      durationMs: performance.now() - started,
+    }
+  },
+}

@@ -1,0 +1,188 @@
+import { machineCpu } from '../lib/machine.js'
+import { CpuMeter, benchCpu } from '../lib/proc.js'
+import { measureRow, okRow, withServer, RowStatus, type Column, type Row, type Scenario } from '../lib/scenario.js'
+import { median } from '../lib/stats.js'
+import type { System } from '../lib/systems.js'
+import { inBatches, sleep, until, withTimeout } from '../lib/timing.js'
+import { rawApplyRate } from '../lib/trace-updates.js'
+import { openWire, type WireClient } from '../lib/wire.js'
+
+const DOC = 'ingest'
+
+interface IngestParams {
+  readonly readers: number
+  /** Updates sent but not yet complete (received by every reader and, where acks exist, acked). */
+  readonly window: number
+  readonly warmupMs: number
+  readonly measureMs: number
+}
+
+function params(quick: boolean): IngestParams {
+  return quick ? { readers: 10, window: 1000, warmupMs: 500, measureMs: 2000 } : { readers: 10, window: 2000, warmupMs: 1500, measureMs: 8000 }
+}
+
+/** Stop feeding when this much is queued on the writer's socket: the window, not the socket, paces it. */
+const MAX_BUFFERED = 4 * 1024 * 1024
+
+interface IngestRun {
+  readonly rate: number
+  readonly windowRates: number[]
+  readonly serverCpu: number
+  readonly benchCpu: number
+  readonly otherCpu: number
+  readonly sent: number
+  readonly lost: number
+  readonly exhausted: boolean
+}
+
+/**
+ * One writer sends the trace's updates in order, as fast as the window allows; `readers` clients receive
+ * them. An update is complete once every reader has it and, for a system with durable acks, once the
+ * writer has its ack. The rate is completed updates per second over the measuring window.
+ */
+async function drive(system: System, wsBase: string, pid: number, updates: readonly Uint8Array[], p: IngestParams): Promise<IngestRun> {
+  const readers = await inBatches(
+    Array.from({ length: p.readers }, (_, i) => i),
+    p.readers,
+    async () => {
+      const r = openWire(system, wsBase, DOC)
+      await withTimeout(r.synced, 20_000, 'reader sync')
+      return r
+    },
+  )
+  const writer = openWire(system, wsBase, DOC)
+  const all: WireClient[] = [...readers, writer]
+  try {
+    await withTimeout(writer.synced, 20_000, 'writer sync')
+    const completed = (): number => {
+      let min = Infinity
+      for (const r of readers) min = Math.min(min, r.received)
+      return system.durableAcks ? Math.min(min, writer.acked) : min
+    }
+    let sent = 0
+    let stop = false
+    const pump = (): void => {
+      if (stop) return
+      const limit = completed() + p.window
+      while (sent < updates.length && sent < limit && writer.bufferedAmount < MAX_BUFFERED) writer.sendUpdate(updates[sent++])
+      if (sent < updates.length) setImmediate(pump)
+    }
+    pump()
+    await sleep(p.warmupMs)
+    const cpu = new CpuMeter(pid)
+    const bench = benchCpu()
+    const machine = machineCpu()
+    const startCount = completed()
+    const started = performance.now()
+    const windowRates: number[] = []
+    let last = startCount
+    let lastAt = started
+    // Sample every 250 ms; stop early when the trace runs out.
+    while (performance.now() - started < p.measureMs && sent < updates.length) {
+      await sleep(250)
+      const now = performance.now()
+      const c = completed()
+      windowRates.push(((c - last) * 1000) / (now - lastAt))
+      last = c
+      lastAt = now
+    }
+    const elapsed = performance.now() - started
+    const endCount = completed()
+    const serverCpu = cpu.read()
+    const benchCores = bench()
+    const otherCpu = Math.max(0, machine() - serverCpu - benchCores)
+    const exhausted = sent >= updates.length
+    stop = true
+    // Everything sent must arrive: a lost update is a bug, not a figure.
+    await until(() => completed() >= sent, 30_000, 20)
+    return {
+      rate: ((endCount - startCount) * 1000) / elapsed,
+      windowRates,
+      serverCpu,
+      benchCpu: benchCores,
+      otherCpu,
+      sent,
+      lost: sent - completed(),
+      exhausted,
+    }
+  } finally {
+    for (const c of all) c.close()
+  }
+}
+
+const COLUMNS: readonly Column[] = [
+  { key: 'rate', label: 'updates/s', unit: 'per-s', better: 'higher' },
+  { key: 'windowMedian', label: 'median 250 ms window', unit: 'per-s' },
+  { key: 'windowMin', label: 'slowest window', unit: 'per-s' },
+  { key: 'vsRaw', label: '÷ raw Y.applyUpdate', unit: 'ratio' },
+  { key: 'serverCpu', label: 'server CPU', unit: 'cores' },
+  { key: 'benchCpu', label: 'bench CPU', unit: 'cores' },
+  { key: 'otherCpu', label: 'other CPU', unit: 'cores' },
+  { key: 'lost', label: 'lost', unit: 'count' },
+]
+
+export const ingest: Scenario = {
+  id: 'ingest',
+  title: 'ingest: one doc, updates/s applied + persisted + fanned out to 10 clients',
+  async run(ctx) {
+    const started = performance.now()
+    const p = params(ctx.quick)
+    const trace = ctx.traceUpdates()
+    const updates = trace.updates
+    // Best of three, so a cold JIT does not understate the reference.
+    const raw = Math.max(rawApplyRate(updates.slice(0, 50_000)), rawApplyRate(updates), rawApplyRate(updates))
+    ctx.log(`  raw Y.applyUpdate: ${raw.toFixed(0)} updates/s`)
+    const rows: Row[] = []
+    const notes: string[] = []
+    for (const system of ctx.systems) {
+      ctx.log(`  ${system.label}`)
+      rows.push(
+        await measureRow(ctx, system, () =>
+          withServer(ctx, 'ingest', system, async (server) => {
+            const run = await drive(system, server.wsUrl, server.pid, updates, p)
+            if (run.exhausted) notes.push(`${system.label}: the trace ran out before the measuring window ended; the rate covers a shorter window`)
+            const complete = system.durableAcks ? 'complete = acked after fsync and received by all 10 readers' : 'complete = received by all 10 readers'
+            return okRow(
+              system,
+              {
+                rate: run.rate,
+                windowMedian: median(run.windowRates),
+                windowMin: Math.min(...run.windowRates),
+                vsRaw: run.rate / raw,
+                serverCpu: run.serverCpu,
+                benchCpu: run.benchCpu,
+                otherCpu: run.otherCpu,
+                lost: run.lost,
+              },
+              `${system.persistence}; ${complete}`,
+            )
+          }),
+        ),
+      )
+    }
+    const murmur = rows.find((r) => r.systemId === 'murmur' && r.status === RowStatus.ok)
+    const peers = rows.filter((r) => r.peer && r.status === RowStatus.ok)
+    const bestPeer = Math.max(...peers.map((r) => r.values.rate))
+    notes.push(
+      `raw Y.applyUpdate of the same ${updates.length.toLocaleString('en-US')} updates into one doc in the bench process: ${raw.toFixed(0)} updates/s (${trace.trace}, ${trace.source})`,
+      'the peers acknowledge nothing: their rate counts updates applied and broadcast; neither fsyncs (y-leveldb writes through LevelDB without sync, Hocuspocus keeps docs in memory)',
+    )
+    return {
+      id: 'ingest',
+      title: this.title,
+      measures:
+        `One raw-protocol writer sends the ${trace.trace} trace's single-edit Yjs updates in order with at most ${p.window} incomplete; ` +
+        `${p.readers} raw-protocol readers count what the server broadcasts. Complete = received by all readers and, where the protocol ` +
+        `has durable acks (Murmur /sync), acknowledged. ${p.warmupMs / 1000} s warm-up, then ${p.measureMs / 1000} s measured.`,
+      target: "≥ 2× the best peer's updates/s; ratio to raw Y.applyUpdate reported",
+      params: { ...p, rawApplyPerSecond: raw, updates: updates.length },
+      columns: COLUMNS,
+      ratioKey: 'rate',
+      rows,
+      distributions: [],
+      targetMet: murmur === undefined || peers.length === 0 ? null : murmur.values.rate >= 2 * bestPeer,
+      notes,
+      durationMs: performance.now() - started,
+    }
+  },
+}

@@ -1,0 +1,150 @@
+import type * as Y from 'yjs'
+import { openDocClient, whenSynced, type DocClient } from '../lib/doc-clients.js'
+import { waitForQuiet } from '../lib/machine.js'
+import { ServerProcess } from '../lib/server-process.js'
+import { RowStatus, dataDir, measureRow, okRow, type Column, type Distribution, type Row, type Scenario } from '../lib/scenario.js'
+import { Samples, cdfPoints } from '../lib/stats.js'
+import type { System } from '../lib/systems.js'
+import { inBatches, until, withTimeout } from '../lib/timing.js'
+import { TEXT } from '../lib/trace-updates.js'
+
+interface ReconnectParams {
+  readonly clients: number
+  readonly docs: number
+  /** Upper bound for everyone to be synced again; whoever is not by then is left behind. */
+  readonly timeoutMs: number
+}
+
+function params(quick: boolean): ReconnectParams {
+  return quick ? { clients: 100, docs: 10, timeoutMs: 30_000 } : { clients: 1000, docs: 100, timeoutMs: 60_000 }
+}
+
+/** After the restart every client writes its index here; each must then see every marker of its doc. */
+const MARKERS = 'markers'
+
+interface Tracked {
+  readonly client: DocClient
+  readonly doc: number
+  lostAt: number
+  resyncedAt: number
+}
+
+const COLUMNS: readonly Column[] = [
+  { key: 'allSynced', label: 'all synced (from stop)', unit: 'ms', better: 'lower' },
+  { key: 'afterListening', label: 'all synced (from listening)', unit: 'ms' },
+  { key: 'median', label: 'per client median', unit: 'ms' },
+  { key: 'p99', label: 'per client p99', unit: 'ms' },
+  { key: 'restart', label: 'server down', unit: 'ms' },
+  { key: 'leftBehind', label: 'left behind', unit: 'count' },
+]
+
+/**
+ * Restart the server under `clients` and time the way back: from the stop until every client has lost
+ * its sync and regained it, then check that each client's marker reaches every client of its doc.
+ */
+async function measure(system: System, first: ServerProcess, p: ReconnectParams, distributions: Distribution[]): Promise<{ row: Row; server: ServerProcess }> {
+  const tracked: Tracked[] = []
+  try {
+    await inBatches(
+      Array.from({ length: p.clients }, (_, i) => i),
+      50,
+      async (i) => {
+        const client = openDocClient(system, first.httpUrl, `reconnect-${i % p.docs}`)
+        const t: Tracked = { client, doc: i % p.docs, lostAt: NaN, resyncedAt: NaN }
+        tracked.push(t)
+        await withTimeout(whenSynced(client), 60_000, `client ${i} sync`)
+        client.onSynced((synced) => {
+          if (!synced && Number.isNaN(t.lostAt)) t.lostAt = performance.now()
+          else if (synced && !Number.isNaN(t.lostAt) && Number.isNaN(t.resyncedAt)) t.resyncedAt = performance.now()
+        })
+      },
+    )
+    // Each doc gets content before the restart, so a reconnect has something to sync.
+    for (let d = 0; d < p.docs; d++) tracked.find((t) => t.doc === d)?.client.doc.getText(TEXT).insert(0, `doc ${d} `.repeat(50))
+    await until(() => tracked.every((t) => t.client.synced && t.client.doc.getText(TEXT).length > 0), 30_000, 20)
+    await waitForQuiet(4000)
+
+    const stopAt = performance.now()
+    const server = await first.restart()
+    const listeningAt = performance.now()
+    const allBack = await until(() => tracked.every((t) => !Number.isNaN(t.resyncedAt)), p.timeoutMs, 10)
+    const doneAt = performance.now()
+    const notResynced = tracked.filter((t) => Number.isNaN(t.resyncedAt)).length
+
+    // No client left behind: every client's write reaches every client of its doc.
+    tracked.forEach((t, i) => (t.client.doc.getMap(MARKERS) as Y.Map<number>).set(String(i), 1))
+    const perDoc = p.clients / p.docs
+    await until(() => tracked.every((t) => t.client.doc.getMap(MARKERS).size === perDoc), 30_000, 20)
+    const missingMarkers = tracked.filter((t) => t.client.doc.getMap(MARKERS).size !== perDoc).length
+
+    const perClient = new Samples()
+    for (const t of tracked) if (!Number.isNaN(t.resyncedAt)) perClient.push(t.resyncedAt - stopAt)
+    const s = perClient.summary()
+    distributions.push({ label: system.label, unit: 'ms', summary: s, cdf: cdfPoints(perClient.sorted()) })
+    const row = okRow(
+      system,
+      {
+        allSynced: allBack ? doneAt - stopAt : NaN,
+        afterListening: allBack ? doneAt - listeningAt : NaN,
+        median: s.median,
+        p99: s.p99,
+        restart: listeningAt - stopAt,
+        leftBehind: Math.max(notResynced, missingMarkers),
+      },
+      system.persists ? system.persistence : `${system.persistence}; the clients re-send the docs after the restart`,
+    )
+    return { row, server }
+  } finally {
+    await Promise.all(tracked.map((t) => t.client.destroy()))
+  }
+}
+
+export const reconnect: Scenario = {
+  id: 'reconnect',
+  title: 'reconnect: many clients on many docs, server restarted',
+  async run(ctx) {
+    const started = performance.now()
+    const p = params(ctx.quick)
+    const rows: Row[] = []
+    const distributions: Distribution[] = []
+    for (const system of ctx.systems) {
+      ctx.log(`  ${system.label}`)
+      rows.push(
+        await measureRow(ctx, system, async () => {
+          await waitForQuiet(4000)
+          const first = await ServerProcess.start(system.launch(dataDir(ctx, 'reconnect', system)))
+          let server = first
+          try {
+            const result = await measure(system, first, p, distributions)
+            server = result.server
+            return result.row
+          } finally {
+            await first.stop().catch(() => first.kill())
+            if (server !== first) await server.stop().catch(() => server.kill())
+          }
+        }),
+      )
+    }
+    const murmur = rows.find((r) => r.systemId === 'murmur' && r.status === RowStatus.ok)
+    return {
+      id: 'reconnect',
+      title: this.title,
+      measures:
+        `${p.clients.toLocaleString('en-US')} real clients (own socket and Y.Doc each, default reconnect settings) on ${p.docs} docs, all synced, ` +
+        `then the server is stopped gracefully and started again on the same port and data. Per client: time from the stop ` +
+        `until it reports synced again. Then every client writes a marker; a client is left behind if it never re-synced or ` +
+        `does not see every marker of its doc within 30 s.`,
+      target: 'time until all are synced again; no client left behind',
+      params: p,
+      columns: COLUMNS,
+      ratioKey: 'allSynced',
+      rows,
+      distributions,
+      targetMet: murmur === undefined ? null : murmur.values.leftBehind === 0 && Number.isFinite(murmur.values.allSynced),
+      notes: [
+        "each client library reconnects with its own default backoff (Murmur SDK: 250 ms doubling to 10 s, jittered; y-websocket: 100 ms doubling to 2.5 s; Hocuspocus: 1 s first delay, then its backoff): the figures include each one's policy",
+      ],
+      durationMs: performance.now() - started,
+    }
+  },
+}
