@@ -39,6 +39,10 @@ export const ErrorCode = {
   REPLICATION_TIMEOUT: 'MUR_ERR_REPLICATION_TIMEOUT',
   /** The server is shutting down. */
   SHUTTING_DOWN: 'MUR_ERR_SHUTTING_DOWN',
+  /** The doc was deleted (it has a tombstone): it refuses loads and writes. */
+  DOC_DELETED: 'MUR_ERR_DOC_DELETED',
+  /** The requested version of a doc is no longer stored (compaction folded it into a snapshot). */
+  VERSION_UNAVAILABLE: 'MUR_ERR_VERSION_UNAVAILABLE',
   /** Anything else; the log on the server has the detail. */
   INTERNAL: 'MUR_ERR_INTERNAL',
 } as const
@@ -62,6 +66,8 @@ export const CloseCode = {
   UNSUPPORTED_VERSION: 4426,
   RATE_LIMITED: 4429,
   SLOW_CONSUMER: 4408,
+  /** The doc was deleted. */
+  GONE: 4410,
   DOC_TOO_LARGE: 4413,
 } as const
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
@@ -86,6 +92,9 @@ export const closeCodeFor: Record<ErrorCode, CloseCode> = {
   [ErrorCode.SLOW_CONSUMER]: CloseCode.SLOW_CONSUMER,
   [ErrorCode.REPLICATION_TIMEOUT]: CloseCode.INTERNAL_ERROR,
   [ErrorCode.SHUTTING_DOWN]: CloseCode.GOING_AWAY,
+  [ErrorCode.DOC_DELETED]: CloseCode.GONE,
+  // Only ever an HTTP answer (410); no socket is closed for it.
+  [ErrorCode.VERSION_UNAVAILABLE]: CloseCode.GONE,
   [ErrorCode.INTERNAL]: CloseCode.INTERNAL_ERROR,
 }
 

@@ -45,4 +45,44 @@ export class InstrumentedStorage implements Storage {
   close(): Promise<void> {
     return this.inner.close()
   }
+
+  history(...args: Parameters<Storage['history']>): ReturnType<Storage['history']> {
+    return this.inner.history(...args)
+  }
+
+  loadAt(...args: Parameters<Storage['loadAt']>): ReturnType<Storage['loadAt']> {
+    return this.inner.loadAt(...args)
+  }
+
+  tombstone(...args: Parameters<Storage['tombstone']>): ReturnType<Storage['tombstone']> {
+    return this.inner.tombstone(...args)
+  }
+
+  tombstoneOf(...args: Parameters<Storage['tombstoneOf']>): ReturnType<Storage['tombstoneOf']> {
+    return this.inner.tombstoneOf(...args)
+  }
+
+  onCommit(...args: Parameters<Storage['onCommit']>): void {
+    this.inner.onCommit(...args)
+  }
+
+  outboxPut(...args: Parameters<Storage['outboxPut']>): ReturnType<Storage['outboxPut']> {
+    return this.inner.outboxPut(...args)
+  }
+
+  outboxDue(...args: Parameters<Storage['outboxDue']>): ReturnType<Storage['outboxDue']> {
+    return this.inner.outboxDue(...args)
+  }
+
+  outboxRetry(...args: Parameters<Storage['outboxRetry']>): ReturnType<Storage['outboxRetry']> {
+    return this.inner.outboxRetry(...args)
+  }
+
+  outboxDone(...args: Parameters<Storage['outboxDone']>): ReturnType<Storage['outboxDone']> {
+    return this.inner.outboxDone(...args)
+  }
+
+  outboxCount(): Promise<number> {
+    return this.inner.outboxCount()
+  }
 }

@@ -289,6 +289,93 @@ export function runStorageAcceptance(name: string, setup: () => Promise<StorageH
       await expect(h.storage.delete(key('late'))).rejects.toThrow()
     })
 
+    it('lists history: the snapshot and the entries after it, with seqs, sizes and commit times, paged', async () => {
+      const k = key('historic')
+      expect(await h.storage.history(k)).toBeNull()
+      const before = Date.now()
+      const seqs: number[] = []
+      for (let i = 1; i <= 5; i++) seqs.push(await h.storage.append(k, new Uint8Array(i)))
+      let hist = await h.storage.history(k)
+      expect(hist?.snapshot).toBeNull()
+      expect(hist?.entries.map((e) => [e.seq, e.bytes])).toEqual(seqs.map((seq, i) => [seq, i + 1]))
+      expect(hist?.lastSeq).toBe(seqs[4])
+      for (const e of hist?.entries ?? []) {
+        expect(e.at).toBeGreaterThanOrEqual(before - 1000)
+        expect(e.at).toBeLessThanOrEqual(Date.now() + 1000)
+      }
+      const page = await h.storage.history(k, { afterSeq: seqs[1], limit: 2 })
+      expect(page?.entries.map((e) => e.seq)).toEqual([seqs[2], seqs[3]])
+
+      await h.storage.compact(k, bytes(7, 7, 7), seqs[2])
+      hist = await h.reopen().then((s) => s.history(k))
+      expect(hist?.snapshot).toMatchObject({ upToSeq: seqs[2], bytes: 3 })
+      expect(hist?.snapshot?.at).toBeGreaterThanOrEqual(before - 1000)
+      expect(hist?.entries.map((e) => e.seq)).toEqual([seqs[3], seqs[4]])
+    })
+
+    it('loads a doc as it was at a seq, and refuses seqs folded into the snapshot', async () => {
+      const k = key('time-travel')
+      expect(await h.storage.loadAt(k, 1)).toBeNull()
+      const seqs: number[] = []
+      for (let i = 1; i <= 4; i++) seqs.push(await h.storage.append(k, bytes(i)))
+      expect((await h.storage.loadAt(k, seqs[1]))?.updates).toEqual([bytes(1), bytes(2)])
+      expect((await h.storage.loadAt(k, seqs[3] + 100))?.updates).toEqual([1, 2, 3, 4].map((i) => bytes(i)))
+      await h.storage.compact(k, bytes(0xab), seqs[1])
+      const at = await h.storage.loadAt(k, seqs[2])
+      expect(at).toMatchObject({ snapshot: bytes(0xab), updates: [bytes(3)] })
+      expect((await h.storage.loadAt(k, seqs[1]))?.updates).toEqual([])
+      await expect(h.storage.loadAt(k, seqs[0])).rejects.toMatchObject({ code: 'MUR_ERR_VERSION_UNAVAILABLE' })
+      // A read of the past changes nothing.
+      expect((await h.storage.load(k))?.updates).toEqual([bytes(3), bytes(4)])
+    })
+
+    it('tombstones a doc: its data goes, the tombstone stays across restarts, delete clears it', async () => {
+      const k = key('tombstoned')
+      const pending = h.storage.append(k, bytes(1))
+      await h.storage.tombstone(k, 1_700_000_000_000)
+      await pending
+      expect(await h.storage.load(k)).toBeNull()
+      expect(await h.storage.history(k)).toBeNull()
+      expect(await h.storage.tombstoneOf(k)).toEqual({ deletedAt: 1_700_000_000_000 })
+      expect(await h.storage.tombstoneOf(key('tombstoned', 'automerge'))).toBeNull()
+      expect(await h.storage.list()).toEqual([])
+      const s = await h.reopen()
+      expect(await s.tombstoneOf(k)).toEqual({ deletedAt: 1_700_000_000_000 })
+      await s.delete(k)
+      expect(await s.tombstoneOf(k)).toBeNull()
+    })
+
+    it('keeps an outbox: put, due in order, retry with attempts, done, across restarts', async () => {
+      expect(await h.storage.outboxCount()).toBe(0)
+      await h.storage.outboxPut({ id: 'b', body: '{"n":2}', dueAt: 2000 })
+      await h.storage.outboxPut({ id: 'a', body: '{"n":1}', dueAt: 1000 })
+      await h.storage.outboxPut({ id: 'c', body: '{"n":3}', dueAt: 9000 })
+      expect((await h.storage.outboxDue(5000, 10)).map((m) => m.id)).toEqual(['a', 'b'])
+      expect((await h.storage.outboxDue(5000, 1)).map((m) => m.id)).toEqual(['a'])
+      await h.storage.outboxRetry('a', 3000, 'HTTP 503')
+      let s = await h.reopen()
+      const due = await s.outboxDue(5000, 10)
+      expect(due.map((m) => [m.id, m.attempts, m.dueAt])).toEqual([['b', 0, 2000], ['a', 1, 3000]])
+      expect(due[1]).toMatchObject({ body: '{"n":1}', lastError: 'HTTP 503' })
+      expect(due[1].createdAt).toBeGreaterThan(0)
+      // A put with a known id replaces body and due time but keeps the attempts.
+      await s.outboxPut({ id: 'a', body: '{"n":11}', dueAt: 100 })
+      expect(await s.outboxDue(150, 10)).toMatchObject([{ id: 'a', body: '{"n":11}', attempts: 1 }])
+      await s.outboxDone('a')
+      await s.outboxDone('never-there')
+      expect(await s.outboxCount()).toBe(2)
+      s = await h.reopen()
+      expect((await s.outboxDue(Number.MAX_SAFE_INTEGER, 10)).map((m) => m.id)).toEqual(['b', 'c'])
+    })
+
+    it('reports every group commit with its duration and size', async () => {
+      const seen: [number, number][] = []
+      h.storage.onCommit((seconds, appends) => seen.push([seconds, appends]))
+      await Promise.all(Array.from({ length: 20 }, (_, i) => h.storage.append(key('observed'), bytes(i))))
+      expect(seen.reduce((n, [, a]) => n + a, 0)).toBe(20)
+      for (const [seconds] of seen) expect(seconds).toBeGreaterThanOrEqual(0)
+    })
+
     it('rejects every append of a batch whose transaction fails, and recovers afterwards', async ({ skip }) => {
       if (!h.failWrites) return skip('this harness cannot inject write failures')
       const k = key('failing')

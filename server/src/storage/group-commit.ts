@@ -62,6 +62,8 @@ export class GroupCommit {
   private lockTail: Promise<unknown> = Promise.resolve()
   private commits = 0
   private appends = 0
+  /** Told about every successful commit: its duration in seconds and its number of appends. */
+  private readonly commitListeners: ((seconds: number, appends: number) => void)[] = []
 
   constructor(options: GroupCommitOptions) {
     if (!(options.groupCommitMs >= 0)) throw new RangeError('groupCommitMs must be >= 0')
@@ -77,6 +79,10 @@ export class GroupCommit {
 
   stats(): StorageStats {
     return { commits: this.commits, appends: this.appends }
+  }
+
+  onCommit(listener: (seconds: number, appends: number) => void): void {
+    this.commitListeners.push(listener)
   }
 
   append(entry: LogEntry): Promise<number> {
@@ -189,9 +195,18 @@ export class GroupCommit {
     if (batch.length === 0) return 0
     this.inflight = batch
     try {
+      const started = performance.now()
       const seqs = await this.options.commit(batch.map((p) => p.entry))
       if (seqs.length !== batch.length) throw new Error(`commit returned ${seqs.length} seqs for ${batch.length} entries`)
       this.commits++
+      const seconds = (performance.now() - started) / 1000
+      for (const listener of this.commitListeners) {
+        try {
+          listener(seconds, batch.length)
+        } catch {
+          // An observer's failure must never turn a durable commit into a reported failure.
+        }
+      }
       batch.forEach((p, i) => p.resolve(seqs[i]))
     } catch (err) {
       // The transaction rolled back as a whole: none of these appends is durable, so none may resolve.

@@ -4,7 +4,19 @@ import { PostgresStorage } from './postgres.js'
 import { SqliteStorage } from './sqlite.js'
 import type { Storage } from './storage.js'
 
-export type { DocKey, ListOptions, Storage, StorageStats, StoredDoc } from './storage.js'
+export type {
+  DocHistory,
+  DocKey,
+  HistoryOptions,
+  ListOptions,
+  LogEntryInfo,
+  Outbox,
+  OutboxMessage,
+  Storage,
+  StorageStats,
+  StoredDoc,
+  Tombstone,
+} from './storage.js'
 export { crc32 } from './crc32.js'
 export { GroupCommit, storageError, type CommitBatch, type GroupCommitOptions, type LogEntry } from './group-commit.js'
 export { MemoryDisk, MemoryStorage, type MemoryDocRecord, type MemoryLogEntry, type MemoryStorageOptions } from './memory.js'

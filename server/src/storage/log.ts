@@ -1,3 +1,4 @@
+import { ErrorCode, MurmurError } from '@murmur/shared'
 import { crc32 } from './crc32.js'
 import type { DocKey, ListOptions, StoredDoc } from './storage.js'
 
@@ -102,4 +103,19 @@ export function pageLimit(options: ListOptions): number {
 /** Sequence numbers are non-negative safe integers; anything else is a caller's bug. */
 export function assertSeq(seq: number): void {
   if (!(Number.isSafeInteger(seq) && seq >= 0)) throw new RangeError(`invalid seq: ${seq}`)
+}
+
+/** The error of a read of a version that compaction folded into the snapshot. */
+export function versionUnavailable(seq: number, snapshotSeq: number): MurmurError {
+  return new MurmurError(ErrorCode.VERSION_UNAVAILABLE, `seq ${seq} is before the snapshot (up to seq ${snapshotSeq}); older versions are compacted away`)
+}
+
+/** Most history entries one call returns when no limit is given. */
+export const HISTORY_PAGE = 1000
+
+/** The history page size: `limit`, or `HISTORY_PAGE`. */
+export function historyLimit(limit: number | undefined): number {
+  if (limit === undefined) return HISTORY_PAGE
+  if (!(Number.isInteger(limit) && limit >= 0)) throw new RangeError('limit must be an integer >= 0')
+  return limit
 }

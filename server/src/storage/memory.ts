@@ -1,13 +1,25 @@
 import { crc32 } from './crc32.js'
 import { GroupCommit, storageError, type LogEntry } from './group-commit.js'
-import { assertSeq, checkLog, compareKeys, inPage, pageLimit, toStoredDoc } from './log.js'
-import type { DocKey, ListOptions, Storage, StorageStats, StoredDoc } from './storage.js'
+import { assertSeq, checkLog, compareKeys, historyLimit, inPage, pageLimit, toStoredDoc, versionUnavailable } from './log.js'
+import type {
+  DocHistory,
+  DocKey,
+  HistoryOptions,
+  ListOptions,
+  OutboxMessage,
+  Storage,
+  StorageStats,
+  StoredDoc,
+  Tombstone,
+} from './storage.js'
 
 /** One log entry on the simulated disk. Mutable so tests can damage it. */
 export interface MemoryLogEntry {
   readonly seq: number
   data: Uint8Array
   crc: number
+  /** Commit time (ms since the epoch). */
+  readonly at: number
 }
 
 /** Everything the simulated disk holds for one doc. */
@@ -15,6 +27,7 @@ export interface MemoryDocRecord {
   readonly key: DocKey
   snapshot: Uint8Array | null
   snapshotSeq: number
+  snapshotAt: number | null
   /** Highest seq ever given out for this doc; it never goes down, so seqs are never reused. */
   lastSeq: number
   log: MemoryLogEntry[]
@@ -26,6 +39,8 @@ export interface MemoryDocRecord {
  */
 export class MemoryDisk {
   readonly docs = new Map<string, MemoryDocRecord>()
+  readonly tombstones = new Map<string, Tombstone>()
+  readonly outbox = new Map<string, OutboxMessage>()
   /** When set, every write throws it, as a full or vanished disk would. */
   failWrites: Error | null = null
 
@@ -105,6 +120,7 @@ export class MemoryStorage implements Storage {
       if (upToSeq < record.snapshotSeq) return
       record.snapshot = data
       record.snapshotSeq = upToSeq
+      record.snapshotAt = Date.now()
       record.lastSeq = Math.max(record.lastSeq, upToSeq)
       record.log = record.log.filter((e) => e.seq > upToSeq)
     })
@@ -124,7 +140,91 @@ export class MemoryStorage implements Storage {
     return this.group.exclusive(() => {
       this.assertWritable()
       this.disk.docs.delete(diskKey(key))
+      this.disk.tombstones.delete(diskKey(key))
     })
+  }
+
+  async history(key: DocKey, options: HistoryOptions = {}): Promise<DocHistory | null> {
+    this.assertOpen()
+    const limit = historyLimit(options.limit)
+    const record = this.disk.docs.get(diskKey(key))
+    if (!record || (record.snapshot === null && record.log.length === 0)) return null
+    const after = options.afterSeq ?? 0
+    return {
+      snapshot: record.snapshot === null ? null : { upToSeq: record.snapshotSeq, bytes: record.snapshot.length, at: record.snapshotAt },
+      entries: record.log
+        .filter((e) => e.seq > after)
+        .slice(0, limit)
+        .map((e) => ({ seq: e.seq, bytes: e.data.length, at: e.at })),
+      lastSeq: record.lastSeq,
+    }
+  }
+
+  async loadAt(key: DocKey, seq: number): Promise<StoredDoc | null> {
+    this.assertOpen()
+    assertSeq(seq)
+    const record = this.disk.docs.get(diskKey(key))
+    if (!record) return null
+    if (record.snapshot !== null && seq < record.snapshotSeq) throw versionUnavailable(seq, record.snapshotSeq)
+    const doc = toStoredDoc(record.snapshot && copy(record.snapshot), record.snapshotSeq, checkLog(record.log.filter((e) => e.seq <= seq)))
+    return doc && { ...doc, updates: doc.updates.map(copy) }
+  }
+
+  tombstone(key: DocKey, deletedAt: number): Promise<void> {
+    return this.group.exclusive(() => {
+      this.assertWritable()
+      this.disk.docs.delete(diskKey(key))
+      this.disk.tombstones.set(diskKey(key), { deletedAt })
+    })
+  }
+
+  async tombstoneOf(key: DocKey): Promise<Tombstone | null> {
+    this.assertOpen()
+    return this.disk.tombstones.get(diskKey(key)) ?? null
+  }
+
+  onCommit(listener: (seconds: number, appends: number) => void): void {
+    this.group.onCommit(listener)
+  }
+
+  async outboxPut(message: { readonly id: string; readonly body: string; readonly dueAt: number }): Promise<void> {
+    this.assertOpen()
+    this.assertWritable()
+    const existing = this.disk.outbox.get(message.id)
+    this.disk.outbox.set(message.id, {
+      id: message.id,
+      body: message.body,
+      dueAt: message.dueAt,
+      attempts: existing?.attempts ?? 0,
+      createdAt: existing?.createdAt ?? Date.now(),
+      lastError: existing?.lastError ?? null,
+    })
+  }
+
+  async outboxDue(now: number, limit: number): Promise<OutboxMessage[]> {
+    this.assertOpen()
+    return [...this.disk.outbox.values()]
+      .filter((m) => m.dueAt <= now)
+      .sort((a, b) => a.dueAt - b.dueAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .slice(0, limit)
+  }
+
+  async outboxRetry(id: string, dueAt: number, error: string): Promise<void> {
+    this.assertOpen()
+    this.assertWritable()
+    const m = this.disk.outbox.get(id)
+    if (m) this.disk.outbox.set(id, { ...m, dueAt, attempts: m.attempts + 1, lastError: error })
+  }
+
+  async outboxDone(id: string): Promise<void> {
+    this.assertOpen()
+    this.assertWritable()
+    this.disk.outbox.delete(id)
+  }
+
+  async outboxCount(): Promise<number> {
+    this.assertOpen()
+    return this.disk.outbox.size
   }
 
   close(): Promise<void> {
@@ -141,9 +241,10 @@ export class MemoryStorage implements Storage {
       next.set(k, seq)
       return seq
     })
+    const at = Date.now()
     batch.forEach((entry, i) => {
       const record = this.record(entry.key)
-      record.log.push({ seq: seqs[i], data: entry.data, crc: entry.crc })
+      record.log.push({ seq: seqs[i], data: entry.data, crc: entry.crc, at })
       record.lastSeq = seqs[i]
     })
     return seqs
@@ -153,7 +254,7 @@ export class MemoryStorage implements Storage {
     const k = diskKey(key)
     let record = this.disk.docs.get(k)
     if (!record) {
-      record = { key: { engine: key.engine, docId: key.docId }, snapshot: null, snapshotSeq: 0, lastSeq: 0, log: [] }
+      record = { key: { engine: key.engine, docId: key.docId }, snapshot: null, snapshotSeq: 0, snapshotAt: null, lastSeq: 0, log: [] }
       this.disk.docs.set(k, record)
     }
     return record

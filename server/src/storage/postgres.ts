@@ -3,8 +3,18 @@ import pg from 'pg'
 import type { PoolClient } from 'pg'
 import { crc32 } from './crc32.js'
 import { GroupCommit, storageError, type LogEntry } from './group-commit.js'
-import { asBytes, assertSeq, checkLog, pageLimit, toStoredDoc } from './log.js'
-import type { DocKey, ListOptions, Storage, StorageStats, StoredDoc } from './storage.js'
+import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, versionUnavailable } from './log.js'
+import type {
+  DocHistory,
+  DocKey,
+  HistoryOptions,
+  ListOptions,
+  OutboxMessage,
+  Storage,
+  StorageStats,
+  StoredDoc,
+  Tombstone,
+} from './storage.js'
 
 export interface PostgresStorageOptions {
   readonly connectionString: string
@@ -48,7 +58,24 @@ CREATE TABLE IF NOT EXISTS ${s}.updates (
   data   bytea NOT NULL,
   crc32  integer NOT NULL,
   PRIMARY KEY (engine, doc_id, seq)
-);`
+);
+ALTER TABLE ${s}.updates ADD COLUMN IF NOT EXISTS at bigint;
+ALTER TABLE ${s}.snapshots ADD COLUMN IF NOT EXISTS snapshot_at bigint;
+CREATE TABLE IF NOT EXISTS ${s}.tombstones (
+  engine     text COLLATE "C" NOT NULL,
+  doc_id     text COLLATE "C" NOT NULL,
+  deleted_at bigint NOT NULL,
+  PRIMARY KEY (engine, doc_id)
+);
+CREATE TABLE IF NOT EXISTS ${s}.outbox (
+  id         text PRIMARY KEY,
+  body       text NOT NULL,
+  due_at     bigint NOT NULL,
+  attempts   integer NOT NULL DEFAULT 0,
+  created_at bigint NOT NULL,
+  last_error text
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON ${s}.outbox (due_at, id);`
 }
 
 /** `integer` is signed; the checksum is stored as its two's-complement image and read back unsigned. */
@@ -173,11 +200,11 @@ export class PostgresStorage implements Storage {
           const row = current.rows[0]
           if (row && upToSeq < toSeq(row.up_to_seq)) return
           await client.query(
-            `INSERT INTO ${s}.snapshots AS t (engine, doc_id, snapshot, up_to_seq, last_seq, updated_at)
-             VALUES ($1, $2, $3, $4, $4, now())
+            `INSERT INTO ${s}.snapshots AS t (engine, doc_id, snapshot, up_to_seq, last_seq, updated_at, snapshot_at)
+             VALUES ($1, $2, $3, $4, $4, now(), $5)
              ON CONFLICT (engine, doc_id) DO UPDATE SET snapshot = excluded.snapshot, up_to_seq = excluded.up_to_seq,
-               last_seq = greatest(t.last_seq, excluded.last_seq), updated_at = excluded.updated_at`,
-            [...args, snapshot, upToSeq],
+               last_seq = greatest(t.last_seq, excluded.last_seq), updated_at = excluded.updated_at, snapshot_at = excluded.snapshot_at`,
+            [...args, snapshot, upToSeq, Date.now()],
           )
           await client.query(`DELETE FROM ${s}.updates WHERE engine = $1 AND doc_id = $2 AND seq <= $3`, [...args, upToSeq])
         }),
@@ -213,16 +240,147 @@ export class PostgresStorage implements Storage {
   }
 
   async delete(key: DocKey): Promise<void> {
+    return this.group.exclusive(() => this.guard('delete', () => this.deleteDoc(key, null)))
+  }
+
+  async tombstone(key: DocKey, deletedAt: number): Promise<void> {
+    return this.group.exclusive(() => this.guard('tombstone', () => this.deleteDoc(key, deletedAt)))
+  }
+
+  /** Removes the doc's data; then records a tombstone (`deletedAt`) or removes any (null). */
+  private deleteDoc(key: DocKey, deletedAt: number | null): Promise<void> {
     const { s } = this
     const args = [key.engine, key.docId]
-    return this.group.exclusive(() =>
-      this.guard('delete', () =>
-        transaction(this.pool, async (client) => {
-          await client.query(`DELETE FROM ${s}.updates WHERE engine = $1 AND doc_id = $2`, args)
-          await client.query(`DELETE FROM ${s}.snapshots WHERE engine = $1 AND doc_id = $2`, args)
-        }),
+    return transaction(this.pool, async (client) => {
+      await client.query(`DELETE FROM ${s}.updates WHERE engine = $1 AND doc_id = $2`, args)
+      await client.query(`DELETE FROM ${s}.snapshots WHERE engine = $1 AND doc_id = $2`, args)
+      if (deletedAt === null) await client.query(`DELETE FROM ${s}.tombstones WHERE engine = $1 AND doc_id = $2`, args)
+      else {
+        await client.query(
+          `INSERT INTO ${s}.tombstones (engine, doc_id, deleted_at) VALUES ($1, $2, $3)
+           ON CONFLICT (engine, doc_id) DO UPDATE SET deleted_at = excluded.deleted_at`,
+          [...args, deletedAt],
+        )
+      }
+    })
+  }
+
+  async tombstoneOf(key: DocKey): Promise<Tombstone | null> {
+    this.assertOpen()
+    const { rows } = await this.guard('tombstoneOf', () =>
+      this.pool.query<{ deleted_at: string }>(`SELECT deleted_at FROM ${this.s}.tombstones WHERE engine = $1 AND doc_id = $2`, [
+        key.engine,
+        key.docId,
+      ]),
+    )
+    return rows[0] ? { deletedAt: Number(rows[0].deleted_at) } : null
+  }
+
+  async history(key: DocKey, options: HistoryOptions = {}): Promise<DocHistory | null> {
+    this.assertOpen()
+    const limit = historyLimit(options.limit)
+    const { s } = this
+    const args = [key.engine, key.docId]
+    return this.guard('history', () =>
+      transaction(this.pool, async (client): Promise<DocHistory | null> => {
+        const head = await client.query<{ bytes: number | null; up_to_seq: string; last_seq: string; snapshot_at: string | null }>(
+          `SELECT octet_length(snapshot) AS bytes, up_to_seq, last_seq, snapshot_at FROM ${s}.snapshots WHERE engine = $1 AND doc_id = $2`,
+          args,
+        )
+        const row = head.rows[0]
+        if (!row) return null
+        const after = Math.max(options.afterSeq ?? 0, toSeq(row.up_to_seq))
+        const entries = await client.query<{ seq: string; bytes: number; at: string | null }>(
+          `SELECT seq, octet_length(data) AS bytes, at FROM ${s}.updates WHERE engine = $1 AND doc_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
+          [...args, after, limit],
+        )
+        if (row.bytes === null && entries.rows.length === 0 && (options.afterSeq ?? 0) === 0) return null
+        return {
+          snapshot: row.bytes === null ? null : { upToSeq: toSeq(row.up_to_seq), bytes: row.bytes, at: row.snapshot_at === null ? null : Number(row.snapshot_at) },
+          entries: entries.rows.map((e) => ({ seq: toSeq(e.seq), bytes: e.bytes, at: e.at === null ? null : Number(e.at) })),
+          lastSeq: toSeq(row.last_seq),
+        }
+      }, 'BEGIN ISOLATION LEVEL REPEATABLE READ'),
+    )
+  }
+
+  async loadAt(key: DocKey, seq: number): Promise<StoredDoc | null> {
+    this.assertOpen()
+    assertSeq(seq)
+    const { s } = this
+    const args = [key.engine, key.docId]
+    const found = await this.guard('loadAt', () =>
+      transaction(this.pool, async (client) => {
+        const snap = await client.query<{ snapshot: Buffer | null; up_to_seq: string }>(
+          `SELECT snapshot, up_to_seq FROM ${s}.snapshots WHERE engine = $1 AND doc_id = $2`,
+          args,
+        )
+        const row = snap.rows[0]
+        if (!row) return null
+        const upToSeq = toSeq(row.up_to_seq)
+        if (row.snapshot !== null && seq < upToSeq) return { compacted: true as const, upToSeq }
+        const log = await client.query<{ seq: string; data: Buffer; crc32: number }>(
+          `SELECT seq, data, crc32 FROM ${s}.updates WHERE engine = $1 AND doc_id = $2 AND seq > $3 AND seq <= $4 ORDER BY seq`,
+          [...args, upToSeq, seq],
+        )
+        const entries = log.rows.map((r) => ({ seq: toSeq(r.seq), data: asBytes(r.data), crc: r.crc32 >>> 0 }))
+        return { compacted: false as const, doc: toStoredDoc(row.snapshot && asBytes(row.snapshot), upToSeq, checkLog(entries)) }
+      }, 'BEGIN ISOLATION LEVEL REPEATABLE READ'),
+    )
+    if (found === null) return null
+    if (found.compacted) throw versionUnavailable(seq, found.upToSeq)
+    return found.doc
+  }
+
+  onCommit(listener: (seconds: number, appends: number) => void): void {
+    this.group.onCommit(listener)
+  }
+
+  async outboxPut(message: { readonly id: string; readonly body: string; readonly dueAt: number }): Promise<void> {
+    this.assertOpen()
+    await this.guard('outbox put', () =>
+      this.pool.query(
+        `INSERT INTO ${this.s}.outbox (id, body, due_at, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at`,
+        [message.id, message.body, message.dueAt, Date.now()],
       ),
     )
+  }
+
+  async outboxDue(now: number, limit: number): Promise<OutboxMessage[]> {
+    this.assertOpen()
+    const { rows } = await this.guard('outbox read', () =>
+      this.pool.query<{ id: string; body: string; due_at: string; attempts: number; created_at: string; last_error: string | null }>(
+        `SELECT id, body, due_at, attempts, created_at, last_error FROM ${this.s}.outbox WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2`,
+        [now, limit],
+      ),
+    )
+    return rows.map((r) => ({
+      id: r.id,
+      body: r.body,
+      dueAt: Number(r.due_at),
+      attempts: r.attempts,
+      createdAt: Number(r.created_at),
+      lastError: r.last_error,
+    }))
+  }
+
+  async outboxRetry(id: string, dueAt: number, error: string): Promise<void> {
+    this.assertOpen()
+    await this.guard('outbox retry', () =>
+      this.pool.query(`UPDATE ${this.s}.outbox SET due_at = $1, attempts = attempts + 1, last_error = $2 WHERE id = $3`, [dueAt, error, id]),
+    )
+  }
+
+  async outboxDone(id: string): Promise<void> {
+    this.assertOpen()
+    await this.guard('outbox done', () => this.pool.query(`DELETE FROM ${this.s}.outbox WHERE id = $1`, [id]))
+  }
+
+  async outboxCount(): Promise<number> {
+    this.assertOpen()
+    const { rows } = await this.guard('outbox count', () => this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.s}.outbox`))
+    return Number(rows[0]?.n ?? 0)
   }
 
   close(): Promise<void> {
@@ -276,10 +434,12 @@ export class PostgresStorage implements Storage {
         seqs.push(seq)
         return [key.engine, key.docId, seq, data, toInt32(crc)]
       })
+      // The commit time is one integer for the whole batch, written as a literal.
+      const at = `, ${Math.floor(Date.now())}`
       for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
         const chunk = rows.slice(i, i + ROWS_PER_INSERT)
         await client.query(
-          `INSERT INTO ${s}.updates (engine, doc_id, seq, data, crc32) VALUES ${placeholders(chunk.length, 5)}`,
+          `INSERT INTO ${s}.updates (engine, doc_id, seq, data, crc32, at) VALUES ${placeholders(chunk.length, 5, at)}`,
           chunk.flat(),
         )
       }

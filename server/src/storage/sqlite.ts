@@ -4,8 +4,18 @@ import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
 import { crc32 } from './crc32.js'
 import { GroupCommit, storageError, type LogEntry } from './group-commit.js'
-import { asBytes, assertSeq, checkLog, pageLimit, toStoredDoc, type StoredEntry } from './log.js'
-import type { DocKey, ListOptions, Storage, StorageStats, StoredDoc } from './storage.js'
+import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, versionUnavailable, type StoredEntry } from './log.js'
+import type {
+  DocHistory,
+  DocKey,
+  HistoryOptions,
+  ListOptions,
+  OutboxMessage,
+  Storage,
+  StorageStats,
+  StoredDoc,
+  Tombstone,
+} from './storage.js'
 
 export interface SqliteStorageOptions {
   /** Database file; its directory is created if missing. */
@@ -22,7 +32,7 @@ export interface SqliteStorageOptions {
 }
 
 /** Bumped when the schema changes; a database from a newer version is refused rather than misread. */
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
 
 /*
  * `snapshots` has one row per doc that ever had anything stored. `last_seq` is the doc's high-water mark:
@@ -52,6 +62,30 @@ CREATE TABLE IF NOT EXISTS updates (
 ) WITHOUT ROWID;
 `
 
+/**
+ * Version 2: commit times on log entries and snapshots (history), tombstones of deleted docs, and the
+ * webhook outbox. Applied to version-1 files and to new ones alike, so both end with the same schema.
+ */
+const MIGRATE_TO_2 = `
+ALTER TABLE updates ADD COLUMN at INTEGER;
+ALTER TABLE snapshots ADD COLUMN snapshot_at INTEGER;
+CREATE TABLE tombstones (
+  engine     TEXT    NOT NULL,
+  doc_id     TEXT    NOT NULL,
+  deleted_at INTEGER NOT NULL,
+  PRIMARY KEY (engine, doc_id)
+) WITHOUT ROWID;
+CREATE TABLE outbox (
+  id         TEXT    PRIMARY KEY,
+  body       TEXT    NOT NULL,
+  due_at     INTEGER NOT NULL,
+  attempts   INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  last_error TEXT
+);
+CREATE INDEX outbox_due ON outbox (due_at, id);
+`
+
 interface SnapshotRow {
   snapshot: Buffer | null
   up_to_seq: number
@@ -60,6 +94,14 @@ interface UpdateRow {
   seq: number
   data: Buffer
   crc32: number
+}
+interface OutboxRow {
+  id: string
+  body: string
+  due_at: number
+  attempts: number
+  created_at: number
+  last_error: string | null
 }
 interface KeyRow {
   engine: DocKey['engine']
@@ -75,8 +117,8 @@ function prepare(db: Db) {
       `INSERT INTO snapshots (engine, doc_id, last_seq, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (engine, doc_id) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
     ),
-    insertUpdate: db.prepare<[string, string, number, Uint8Array, number]>(
-      'INSERT INTO updates (engine, doc_id, seq, data, crc32) VALUES (?, ?, ?, ?, ?)',
+    insertUpdate: db.prepare<[string, string, number, Uint8Array, number, number]>(
+      'INSERT INTO updates (engine, doc_id, seq, data, crc32, at) VALUES (?, ?, ?, ?, ?, ?)',
     ),
     snapshot: db.prepare<KeyArgs, SnapshotRow>(
       'SELECT snapshot, up_to_seq FROM snapshots WHERE engine = ? AND doc_id = ?',
@@ -87,13 +129,36 @@ function prepare(db: Db) {
     deleteRange: db.prepare<[string, string, number, number]>(
       'DELETE FROM updates WHERE engine = ? AND doc_id = ? AND seq >= ? AND seq <= ?',
     ),
-    putSnapshot: db.prepare<[string, string, Uint8Array, number, number, number]>(
-      `INSERT INTO snapshots (engine, doc_id, snapshot, up_to_seq, last_seq, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+    putSnapshot: db.prepare<[string, string, Uint8Array, number, number, number, number]>(
+      `INSERT INTO snapshots (engine, doc_id, snapshot, up_to_seq, last_seq, updated_at, snapshot_at) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (engine, doc_id) DO UPDATE SET snapshot = excluded.snapshot, up_to_seq = excluded.up_to_seq,
-         last_seq = max(last_seq, excluded.last_seq), updated_at = excluded.updated_at`,
+         last_seq = max(last_seq, excluded.last_seq), updated_at = excluded.updated_at, snapshot_at = excluded.snapshot_at`,
     ),
     deleteUpdates: db.prepare<KeyArgs>('DELETE FROM updates WHERE engine = ? AND doc_id = ?'),
     deleteDoc: db.prepare<KeyArgs>('DELETE FROM snapshots WHERE engine = ? AND doc_id = ?'),
+    historyHead: db.prepare<KeyArgs, { bytes: number | null; up_to_seq: number; last_seq: number; snapshot_at: number | null }>(
+      'SELECT length(snapshot) AS bytes, up_to_seq, last_seq, snapshot_at FROM snapshots WHERE engine = ? AND doc_id = ?',
+    ),
+    historyEntries: db.prepare<[string, string, number, number], { seq: number; bytes: number; at: number | null }>(
+      'SELECT seq, length(data) AS bytes, at FROM updates WHERE engine = ? AND doc_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+    ),
+    updatesUpTo: db.prepare<[string, string, number, number], UpdateRow>(
+      'SELECT seq, data, crc32 FROM updates WHERE engine = ? AND doc_id = ? AND seq > ? AND seq <= ? ORDER BY seq',
+    ),
+    putTombstone: db.prepare<[string, string, number]>(
+      `INSERT INTO tombstones (engine, doc_id, deleted_at) VALUES (?, ?, ?)
+       ON CONFLICT (engine, doc_id) DO UPDATE SET deleted_at = excluded.deleted_at`,
+    ),
+    getTombstone: db.prepare<KeyArgs, { deleted_at: number }>('SELECT deleted_at FROM tombstones WHERE engine = ? AND doc_id = ?'),
+    deleteTombstone: db.prepare<KeyArgs>('DELETE FROM tombstones WHERE engine = ? AND doc_id = ?'),
+    outboxPut: db.prepare<[string, string, number, number]>(
+      `INSERT INTO outbox (id, body, due_at, created_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at`,
+    ),
+    outboxDue: db.prepare<[number, number], OutboxRow>('SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at, id LIMIT ?'),
+    outboxRetry: db.prepare<[number, string, string]>('UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?'),
+    outboxDone: db.prepare<[string]>('DELETE FROM outbox WHERE id = ?'),
+    outboxCount: db.prepare<[], number>('SELECT count(*) FROM outbox').pluck(),
   }
 }
 
@@ -137,8 +202,11 @@ export class SqliteStorage implements Storage {
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 1000))}`)
       const version = Number(db.pragma('user_version', { simple: true }))
       if (version > SCHEMA_VERSION) throw new Error(`schema version ${version} is newer than this server's`)
-      db.exec(SCHEMA)
-      db.pragma(`user_version = ${SCHEMA_VERSION}`)
+      db.transaction(() => {
+        db.exec(SCHEMA)
+        if (version < 2) db.exec(MIGRATE_TO_2)
+        db.pragma(`user_version = ${SCHEMA_VERSION}`)
+      }).immediate()
       return new SqliteStorage(path, db, options)
     } catch (err) {
       db.close()
@@ -194,7 +262,84 @@ export class SqliteStorage implements Storage {
   }
 
   async delete(key: DocKey): Promise<void> {
-    return this.group.exclusive(() => guard('delete', () => this.deleteDoc(key)))
+    return this.group.exclusive(() => guard('delete', () => this.deleteDoc(key, null)))
+  }
+
+  async history(key: DocKey, options: HistoryOptions = {}): Promise<DocHistory | null> {
+    this.assertOpen()
+    const limit = historyLimit(options.limit)
+    return guard('history', () =>
+      this.db.transaction((): DocHistory | null => {
+        const head = this.sql.historyHead.get(key.engine, key.docId)
+        if (!head) return null
+        const after = Math.max(options.afterSeq ?? 0, head.up_to_seq)
+        const entries = this.sql.historyEntries.all(key.engine, key.docId, after, limit)
+        if (head.bytes === null && entries.length === 0 && (options.afterSeq ?? 0) === 0) return null
+        return {
+          snapshot: head.bytes === null ? null : { upToSeq: head.up_to_seq, bytes: head.bytes, at: head.snapshot_at },
+          entries: entries.map((e) => ({ seq: e.seq, bytes: e.bytes, at: e.at })),
+          lastSeq: head.last_seq,
+        }
+      })(),
+    )
+  }
+
+  async loadAt(key: DocKey, seq: number): Promise<StoredDoc | null> {
+    this.assertOpen()
+    assertSeq(seq)
+    const found = guard('loadAt', () =>
+      this.db.transaction(() => {
+        const row = this.sql.snapshot.get(key.engine, key.docId)
+        if (!row) return null
+        if (row.snapshot !== null && seq < row.up_to_seq) return { compacted: true as const, upToSeq: row.up_to_seq }
+        const rows = this.sql.updatesUpTo.all(key.engine, key.docId, row.up_to_seq, seq)
+        const log = checkLog(rows.map((r): StoredEntry => ({ seq: r.seq, data: asBytes(r.data), crc: r.crc32 })))
+        return { compacted: false as const, doc: toStoredDoc(row.snapshot && asBytes(row.snapshot), row.up_to_seq, log) }
+      })(),
+    )
+    if (found === null) return null
+    if (found.compacted) throw versionUnavailable(seq, found.upToSeq)
+    return found.doc
+  }
+
+  async tombstone(key: DocKey, deletedAt: number): Promise<void> {
+    return this.group.exclusive(() => guard('tombstone', () => this.deleteDoc(key, deletedAt)))
+  }
+
+  async tombstoneOf(key: DocKey): Promise<Tombstone | null> {
+    this.assertOpen()
+    const row = guard('tombstoneOf', () => this.sql.getTombstone.get(key.engine, key.docId))
+    return row ? { deletedAt: row.deleted_at } : null
+  }
+
+  onCommit(listener: (seconds: number, appends: number) => void): void {
+    this.group.onCommit(listener)
+  }
+
+  async outboxPut(message: { readonly id: string; readonly body: string; readonly dueAt: number }): Promise<void> {
+    this.assertOpen()
+    guard('outbox put', () => this.sql.outboxPut.run(message.id, message.body, message.dueAt, Date.now()))
+  }
+
+  async outboxDue(now: number, limit: number): Promise<OutboxMessage[]> {
+    this.assertOpen()
+    const rows = guard('outbox read', () => this.sql.outboxDue.all(now, limit))
+    return rows.map((r) => ({ id: r.id, body: r.body, dueAt: r.due_at, attempts: r.attempts, createdAt: r.created_at, lastError: r.last_error }))
+  }
+
+  async outboxRetry(id: string, dueAt: number, error: string): Promise<void> {
+    this.assertOpen()
+    guard('outbox retry', () => this.sql.outboxRetry.run(dueAt, error, id))
+  }
+
+  async outboxDone(id: string): Promise<void> {
+    this.assertOpen()
+    guard('outbox done', () => this.sql.outboxDone.run(id))
+  }
+
+  async outboxCount(): Promise<number> {
+    this.assertOpen()
+    return guard('outbox count', () => this.sql.outboxCount.get() ?? 0)
   }
 
   close(): Promise<void> {
@@ -221,7 +366,7 @@ export class SqliteStorage implements Storage {
         const k = `${key.engine}\u0000${key.docId}`
         const seq = (last.get(k)?.seq ?? this.sql.lastSeq.get(key.engine, key.docId) ?? 0) + 1
         last.set(k, { key, seq })
-        this.sql.insertUpdate.run(key.engine, key.docId, seq, data, crc)
+        this.sql.insertUpdate.run(key.engine, key.docId, seq, data, crc, now)
         return seq
       })
       for (const { key, seq } of last.values()) this.sql.setLastSeq.run(key.engine, key.docId, seq, now)
@@ -247,15 +392,19 @@ export class SqliteStorage implements Storage {
     this.db.transaction(() => {
       const row = this.sql.snapshot.get(key.engine, key.docId)
       if (row && upToSeq < row.up_to_seq) return
-      this.sql.putSnapshot.run(key.engine, key.docId, snapshot, upToSeq, upToSeq, Date.now())
+      const now = Date.now()
+      this.sql.putSnapshot.run(key.engine, key.docId, snapshot, upToSeq, upToSeq, now, now)
       this.sql.deleteRange.run(key.engine, key.docId, 0, upToSeq)
     }).immediate()
   }
 
-  private deleteDoc(key: DocKey): void {
+  /** Removes the doc's data; then records a tombstone (`deletedAt`) or removes any (null). */
+  private deleteDoc(key: DocKey, deletedAt: number | null): void {
     this.db.transaction(() => {
       this.sql.deleteUpdates.run(key.engine, key.docId)
       this.sql.deleteDoc.run(key.engine, key.docId)
+      if (deletedAt === null) this.sql.deleteTombstone.run(key.engine, key.docId)
+      else this.sql.putTombstone.run(key.engine, key.docId, deletedAt)
     }).immediate()
   }
 }

@@ -33,6 +33,66 @@ export interface ListOptions {
   readonly limit?: number
 }
 
+/** One entry of a doc's log, described without its bytes (history listings). */
+export interface LogEntryInfo {
+  readonly seq: number
+  readonly bytes: number
+  /** When the append committed (ms since the epoch); null for entries stored before times were kept. */
+  readonly at: number | null
+}
+
+/** What is stored of a doc's past: the snapshot the log continues from, then the log entries. */
+export interface DocHistory {
+  /** The snapshot: the doc's state up to and including `upToSeq`. Null when the doc was never compacted. */
+  readonly snapshot: { readonly upToSeq: number; readonly bytes: number; readonly at: number | null } | null
+  /** Log entries after the snapshot (and after `afterSeq`), in seq order, at most `limit` of them. */
+  readonly entries: LogEntryInfo[]
+  /** The doc's high-water mark. */
+  readonly lastSeq: number
+}
+
+export interface HistoryOptions {
+  /** Only entries with a larger seq (paging). */
+  readonly afterSeq?: number
+  readonly limit?: number
+}
+
+/** The record a deleted doc leaves behind, so that it is not silently brought back. */
+export interface Tombstone {
+  /** When it was deleted (ms since the epoch). */
+  readonly deletedAt: number
+}
+
+/** A message waiting in the durable outbox (webhook deliveries). */
+export interface OutboxMessage {
+  /** Unique; receivers use it as the idempotency key. */
+  readonly id: string
+  readonly body: string
+  /** Not sent before this time (ms since the epoch). */
+  readonly dueAt: number
+  /** Failed delivery attempts so far. */
+  readonly attempts: number
+  readonly createdAt: number
+  readonly lastError: string | null
+}
+
+/**
+ * A durable queue of messages to send at least once. Writes are durable when they resolve; nothing
+ * leaves it but `outboxDone`.
+ */
+export interface Outbox {
+  /** Add a message, or replace the body and due time of the message with this id (its attempts stay). */
+  outboxPut(message: { readonly id: string; readonly body: string; readonly dueAt: number }): Promise<void>
+  /** Messages due at `now`, earliest first, at most `limit`. */
+  outboxDue(now: number, limit: number): Promise<OutboxMessage[]>
+  /** Record a failed attempt and when to try again. */
+  outboxRetry(id: string, dueAt: number, error: string): Promise<void>
+  /** The message was delivered: remove it. */
+  outboxDone(id: string): Promise<void>
+  /** Messages waiting, due or not. */
+  outboxCount(): Promise<number>
+}
+
 /** Counters a backend exposes so tests and metrics can see group commit at work. */
 export interface StorageStats {
   /** Transactions that made appends durable. */
@@ -45,7 +105,7 @@ export interface StorageStats {
  * Durable storage of docs as an append-only update log per doc plus a snapshot (event sourcing with
  * snapshots). Every backend passes the same acceptance suite (test/unit/storage-acceptance.ts).
  */
-export interface Storage {
+export interface Storage extends Outbox {
   /** Human-readable name for logs: "sqlite:/path", "memory", "postgres://host/db". */
   readonly description: string
   /**
@@ -70,8 +130,34 @@ export interface Storage {
   compact(key: DocKey, snapshot: Uint8Array, upToSeq: number): Promise<void>
   /** Docs with anything stored, ordered by (engine, docId). */
   list(options?: ListOptions): Promise<DocKey[]>
-  /** Remove a doc and its log (after committing appends to it made before the call). */
+  /**
+   * Remove a doc, its log and its tombstone if it has one (after committing appends to it made before
+   * the call). The id is free for a new doc afterwards.
+   */
   delete(key: DocKey): Promise<void>
+  /**
+   * What storage keeps of the doc's past, or null if nothing is stored. Entry times are those of the
+   * commits; sizes are the stored bytes.
+   */
+  history(key: DocKey, options?: HistoryOptions): Promise<DocHistory | null>
+  /**
+   * The doc as it was right after the entry `seq`: the snapshot and the entries up to and including
+   * `seq`. Throws MurmurError VERSION_UNAVAILABLE when `seq` lies before the snapshot (compaction folded
+   * it away). Null when nothing is stored. Never repairs anything (a read of the past).
+   */
+  loadAt(key: DocKey, seq: number): Promise<StoredDoc | null>
+  /**
+   * Delete the doc's snapshot and log and record a tombstone, in one transaction, after committing the
+   * appends made before the call. The caller keeps the doc from being loaded or written afterwards.
+   */
+  tombstone(key: DocKey, deletedAt: number): Promise<void>
+  /** The doc's tombstone, or null if it was not deleted. */
+  tombstoneOf(key: DocKey): Promise<Tombstone | null>
+  /**
+   * Observe every group commit: its duration in seconds and the number of appends it made durable
+   * (for the storage commit latency metric).
+   */
+  onCommit(listener: (seconds: number, appends: number) => void): void
   /** Flush and release resources. */
   close(): Promise<void>
 }

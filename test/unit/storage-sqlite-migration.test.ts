@@ -1,0 +1,47 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { asDocId } from '@murmur/shared'
+import { SqliteStorage, crc32 } from '../../server/dist/storage/index.js'
+
+/** The schema version 1 wrote, as an older server left it on disk. */
+const V1 = `
+CREATE TABLE snapshots (engine TEXT NOT NULL, doc_id TEXT NOT NULL, snapshot BLOB, up_to_seq INTEGER NOT NULL DEFAULT 0,
+  last_seq INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL, PRIMARY KEY (engine, doc_id));
+CREATE TABLE updates (engine TEXT NOT NULL, doc_id TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,
+  crc32 INTEGER NOT NULL, PRIMARY KEY (engine, doc_id, seq)) WITHOUT ROWID;
+PRAGMA user_version = 1;
+`
+
+describe('SQLite schema upgrade', () => {
+  it('opens a version-1 file: its docs load, history shows unknown times, the outbox and tombstones work', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'murmur-migrate-'))
+    onTestFinished(() => rm(dir, { recursive: true, force: true }))
+    const path = join(dir, 'murmur.db')
+    const db = new Database(path)
+    db.exec(V1)
+    const data = Buffer.from([1, 2, 3])
+    db.prepare('INSERT INTO snapshots (engine, doc_id, last_seq, updated_at) VALUES (?, ?, ?, ?)').run('yjs', 'old', 1, Date.now())
+    db.prepare('INSERT INTO updates (engine, doc_id, seq, data, crc32) VALUES (?, ?, ?, ?, ?)').run('yjs', 'old', 1, data, crc32(data))
+    db.close()
+
+    const storage = await SqliteStorage.open({ path })
+    onTestFinished(() => storage.close())
+    const key = { engine: 'yjs' as const, docId: asDocId('old') }
+    expect((await storage.load(key))?.updates).toEqual([new Uint8Array([1, 2, 3])])
+    expect((await storage.history(key))?.entries).toEqual([{ seq: 1, bytes: 3, at: null }])
+    const seq = await storage.append(key, new Uint8Array([4]))
+    expect((await storage.history(key))?.entries.at(-1)?.at).toBeGreaterThan(0)
+    expect(seq).toBe(2)
+    await storage.outboxPut({ id: 'x', body: '{}', dueAt: 0 })
+    expect(await storage.outboxCount()).toBe(1)
+    await storage.tombstone(key, 1)
+    expect(await storage.tombstoneOf(key)).toEqual({ deletedAt: 1 })
+    await storage.close()
+    const check = new Database(path, { readonly: true })
+    expect(check.pragma('user_version', { simple: true })).toBe(2)
+    check.close()
+  })
+})
