@@ -15,6 +15,7 @@ import type { SyncContext } from './sync/context.js'
 import { ServerSocket } from './sync/socket.js'
 import { serveYWebsocket } from './sync/y-websocket.js'
 import { serveMurmurSync } from './sync/murmur-sync.js'
+import { serveAutomergeRepo } from './sync/automerge-repo.js'
 import { registerHealthRoutes } from './http/health.js'
 import { registerDocRoutes } from './http/docs.js'
 import { Cluster } from './cluster/cluster.js'
@@ -107,6 +108,10 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     }
     if (url.pathname === '/sync') {
       accept(req, tcp, head, (socket) => serveMurmurSync(socket, ctx))
+      return
+    }
+    if (url.pathname === '/automerge' || url.pathname === '/automerge/') {
+      accept(req, tcp, head, (socket) => serveAutomergeRepo(socket, ctx))
       return
     }
     if (url.pathname === '/peer' && cluster !== null) {

@@ -1,0 +1,223 @@
+import {
+  EngineName,
+  ErrorCode,
+  MurmurError,
+  getEngine,
+  isDocId,
+  type DocId,
+  type SyncSession,
+} from '@murmur/shared'
+import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
+import type { SyncContext } from './context.js'
+import type { ServerSocket } from './socket.js'
+import {
+  REPO_PROTOCOL_VERSION,
+  RepoMessageType,
+  decodeRepoMessage,
+  encodeRepoMessage,
+  type EphemeralMessage,
+  type FromClientMessage,
+  type FromServerMessage,
+  type PeerMetadata,
+} from './automerge-repo-messages.js'
+
+/** Most docs one socket may sync at once. */
+const MAX_OPEN_DOCS = 10_000
+
+let emptyVersion: string | null = null
+
+/** True while the doc holds no change at all: it was never stored (nor received) anywhere we know of. */
+function isEmptyDoc(doc: LiveDoc): boolean {
+  // Equal states have equal versions, so only a doc without changes has the version of a new one.
+  emptyVersion ??= getEngine(EngineName.automerge).create().version()
+  return doc.doc.version() === emptyVersion
+}
+
+/**
+ * One automerge-repo document synced over one socket: the Murmur Automerge doc whose id is the
+ * automerge-repo documentId. Messages that arrive while it loads wait in `queued`.
+ */
+class RepoDocPeer implements DocSubscriber {
+  doc: LiveDoc | null = null
+  session: SyncSession | null = null
+  readonly queued: FromClientMessage[] = []
+  closed = false
+
+  constructor(
+    readonly documentId: DocId,
+    private readonly conn: RepoConnection,
+  ) {}
+
+  deliverUpdate(update: Uint8Array): void {
+    if (this.session !== null) this.conn.sendSync(this, this.session.onDocUpdate(update))
+  }
+
+  deliverAwareness(): void {
+    // Presence of Murmur SDK and y-websocket clients is y-protocols awareness, which automerge-repo
+    // peers cannot read; they exchange their own ephemeral messages (relayed by `deliverEphemeral`).
+  }
+
+  /** An ephemeral message from another automerge-repo peer of this doc. */
+  deliverEphemeral(msg: EphemeralMessage): void {
+    const target = this.conn.remotePeerId
+    if (target !== null) this.conn.send({ ...msg, targetId: target })
+  }
+
+  fail(error: MurmurError): void {
+    // automerge-repo has no per-doc error: the client reconnects, and the doc is loaded again.
+    this.conn.fatal(error)
+  }
+}
+
+/** The state of one `/automerge` socket, shared by its docs. */
+interface RepoConnection {
+  /** The client's peer id, once it joined. */
+  remotePeerId: string | null
+  send(msg: FromServerMessage): void
+  /** Send sync messages for a doc once every write before them is durable, in order. */
+  sendSync(peer: RepoDocPeer, payloads: readonly Uint8Array[]): void
+  fatal(err: unknown): void
+}
+
+/**
+ * An unmodified automerge-repo client (`WebSocketClientAdapter`) on `/automerge`: protocol "1", CBOR
+ * messages. This node is a peer that keeps docs (`isEphemeral: false`); each documentId is the id of a
+ * Murmur Automerge doc, synced with one Automerge sync session per (doc, socket).
+ *
+ * What the client is told about this node's heads (every sync message carries them) is only sent once
+ * the changes behind them are durable, so a client that trusts "the server has it" is never wrong.
+ */
+export function serveAutomergeRepo(socket: ServerSocket, ctx: SyncContext): void {
+  const selfId = `murmur:${ctx.nodeId}`
+  const metadata: PeerMetadata = { storageId: selfId, isEphemeral: false }
+  const docs = new Map<string, RepoDocPeer>()
+
+  const conn: RepoConnection = {
+    remotePeerId: null,
+    send(msg) {
+      socket.send(encodeRepoMessage(msg))
+    },
+    sendSync(peer, payloads) {
+      if (payloads.length === 0 || peer.doc === null) return
+      const target = conn.remotePeerId ?? ''
+      const send = (): void => {
+        if (peer.closed) return
+        for (const data of payloads) conn.send({ type: RepoMessageType.sync, senderId: selfId, targetId: target, documentId: peer.documentId, data })
+      }
+      // A failed write fails the doc, which closes this socket.
+      peer.doc.whenDurable().then(send, () => undefined)
+    },
+    fatal(err) {
+      const error = err instanceof MurmurError ? err : new MurmurError(ErrorCode.INTERNAL, 'internal error', { cause: err })
+      conn.send({ type: RepoMessageType.error, senderId: selfId, message: `${error.code}: ${error.message}`, targetId: conn.remotePeerId ?? '' })
+      socket.closeWith(err)
+    },
+  }
+
+  const handleDocMessage = (peer: RepoDocPeer, msg: FromClientMessage): void => {
+    const doc = peer.doc
+    const session = peer.session
+    if (doc === null || session === null) {
+      peer.queued.push(msg)
+      return
+    }
+    switch (msg.type) {
+      case RepoMessageType.request:
+      case RepoMessageType.sync: {
+        // A request for a doc nobody ever wrote is answered as automerge-repo's own peers answer it; the
+        // doc is not created. The socket stays subscribed, so if the doc appears later it is synced.
+        const unavailable = msg.type === RepoMessageType.request && isEmptyDoc(doc)
+        const { replies, durable } = doc.receiveSync(session, msg.data, peer)
+        durable.catch(() => undefined) // a storage failure fails the doc and closes its sockets
+        if (unavailable && isEmptyDoc(doc)) {
+          conn.send({ type: RepoMessageType.docUnavailable, senderId: selfId, targetId: conn.remotePeerId ?? '', documentId: peer.documentId })
+          return
+        }
+        conn.sendSync(peer, replies)
+        return
+      }
+      case RepoMessageType.ephemeral:
+        for (const other of doc.subscribers) if (other instanceof RepoDocPeer && other !== peer) other.deliverEphemeral(msg)
+        return
+      default:
+        return
+    }
+  }
+
+  const peerFor = (documentId: string): RepoDocPeer => {
+    const existing = docs.get(documentId)
+    if (existing !== undefined) return existing
+    if (!isDocId(documentId)) throw new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid documentId')
+    if (docs.size >= MAX_OPEN_DOCS) throw new MurmurError(ErrorCode.RATE_LIMITED, `at most ${MAX_OPEN_DOCS} docs per socket`)
+    const peer = new RepoDocPeer(documentId, conn)
+    docs.set(documentId, peer)
+    ctx.registry.acquire({ engine: EngineName.automerge, docId: documentId }, peer).then(
+      (doc) => {
+        if (peer.closed) {
+          ctx.registry.release(doc, peer)
+          return
+        }
+        peer.doc = doc
+        peer.session = doc.doc.createSyncSession()
+        try {
+          for (const queued of peer.queued.splice(0)) handleDocMessage(peer, queued)
+        } catch (err) {
+          conn.fatal(err)
+        }
+      },
+      (err: unknown) => conn.fatal(err),
+    )
+    return peer
+  }
+
+  socket.onFrame((frame) => {
+    let msg: FromClientMessage
+    try {
+      msg = decodeRepoMessage(frame)
+    } catch (err) {
+      conn.fatal(err)
+      return
+    }
+    try {
+      if (msg.type === RepoMessageType.join) {
+        if (conn.remotePeerId !== null && conn.remotePeerId !== msg.senderId) {
+          throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, 'a socket joins as one peer only')
+        }
+        const versions = msg.supportedProtocolVersions
+        if (versions !== undefined && !versions.includes(REPO_PROTOCOL_VERSION)) {
+          throw new MurmurError(ErrorCode.UNSUPPORTED_VERSION, `unsupported protocol version; this server speaks "${REPO_PROTOCOL_VERSION}"`)
+        }
+        conn.remotePeerId = msg.senderId
+        conn.send({ type: RepoMessageType.peer, senderId: selfId, peerMetadata: metadata, selectedProtocolVersion: REPO_PROTOCOL_VERSION, targetId: msg.senderId })
+        return
+      }
+      if (conn.remotePeerId === null) throw new MurmurError(ErrorCode.HANDSHAKE_REQUIRED, 'the first message must be join')
+      switch (msg.type) {
+        case RepoMessageType.request:
+        case RepoMessageType.sync:
+        case RepoMessageType.ephemeral:
+          handleDocMessage(peerFor(msg.documentId), msg)
+          return
+        case RepoMessageType.error:
+          // The client is about to close; nothing of ours is wrong.
+          socket.close()
+          return
+        case RepoMessageType.docUnavailable:
+        case RepoMessageType.remoteSubscriptionChange:
+        case RepoMessageType.remoteHeadsChanged:
+          // The server never asks clients for docs, and takes no part in remote-heads gossip.
+          return
+      }
+    } catch (err) {
+      conn.fatal(err)
+    }
+  })
+
+  socket.ws.on('close', () => {
+    for (const peer of docs.values()) {
+      peer.closed = true
+      if (peer.doc !== null) ctx.registry.release(peer.doc, peer)
+    }
+    docs.clear()
+  })
+}
