@@ -2,6 +2,7 @@ import { MessageType, randomId, type Message } from '@murmur/shared'
 import { Connection, ConnectionState, type WebSocketConstructor } from './connection.js'
 import { DocHandle, HandleStatus, type HandleHost } from './handles/doc-handle.js'
 import { YjsHandle } from './handles/yjs-handle.js'
+import { AutomergeHandle } from './handles/automerge-handle.js'
 import { IndexedDbStore } from './store/idb-store.js'
 import type { LocalStore } from './store/local-store.js'
 import { MemoryStore } from './store/memory-store.js'
@@ -105,7 +106,18 @@ export class MurmurClient {
     return this.register(handle)
   }
 
-  /** Register a handle made by an engine-specific factory (Automerge). */
+  /**
+   * Open (or return the already open) Automerge doc `docId`. `T` is the shape of the doc, as the caller
+   * knows it. The id of a doc made by an automerge-repo `Repo` synced through a Murmur node is its
+   * documentId.
+   */
+  automerge<T = Record<string, unknown>>(docId: string): AutomergeHandle<T> {
+    const existing = this.byKey.get(`automerge:${docId}`)
+    if (existing !== undefined) return existing as AutomergeHandle<T>
+    return this.register(new AutomergeHandle<T>(docId, this.nextRef++, this.hostFor()))
+  }
+
+  /** Register a handle made by an engine-specific factory. */
   protected register<H extends DocHandle>(handle: H): H {
     handle.connectionStatus = () => this.connectionStatus()
     this.handles.set(handle.ref, handle)
