@@ -1,6 +1,18 @@
 import type { NodeId } from '@murmur/shared'
 import { MemberState, type MemberInfo, type MembershipEnv, type MembershipEvents, type MembershipOptions, type SwimMessage } from './membership-api.js'
 import { GossipQueue, parseSwimMessage, toWire, type MemberUpdate, type SwimMsg } from './swim-messages.js'
+import { MAX_LOCAL_HEALTH, supersedes } from './membership-rules.js'
+import { ProbeOrder, shuffle } from './probe-order.js'
+import { Suspicions } from './suspicion.js'
+
+export {
+  DEFAULT_MEMBERSHIP_OPTIONS,
+  MAX_LOCAL_HEALTH,
+  detectionBoundMs,
+  supersedes,
+  suspicionTimeoutMs,
+  suspicionTimeouts,
+} from './membership-rules.js'
 
 /**
  * SWIM membership with Lifeguard, as a pure state machine: time comes from `env.now()`, randomness from
@@ -9,76 +21,12 @@ import { GossipQueue, parseSwimMessage, toWire, type MemberUpdate, type SwimMsg 
  * The rules (states, precedence, timeouts, detection bound) are written down in docs/cluster.md.
  */
 
-/** LAN defaults; docs/cluster.md explains each. */
-export const DEFAULT_MEMBERSHIP_OPTIONS: Omit<MembershipOptions, 'self'> = {
-  probeIntervalMs: 1000,
-  probeTimeoutMs: 500,
-  indirectProbes: 3,
-  suspicionMult: 4,
-  suspicionMaxMult: 6,
-  pushPullIntervalMs: 30_000,
-  gossipPerMessage: 8,
-  retransmitMult: 4,
-}
-
-/** Lifeguard's local health multiplier saturates here: probe interval and timeout grow at most 8×. */
-export const MAX_LOCAL_HEALTH = 7
-/** A relay nacks if the target has not acked within this fraction of the probe timeout (Lifeguard). */
-const NACK_FRACTION = 0.8
-
-const RANK: Record<MemberState, number> = { alive: 0, suspect: 1, dead: 2, left: 3 }
-
 /**
- * Does `next` supersede `cur`? `left` is final; otherwise the higher incarnation wins, and at equal
- * incarnations dead beats suspect beats alive. Every view therefore moves only upward in one order,
- * which is why views that have heard the same updates agree.
+ * A relay nacks if the target has not acked within this fraction of the probe timeout (Lifeguard).
+ * Lifeguard suggests 0.8; a driver ticking every few tens of ms makes both the ping-req and the nack
+ * late, and a nack that misses the requester's window wrongly raises its local health, so we nack sooner.
  */
-export function supersedes(next: { state: MemberState; incarnation: number }, cur: { state: MemberState; incarnation: number }): boolean {
-  if (cur.state === MemberState.left) return false
-  if (next.state === MemberState.left) return true
-  if (next.incarnation !== cur.incarnation) return next.incarnation > cur.incarnation
-  return RANK[next.state] > RANK[cur.state]
-}
-
-/** Lifeguard's bounds: min = suspicionMult × log10(max(n, 10)) × probeInterval, max = suspicionMaxMult × min. */
-export function suspicionTimeouts(o: Omit<MembershipOptions, 'self'>, n: number): { minMs: number; maxMs: number } {
-  const minMs = o.suspicionMult * Math.log10(Math.max(n, 10)) * o.probeIntervalMs
-  return { minMs, maxMs: o.suspicionMaxMult * minMs }
-}
-
-/**
- * The suspicion timeout after `confirmations` independent suspecters beyond the first, out of `expected`:
- * max − (max − min) × log(c + 1) / log(k + 1), never below min. Logarithmic, so the first confirmations
- * (the strongest evidence) cut the most.
- */
-export function suspicionTimeoutMs(minMs: number, maxMs: number, expected: number, confirmations: number): number {
-  if (expected < 1) return minMs
-  const frac = Math.log(confirmations + 1) / Math.log(expected + 1)
-  return Math.max(minMs, Math.floor(maxMs - frac * (maxMs - minMs)))
-}
-
-/**
- * Worst case, without message loss, from a crash until every other member holds it dead, for n members.
- * Each member probes the others in a fresh random order per round of n − 1 probes, so two probes of one
- * target can be 2(n − 1) − 1 periods apart (first in one round, last in the next). That probe fails after
- * the probe timeout plus the indirect phase (the rest of the period) and the prober suspects; its own
- * suspicion timer then expires within the maximum timeout, whether or not gossip from others came first.
- */
-export function detectionBoundMs(o: Omit<MembershipOptions, 'self'>, n: number): number {
-  const roundRobin = (2 * Math.max(1, n - 1) - 1) * o.probeIntervalMs
-  const indirectMs = o.probeIntervalMs - o.probeTimeoutMs
-  return Math.ceil(roundRobin + o.probeTimeoutMs + indirectMs + suspicionTimeouts(o, n).maxMs)
-}
-
-interface Suspicion {
-  readonly incarnation: number
-  readonly startedAt: number
-  readonly minMs: number
-  readonly maxMs: number
-  /** Confirmations Lifeguard waits for: min(indirectProbes, n − 2). */
-  readonly expected: number
-  readonly suspecters: Set<NodeId>
-}
+const NACK_FRACTION = 0.6
 
 interface Probe {
   readonly target: NodeId
@@ -109,13 +57,12 @@ export class Membership {
   private readonly self: NodeId
   private readonly view = new Map<NodeId, MemberInfo>()
   private readonly gossip = new GossipQueue()
-  private readonly suspicions = new Map<NodeId, Suspicion>()
+  private readonly suspicions: Suspicions
   private readonly relays = new Map<number, Relay>()
   private readonly seeds = new Map<NodeId, { retryAt: number; backoffMs: number }>()
   private readonly listeners = new Set<MembershipEvents['change']>()
   private pending: MemberInfo[] = []
-  private order: NodeId[] = []
-  private orderIndex = 0
+  private readonly order: ProbeOrder
   private probe: Probe | null = null
   private seq = 0
   private health = 0
@@ -131,6 +78,8 @@ export class Membership {
       throw new RangeError('invalid membership options')
     }
     this.self = o.self.id
+    this.suspicions = new Suspicions(o)
+    this.order = new ProbeOrder(() => env.random())
     const now = env.now()
     // Start above any incarnation a previous run of this node can have reached (it bumps by one per
     // refutation); if the clock went backwards, hearing the old incarnation makes us refute above it.
@@ -193,7 +142,7 @@ export class Membership {
     if (this.view.get(this.self)?.state === MemberState.left) return t
     t = Math.min(t, this.nextPushPullAt, this.nextProbeAt)
     if (this.probe !== null) t = Math.min(t, this.probe.relays === null ? this.probe.timeoutAt : this.probe.deadline)
-    for (const s of this.suspicions.values()) t = Math.min(t, s.startedAt + this.timeoutOf(s))
+    t = Math.min(t, this.suspicions.nextExpiry())
     for (const s of this.seeds.values()) t = Math.min(t, s.retryAt)
     return t
   }
@@ -205,17 +154,20 @@ export class Membership {
     if (this.probe !== null && this.probe.relays === null && now >= this.probe.timeoutAt) this.askRelays(this.probe)
     if (this.probe !== null && now >= this.probe.deadline) this.probeFailed(this.probe)
     // After the probe: a failed probe may have just confirmed a suspicion and shortened its timeout.
-    for (const [id, s] of this.suspicions) {
-      if (now < s.startedAt + this.timeoutOf(s)) continue
-      this.suspicions.delete(id)
+    for (const { id, incarnation } of this.suspicions.expired(now)) {
       const cur = this.view.get(id)
-      if (cur?.state !== MemberState.suspect || cur.incarnation !== s.incarnation) continue
+      if (cur?.state !== MemberState.suspect || cur.incarnation !== incarnation) continue
       const dead: MemberUpdate = { id, url: cur.url, state: MemberState.dead, incarnation: cur.incarnation, from: this.self }
       this.set(dead)
       this.gossip.enqueue(dead)
     }
     if (this.probe === null && now >= this.nextProbeAt) {
-      this.nextProbeAt = now + this.scaled(this.o.probeIntervalMs)
+      // Stay on the period grid, so late ticks do not add up round after round (the detection bound
+      // counts periods); start a fresh grid only if keeping it would halve the indirect phase.
+      const period = this.scaled(this.o.probeIntervalMs)
+      const timeout = this.scaled(this.o.probeTimeoutMs)
+      const onGrid = this.nextProbeAt + period
+      this.nextProbeAt = onGrid - now >= timeout + (period - timeout) / 2 ? onGrid : now + period
       this.startProbe(now)
       this.pingDeadMember()
     }
@@ -299,7 +251,10 @@ export class Membership {
   }
 
   private startProbe(now: number): void {
-    const target = this.nextTarget()
+    const target = this.order.next(
+      (id) => id !== this.self && this.reachable(this.view.get(id)),
+      () => [...this.view.values()].filter((m) => m.id !== this.self && this.reachable(m)).map((m) => m.id),
+    )
     if (target === undefined) return
     const cur = this.view.get(target)
     if (cur === undefined) return
@@ -311,7 +266,7 @@ export class Membership {
       seq,
       startedAt: now,
       timeoutAt: now + this.scaled(this.o.probeTimeoutMs),
-      deadline: now + this.scaled(this.o.probeIntervalMs),
+      deadline: this.nextProbeAt,
       relays: null,
       nacks: 0,
     }
@@ -402,10 +357,8 @@ export class Membership {
   }
 
   private confirm(id: NodeId, from: NodeId): void {
-    const s = this.suspicions.get(id)
     const cur = this.view.get(id)
-    if (s === undefined || cur === undefined || s.suspecters.has(from)) return
-    s.suspecters.add(from)
+    if (cur === undefined || !this.suspicions.confirm(id, from)) return
     // Pass the independent confirmation on: others count it too.
     this.gossip.enqueue({ ...this.update(cur), from })
   }
@@ -420,37 +373,13 @@ export class Membership {
     this.view.set(u.id, info)
     if (u.state === MemberState.suspect) {
       const n = [...this.view.values()].filter((m) => this.reachable(m)).length
-      const { minMs, maxMs } = suspicionTimeouts(this.o, n)
-      const expected = Math.max(0, Math.min(this.o.indirectProbes, n - 2))
-      this.suspicions.set(u.id, { incarnation: u.incarnation, startedAt: now, minMs, maxMs, expected, suspecters: new Set([u.from ?? this.self]) })
+      this.suspicions.start(u.id, u.incarnation, u.from ?? this.self, now, n)
       this.counters.suspicions++
-    } else this.suspicions.delete(u.id)
+    } else this.suspicions.clear(u.id)
     if (u.state === MemberState.dead && prev !== undefined && this.reachable(prev)) this.counters.deaths++
     // A member that became probeable joins the current round at a random place, not at its end.
-    if (u.id !== this.self && this.reachable(info) && (prev === undefined || !this.reachable(prev))) {
-      if (this.order.indexOf(u.id, this.orderIndex) === -1) {
-        const at = this.orderIndex + Math.floor(this.env.random() * (this.order.length - this.orderIndex + 1))
-        this.order.splice(at, 0, u.id)
-      }
-    }
+    if (u.id !== this.self && this.reachable(info) && (prev === undefined || !this.reachable(prev))) this.order.add(u.id)
     this.pending.push(info)
-  }
-
-  private nextTarget(): NodeId | undefined {
-    for (let round = 0; round < 2; round++) {
-      while (this.orderIndex < this.order.length) {
-        const id = this.order[this.orderIndex++]
-        const m = this.view.get(id)
-        if (m !== undefined && id !== this.self && this.reachable(m)) return id
-      }
-      this.order = this.shuffle([...this.view.values()].filter((m) => m.id !== this.self && this.reachable(m)).map((m) => m.id))
-      this.orderIndex = 0
-    }
-    return undefined
-  }
-
-  private timeoutOf(s: Suspicion): number {
-    return suspicionTimeoutMs(s.minMs, s.maxMs, s.expected, s.suspecters.size - 1)
   }
 
   private adjustHealth(delta: number): void {
@@ -461,8 +390,9 @@ export class Membership {
     return ms * (this.health + 1)
   }
 
-  private reachable(m: MemberInfo): boolean {
-    return m.state === MemberState.alive || m.state === MemberState.suspect
+  /** Alive or suspect: probed, and counted in n for the suspicion timeout. */
+  private reachable(m: MemberInfo | undefined): boolean {
+    return m?.state === MemberState.alive || m?.state === MemberState.suspect
   }
 
   private update(m: MemberInfo): MemberUpdate {
@@ -492,15 +422,7 @@ export class Membership {
   }
 
   private pick<T>(items: T[], k: number): T[] {
-    return this.shuffle(items).slice(0, k)
-  }
-
-  private shuffle<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
-      const j = Math.floor(this.env.random() * (i + 1))
-      ;[items[i], items[j]] = [items[j], items[i]]
-    }
-    return items
+    return shuffle(items, () => this.env.random()).slice(0, k)
   }
 
   /** Listeners run after a whole message or tick has been applied, so they always see a consistent view. */
