@@ -10,6 +10,8 @@ import { EventQueue, SimNetwork, mulberry32, type Faults, type Rng } from './net
 
 /** SIM_TRACE=1 prints every membership change of a replayed run. */
 const TRACE = process.env.SIM_TRACE === '1'
+/** The node's driver ticks every 10–50 ms; simulate the coarse end. */
+export const DEFAULT_TICK_MS = 50
 
 interface SimNode {
   readonly id: NodeId
@@ -20,6 +22,8 @@ interface SimNode {
   /** Incarnation the current run started with; a death at or above it is a death of this run. */
   startIncarnation: number
   tickAt: number
+  /** Phase of this node's tick grid. */
+  readonly tickPhase: number
 }
 
 export interface SimOptions {
@@ -27,6 +31,11 @@ export interface SimOptions {
   readonly membership?: Partial<Omit<MembershipOptions, 'self'>>
   /** Whether marking a running node dead counts as a violation (off while partitions are allowed). */
   readonly forbidFalseDeaths: boolean
+  /**
+   * The real node calls `tick()` from an interval timer, so a timer fires up to one tick late. Each
+   * simulated node ticks on its own grid of this period (random phase); 0 ticks exactly on time.
+   */
+  readonly tickEveryMs?: number
 }
 
 export class Simulation {
@@ -39,8 +48,10 @@ export class Simulation {
   readonly deadAt = new Map<string, number>()
   private readonly nodes = new Map<NodeId, SimNode>()
   private forbidFalseDeaths: boolean
+  private readonly tickEveryMs: number
 
   constructor(opts: SimOptions) {
+    this.tickEveryMs = opts.tickEveryMs ?? DEFAULT_TICK_MS
     this.rng = mulberry32(opts.seed)
     this.options = { ...DEFAULT_MEMBERSHIP_OPTIONS, ...opts.membership }
     this.forbidFalseDeaths = opts.forbidFalseDeaths
@@ -81,7 +92,8 @@ export class Simulation {
   start(id: NodeId, seed?: NodeId): void {
     let node = this.nodes.get(id)
     if (node === undefined) {
-      node = { id, url: `ws://${id}.sim:4000`, membership: null, generation: 0, startIncarnation: 0, tickAt: Infinity }
+      const tickPhase = this.rng() * this.tickEveryMs
+      node = { id, url: `ws://${id}.sim:4000`, membership: null, generation: 0, startIncarnation: 0, tickAt: Infinity, tickPhase }
       this.nodes.set(id, node)
     }
     if (node.membership !== null) throw new Error(`${id} is already running`)
@@ -166,10 +178,17 @@ export class Simulation {
     return lines.join('\n')
   }
 
+  /** The highest local health multiplier any node has had since the last reset. */
+  peakHealth = 0
+
   private schedule(node: SimNode): void {
     const m = node.membership
     if (m === null) return
-    const at = Math.max(m.nextTickAt(), this.queue.now)
+    this.peakHealth = Math.max(this.peakHealth, m.localHealth)
+    const due = Math.max(m.nextTickAt(), this.queue.now)
+    const g = this.tickEveryMs
+    let at = g > 0 && Number.isFinite(due) ? Math.ceil((due - node.tickPhase) / g) * g + node.tickPhase : due
+    if (at < due) at += g // rounding must never tick before the timer is due
     if (at >= node.tickAt || !Number.isFinite(at)) return
     node.tickAt = at
     const generation = node.generation
