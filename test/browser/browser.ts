@@ -125,6 +125,31 @@ export async function waitForStoredOutbox(page: Page, count: number, timeout = 1
   await page.waitForFunction(`${OUTBOX_COUNT}.then((n) => n === ${count})`, undefined, { timeout, polling: 50 })
 }
 
+/** The task board as shown, in order: "[x] title" for a done task, "[ ] title" otherwise. */
+const TASKS = `[...document.querySelectorAll('[data-testid=task]')].map((li) =>
+  (li.querySelector('input[type=checkbox]').checked ? '[x] ' : '[ ] ') + li.querySelector('.task-title').textContent)`
+
+export function tasksShown(page: Page): Promise<string[]> {
+  return page.evaluate(TASKS) as Promise<string[]>
+}
+
+/** Wait until the task board shows exactly `expected`. */
+export async function waitForTasks(page: Page, expected: readonly string[], timeout = 15_000): Promise<void> {
+  try {
+    await page.waitForFunction(`JSON.stringify(${TASKS}) === ${JSON.stringify(JSON.stringify(expected))}`, undefined, { timeout })
+  } catch (err) {
+    throw new Error(`task board never showed ${JSON.stringify(expected)}; it shows ${JSON.stringify(await tasksShown(page))}`, { cause: err })
+  }
+}
+
+/** Add a task through the form; resolves once it is on the board. */
+export async function addTask(page: Page, title: string): Promise<void> {
+  const input = page.getByTestId('task-input')
+  await input.fill(title)
+  await input.press('Enter')
+  await page.locator('[data-testid=task] .task-title', { hasText: title }).first().waitFor()
+}
+
 /** Create a document from the sidebar and give it a title; resolves with its id (from the URL). */
 export async function createDoc(page: Page, title: string): Promise<string> {
   await page.getByTestId('new-doc').click()

@@ -1,6 +1,6 @@
 /**
- * The demo app in a real browser: two people editing at once, offline edits that survive a reload, and
- * presence. Each test starts its own node serving the built app; each person has their own browser
+ * The demo app in a real browser: two people editing at once (Yjs text, Automerge tasks), offline edits
+ * that survive a reload, presence, and two nodes of a cluster. Each test starts its own node serving the built app; each person has their own browser
  * profile (IndexedDB, service worker). Screenshots go to test-artifacts/browser/.
  */
 import type { Browser } from 'playwright-core'
@@ -9,6 +9,7 @@ import { startCluster, untilMeshed } from '../support/cluster.js'
 import { startTestServer } from '../support/servers.js'
 import {
   DEMO_DIST,
+  addTask,
   assertBuilt,
   createDoc,
   editorText,
@@ -18,10 +19,12 @@ import {
   screenshot,
   status,
   storedOutboxCount,
+  tasksShown,
   typeAtEnd,
   waitForPresenceCount,
   waitForStoredOutbox,
   waitForSynced,
+  waitForTasks,
   waitForText,
 } from './browser.js'
 
@@ -37,7 +40,7 @@ afterAll(async () => {
 })
 
 describe('demo app in Chromium', () => {
-  test('two people type into the same document at once and end with the same text', async () => {
+  test('two people edit the same document at once, text and tasks, and end with the same document', async () => {
     const node = await startTestServer({ staticDir: DEMO_DIST })
     const alice = await openUser(browser, `${node.url}/`, 'Alice Otter', '#e11d48')
     const docId = await createDoc(alice.page, 'Launch plan')
@@ -76,8 +79,29 @@ describe('demo app in Chromium', () => {
     await bob.page.locator(`[data-testid=doc-list] [data-doc-id="${docId}"]`, { hasText: 'Launch plan (v2)' }).waitFor()
     await bob.page.waitForFunction(`document.querySelector('[data-testid=doc-title]').value === 'Launch plan (v2)'`)
 
+    // The task board (Automerge) converges too: adds at the same moment, then a check and a move at once.
+    await addTask(alice.page, 'Write changelog')
+    await waitForTasks(bob.page, ['[ ] Write changelog'])
+    await Promise.all([addTask(alice.page, 'Tag the release'), addTask(bob.page, 'Update the docs')])
+    await alice.page.locator('[data-testid=task]').nth(2).waitFor()
+    const three = await tasksShown(alice.page)
+    expect(three[0]).toBe('[ ] Write changelog')
+    expect(three.slice(1).sort()).toEqual(['[ ] Tag the release', '[ ] Update the docs'])
+    await waitForTasks(bob.page, three)
+    const [, middle, last] = three.map((t) => t.slice(4))
+    await Promise.all([
+      alice.page.getByRole('checkbox', { name: 'Done: Write changelog' }).check(),
+      bob.page.getByRole('button', { name: `Move up: ${last}` }).click(),
+    ])
+    const moved = ['[x] Write changelog', `[ ] ${last}`, `[ ] ${middle}`]
+    await Promise.all([waitForTasks(alice.page, moved), waitForTasks(bob.page, moved)])
+    await Promise.all([waitForSynced(alice.page), waitForSynced(bob.page)])
     await screenshot(alice.page, 'collab-alice')
     await screenshot(bob.page, 'collab-bob')
+
+    await bob.page.getByRole('button', { name: `Delete: ${middle}` }).click()
+    const afterDelete = ['[x] Write changelog', `[ ] ${last}`]
+    await Promise.all([waitForTasks(alice.page, afterDelete), waitForTasks(bob.page, afterDelete)])
     expect([...alice.errors, ...bob.errors]).toEqual([])
   })
 
@@ -86,9 +110,11 @@ describe('demo app in Chromium', () => {
     const alice = await openUser(browser, `${node.url}/`, 'Alice Otter', '#e11d48')
     const docId = await createDoc(alice.page, 'Field notes')
     await typeAtEnd(alice.page, 'Online line.')
+    await addTask(alice.page, 'Book the train')
     await waitForSynced(alice.page)
     const bob = await openUser(browser, `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
     await waitForText(bob.page, 'Online line.')
+    await waitForTasks(bob.page, ['[ ] Book the train'])
 
     // The app shell is cached by the service worker, so the page can load with no network at all.
     await alice.page.evaluate('navigator.serviceWorker.ready.then(() => true)')
@@ -102,6 +128,9 @@ describe('demo app in Chromium', () => {
 
     const offlineText = '\nWritten on the train.'
     await typeAtEnd(alice.page, offlineText)
+    await alice.page.getByRole('checkbox', { name: 'Done: Book the train' }).check()
+    await addTask(alice.page, 'Sketch the slides')
+    const offlineTasks = ['[x] Book the train', '[ ] Sketch the slides']
     const before = await status(alice.page)
     expect(before.status).toBe('offline')
     expect(before.unsaved).toBeGreaterThan(0)
@@ -113,17 +142,20 @@ describe('demo app in Chromium', () => {
     const reloaded = await alice.page.reload()
     expect(reloaded?.fromServiceWorker()).toBe(true)
     await waitForText(alice.page, `Online line.${offlineText}`)
+    await waitForTasks(alice.page, offlineTasks)
     const afterReload = await status(alice.page)
     expect(afterReload).toMatchObject({ status: 'offline', unsaved: before.unsaved })
     expect(await storedOutboxCount(alice.page)).toBe(before.unsaved)
     expect(await workOffline.isChecked()).toBe(true)
     // Nothing left Alice's browser: Bob still has the old text.
     expect(await editorText(bob.page)).toBe('Online line.')
+    expect(await tasksShown(bob.page)).toEqual(['[ ] Book the train'])
     await screenshot(alice.page, 'offline-after-reload')
 
     await alice.context.setOffline(false)
     await workOffline.uncheck()
     await waitForText(bob.page, `Online line.${offlineText}`)
+    await waitForTasks(bob.page, offlineTasks)
     await waitForSynced(alice.page)
     expect((await status(alice.page)).unsaved).toBe(0)
     expect(await storedOutboxCount(alice.page)).toBe(0)
@@ -158,7 +190,7 @@ describe('demo app in Chromium', () => {
 })
 
 describe('demo app on a cluster', () => {
-  test('two people on two different nodes type at once and converge; one switches node', async () => {
+  test('two people on two different nodes edit at once and converge; one switches node', async () => {
     const [a, b] = await startCluster(2, { staticDir: DEMO_DIST })
     await untilMeshed([a, b])
     const alice = await openUser(browser, `${a.url}/`, 'Alice Otter', '#e11d48')
@@ -186,6 +218,12 @@ describe('demo app on a cluster', () => {
     ])
     const expected = `${fromAlice}Agenda${fromBob}`
     await Promise.all([waitForText(alice.page, expected), waitForText(bob.page, expected)])
+    // Tasks added at the same moment through two nodes end in the same order on both screens.
+    await Promise.all([addTask(alice.page, 'Check node a'), addTask(bob.page, 'Check node b')])
+    await alice.page.locator('[data-testid=task]').nth(1).waitFor()
+    const tasks = await tasksShown(alice.page)
+    expect([...tasks].sort()).toEqual(['[ ] Check node a', '[ ] Check node b'])
+    await waitForTasks(bob.page, tasks)
     await Promise.all([waitForSynced(alice.page), waitForSynced(bob.page)])
     await screenshot(bob.page, 'cluster-bob-on-node-b')
 
@@ -197,7 +235,9 @@ describe('demo app on a cluster', () => {
     await bob.page.locator('[data-testid=node-picker][data-connected-node="node-a"]').waitFor()
     await waitForText(bob.page, expected)
     await typeAtEnd(bob.page, ' Now via node a.')
+    await bob.page.getByRole('checkbox', { name: 'Done: Check node b' }).check()
     await waitForText(alice.page, `${expected} Now via node a.`)
+    await waitForTasks(alice.page, tasks.map((t) => (t === '[ ] Check node b' ? '[x] Check node b' : t)))
     await waitForSynced(bob.page)
     await screenshot(bob.page, 'cluster-bob-switched-to-node-a')
     expect([...alice.errors, ...bob.errors]).toEqual([])

@@ -1,13 +1,12 @@
-import { createClient, type MurmurClient, type YjsHandle } from '@murmur/client'
+import { createClient, type AutomergeHandle, type MurmurClient, type YjsHandle } from '@murmur/client'
 import { DocIndex, INDEX_DOC_ID } from './doc-index.js'
-import { openAutomerge, type AutomergeDocHandle } from './handles.js'
 import type { TaskDoc } from '../tasks/model.js'
 
 /** The handles of one open document: its text (Yjs) and its task board (Automerge, same id). */
 export interface OpenDoc {
   readonly docId: string
   readonly text: YjsHandle
-  readonly tasks: AutomergeDocHandle<TaskDoc> | null
+  readonly tasks: AutomergeHandle<TaskDoc>
 }
 
 /**
@@ -31,11 +30,11 @@ export class Session {
 
   async openDoc(docId: string): Promise<OpenDoc> {
     await this.closing.get(docId)
-    return { docId, text: this.client.yjs(docId), tasks: openAutomerge<TaskDoc>(this.client, docId) }
+    return { docId, text: this.client.yjs(docId), tasks: this.client.automerge<TaskDoc>(docId) }
   }
 
   closeDoc(doc: OpenDoc): void {
-    const done = Promise.all([doc.text.close(), doc.tasks?.close()]).then(
+    const done = Promise.all([doc.text.close(), doc.tasks.close()]).then(
       () => undefined,
       () => undefined,
     )

@@ -1,6 +1,6 @@
-import type { YjsHandle } from '@murmur/client'
+import type { AutomergeHandle, YjsHandle } from '@murmur/client'
 import { displayTitle, type DocIndex } from '../app/doc-index.js'
-import type { AutomergeDocHandle, StatusSource } from '../app/handles.js'
+import type { StatusSource } from '../app/handles.js'
 import type { Identity } from '../app/identity.js'
 import type { OpenDoc } from '../app/session.js'
 import type { TaskDoc } from '../tasks/model.js'
@@ -15,7 +15,7 @@ import { TaskBoard } from './task-board.js'
 export class DocPage implements View {
   readonly el: HTMLElement
   readonly text: YjsHandle
-  readonly tasks: AutomergeDocHandle<TaskDoc> | null
+  readonly tasks: AutomergeHandle<TaskDoc>
   private readonly editor: Editor
   private readonly board: TaskBoard
   private readonly subscriptions = new Disposer()
@@ -78,7 +78,7 @@ export class DocPage implements View {
 
   /** The handles whose status the badge combines. */
   get statusSources(): StatusSource[] {
-    return this.tasks === null ? [this.text] : [this.text, this.tasks]
+    return [this.text, this.tasks]
   }
 
   setIdentity(identity: Identity): void {

@@ -1,11 +1,20 @@
-import type { AutomergeDocHandle } from '../app/handles.js'
+import type { AutomergeHandle } from '@murmur/client'
 import { addTask, deleteTask, moveTask, newTaskId, sortedTasks, toggleTask, type TaskDoc, type TaskView } from '../tasks/model.js'
-import { Disposer, h, replaceChildren, type View } from './dom.js'
+import { Disposer, h, type View } from './dom.js'
 
 const icons = {
   up: '↑',
   down: '↓',
-  remove: '×',
+  delete: '×',
+}
+
+interface Row {
+  readonly li: HTMLLIElement
+  readonly box: HTMLInputElement
+  readonly title: HTMLSpanElement
+  readonly up: HTMLButtonElement
+  readonly down: HTMLButtonElement
+  readonly remove: HTMLButtonElement
 }
 
 /**
@@ -19,8 +28,9 @@ export class TaskBoard implements View {
   private readonly empty = h('p', { class: 'task-empty' }, 'No tasks yet. Add the first one above.')
   private readonly input: HTMLInputElement
   private readonly subscriptions = new Disposer()
+  private readonly rows = new Map<string, Row>()
 
-  constructor(private readonly handle: AutomergeDocHandle<TaskDoc> | null) {
+  constructor(private readonly handle: AutomergeHandle<TaskDoc>) {
     this.input = h('input', { class: 'task-input', type: 'text', placeholder: 'Add a task…', maxlength: 200, 'aria-label': 'New task', 'data-testid': 'task-input' })
     const form = h('form', { class: 'task-add' }, this.input, h('button', { class: 'button button-primary', type: 'submit' }, 'Add'))
     form.addEventListener('submit', (ev) => {
@@ -28,10 +38,6 @@ export class TaskBoard implements View {
       this.add()
     })
     this.el = h('section', { class: 'card tasks-card', 'aria-label': 'Tasks' }, h('header', { class: 'card-head' }, h('h2', {}, 'Tasks'), this.summary))
-    if (handle === null) {
-      this.el.append(h('p', { class: 'task-empty' }, 'The task board needs the Automerge engine, which this build of the SDK does not include.'))
-      return
-    }
     this.el.append(form, this.list, this.empty)
     this.list.addEventListener('click', (ev) => this.onListClick(ev))
     this.list.addEventListener('change', (ev) => this.onListChange(ev))
@@ -42,7 +48,7 @@ export class TaskBoard implements View {
 
   private add(): void {
     const title = this.input.value.trim()
-    if (title === '' || this.handle === null) return
+    if (title === '') return
     const id = newTaskId()
     this.handle.change((d) => addTask(d, id, title))
     this.input.value = ''
@@ -56,7 +62,7 @@ export class TaskBoard implements View {
   private onListClick(ev: Event): void {
     const button = ev.target instanceof Element ? ev.target.closest<HTMLButtonElement>('button[data-action]') : null
     const id = this.taskIdOf(ev.target)
-    if (button === null || id === null || this.handle === null) return
+    if (button === null || id === null) return
     const action = button.dataset.action
     if (action === 'up' || action === 'down') {
       this.handle.change((d) => moveTask(d, id, action === 'up' ? -1 : 1))
@@ -68,41 +74,68 @@ export class TaskBoard implements View {
   private onListChange(ev: Event): void {
     const box = ev.target
     const id = this.taskIdOf(box)
-    if (!(box instanceof HTMLInputElement) || id === null || this.handle === null) return
+    if (!(box instanceof HTMLInputElement) || id === null) return
     this.handle.change((d) => toggleTask(d, id, box.checked))
   }
 
+  /**
+   * Update the rows in place, keyed by task id: a row under the pointer or the keyboard is never
+   * replaced by a remote change, so a click that lands while others edit still counts.
+   */
   private render(): void {
-    if (this.handle === null) return
-    const tasks = sortedTasks(this.handle.doc() ?? {})
+    const tasks = sortedTasks(this.handle.doc())
     const done = tasks.filter((t) => t.done).length
     this.summary.textContent = tasks.length === 0 ? '' : `${done} of ${tasks.length} done`
     this.empty.hidden = tasks.length > 0
-    // Re-rendering replaces the rows; keep the keyboard on the same control of the same task.
-    const focused = document.activeElement instanceof HTMLElement && this.list.contains(document.activeElement) ? document.activeElement : null
-    const focusKey = focused === null ? null : { id: this.taskIdOf(focused), action: focused.dataset.action ?? 'check' }
-    replaceChildren(this.list, ...tasks.map((t, i) => this.row(t, i, tasks.length)))
-    if (focusKey?.id != null) {
-      const sel = focusKey.action === 'check' ? 'input' : `[data-action="${focusKey.action}"]`
-      this.list.querySelector<HTMLElement>(`[data-task-id="${CSS.escape(focusKey.id)}"] ${sel}`)?.focus()
+    const focused = document.activeElement
+    const present = new Set<string>()
+    tasks.forEach((t, i) => {
+      present.add(t.id)
+      let row = this.rows.get(t.id)
+      if (row === undefined) {
+        row = this.createRow(t.id)
+        this.rows.set(t.id, row)
+      }
+      this.updateRow(row, t, i, tasks.length)
+      const at = this.list.children[i]
+      if (at !== row.li) this.list.insertBefore(row.li, at ?? null)
+    })
+    for (const [id, row] of this.rows) {
+      if (present.has(id)) continue
+      row.li.remove()
+      this.rows.delete(id)
     }
+    // Moving a row in the DOM takes the focus from it; give it back.
+    if (focused instanceof HTMLElement && focused.isConnected && document.activeElement !== focused) focused.focus()
   }
 
-  private row(t: TaskView, index: number, count: number): HTMLElement {
-    const box = h('input', { type: 'checkbox', 'aria-label': `Done: ${t.title}` })
-    box.checked = t.done
-    return h(
+  private createRow(id: string): Row {
+    const box = h('input', { type: 'checkbox' })
+    const title = h('span', { class: 'task-title' })
+    const button = (action: keyof typeof icons, label: string, extra = ''): HTMLButtonElement =>
+      h('button', { class: `icon-button ${extra}`.trim(), type: 'button', 'data-action': action, title: label }, icons[action])
+    const up = button('up', 'Move up')
+    const down = button('down', 'Move down')
+    const remove = button('delete', 'Delete', 'danger')
+    const li = h(
       'li',
-      { class: t.done ? 'task is-done' : 'task', 'data-task-id': t.id, 'data-testid': 'task' },
-      h('label', { class: 'task-check' }, box, h('span', { class: 'task-title' }, t.title)),
-      h(
-        'span',
-        { class: 'task-actions' },
-        h('button', { class: 'icon-button', type: 'button', 'data-action': 'up', 'aria-label': `Move up: ${t.title}`, title: 'Move up', disabled: index === 0 }, icons.up),
-        h('button', { class: 'icon-button', type: 'button', 'data-action': 'down', 'aria-label': `Move down: ${t.title}`, title: 'Move down', disabled: index === count - 1 }, icons.down),
-        h('button', { class: 'icon-button danger', type: 'button', 'data-action': 'delete', 'aria-label': `Delete: ${t.title}`, title: 'Delete' }, icons.remove),
-      ),
+      { class: 'task', 'data-task-id': id, 'data-testid': 'task' },
+      h('label', { class: 'task-check' }, box, title),
+      h('span', { class: 'task-actions' }, up, down, remove),
     )
+    return { li, box, title, up, down, remove }
+  }
+
+  private updateRow(row: Row, t: TaskView, index: number, count: number): void {
+    if (row.title.textContent !== t.title) row.title.textContent = t.title
+    row.box.checked = t.done
+    row.li.classList.toggle('is-done', t.done)
+    row.box.setAttribute('aria-label', `Done: ${t.title}`)
+    row.up.setAttribute('aria-label', `Move up: ${t.title}`)
+    row.down.setAttribute('aria-label', `Move down: ${t.title}`)
+    row.remove.setAttribute('aria-label', `Delete: ${t.title}`)
+    row.up.disabled = index === 0
+    row.down.disabled = index === count - 1
   }
 
   destroy(): void {
