@@ -96,7 +96,8 @@ export function renderScenario(result: ScenarioResult): string {
 export function renderSummary(results: readonly ScenarioResult[]): string {
   const cells: string[][] = [['scenario', 'metric', 'Murmur', 'best peer', 'ratio', 'target', 'met']]
   for (const result of results) {
-    const column = result.columns.find((c) => c.key === result.ratioKey)
+    // Scenarios without a peer to compare with show their first column.
+    const column = result.columns.find((c) => c.key === result.ratioKey) ?? result.columns[0]
     const murmur = result.rows.find((r) => r.systemId === 'murmur')
     const { best, ratios } = ratiosToBestPeer(result)
     const value = (r: Row | null | undefined): string => {

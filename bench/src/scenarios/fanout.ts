@@ -1,4 +1,3 @@
-import { createServer } from 'node:net'
 import path from 'node:path'
 import type * as Y from 'yjs'
 import { clusterFlags, clusterSupport } from '../lib/cluster.js'
@@ -18,6 +17,7 @@ import {
   type Scenario,
 } from '../lib/scenario.js'
 import { ServerProcess } from '../lib/server-process.js'
+import { freePort } from '../lib/tcp-proxy.js'
 import { Samples, cdfPoints } from '../lib/stats.js'
 import { SystemId, type System } from '../lib/systems.js'
 import { inBatches, sleep, withTimeout } from '../lib/timing.js'
@@ -138,18 +138,6 @@ function rowFrom(system: System, label: string, m: FanoutMeasurement, p: FanoutP
     }),
     system: label,
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 /** Murmur across a 3-node cluster, clients spread over the nodes (once the cluster exists). */

@@ -4,8 +4,10 @@ import { ingest } from './ingest.js'
 import { idle } from './idle.js'
 import { coldload } from './coldload.js'
 import { reconnect } from './reconnect.js'
+import { antientropy } from './antientropy.js'
+import { automerge } from './automerge.js'
 
 /** Every scenario, in the order a full run takes them. One file per scenario in this folder. */
 export async function loadScenarios(): Promise<Scenario[]> {
-  return [fanout, ingest, idle, coldload, reconnect]
+  return [fanout, ingest, idle, coldload, reconnect, antientropy, automerge]
 }
