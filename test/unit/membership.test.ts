@@ -245,6 +245,18 @@ describe('probing', () => {
     expect(h.clock.now - started).toBeLessThan(3 * O.probeIntervalMs + 10)
   })
 
+  it('tick() is idempotent: calling it again at the same instant sends nothing more', () => {
+    const h = harness()
+    h.know(B, C, D)
+    for (let t = 0; t < 5000; t += 10) {
+      h.at(t)
+      const before = h.sent.length
+      h.at(t)
+      expect(h.sent.length).toBe(before)
+    }
+    expect(h.sent.length).toBeGreaterThan(0)
+  })
+
   it('a ping to a suspect carries the suspicion, so it can refute at once', () => {
     const h = harness()
     h.know(B)

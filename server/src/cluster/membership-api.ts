@@ -47,7 +47,7 @@ export interface MembershipOptions {
   readonly probeTimeoutMs: number
   /** Members asked to probe indirectly. */
   readonly indirectProbes: number
-  /** Lifeguard: suspicion timeout = suspicionMult × log10(max(n, 10))... see membership.ts for the exact formula. */
+  /** Lifeguard: min suspicion timeout = suspicionMult × log10(max(n, 10)) × probeIntervalMs (docs/cluster.md, membership-rules.ts). */
   readonly suspicionMult: number
   /** Lifeguard: the maximum suspicion timeout is this multiple of the minimum. */
   readonly suspicionMaxMult: number

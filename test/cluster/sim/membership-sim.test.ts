@@ -20,7 +20,7 @@ const COUNT = Number(process.env.SIM_SEEDS ?? 200)
 const seeds = replay !== null ? [replay] : Array.from({ length: COUNT }, (_, i) => i + 1)
 
 function overSeeds(name: string, run: (seed: number) => Outcome, check?: (outcomes: Outcome[]) => void): void {
-  it(`${name} (${seeds.length} seeds)`, () => {
+  it(`${name} (${seeds.length} seed${seeds.length === 1 ? '' : 's'})`, () => {
     const started = performance.now()
     const ratios: number[] = []
     const outcomes: Outcome[] = []
@@ -28,7 +28,7 @@ function overSeeds(name: string, run: (seed: number) => Outcome, check?: (outcom
       try {
         const outcome = run(seed)
         outcomes.push(outcome)
-        ratios.push(outcome.ratio)
+        if (outcome.ratio !== undefined) ratios.push(outcome.ratio)
       } catch (err) {
         const why = err instanceof ScenarioFailure ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)
         expect.fail(`${name}, seed ${seed}: ${why}\nreplay: SIM_SEED=${seed} npx vitest run test/cluster/sim -t "${name}"`)
@@ -37,7 +37,8 @@ function overSeeds(name: string, run: (seed: number) => Outcome, check?: (outcom
     ratios.sort((a, b) => a - b)
     const pct = (p: number) => ratios[Math.min(ratios.length - 1, Math.floor(p * ratios.length))].toFixed(2)
     const secs = ((performance.now() - started) / 1000).toFixed(1)
-    console.log(`${name}: ${seeds.length} seeds in ${secs}s; figure/bound median ${pct(0.5)}, p99 ${pct(0.99)}, max ${pct(1)}`)
+    const figures = ratios.length === 0 ? '' : `; figure/bound median ${pct(0.5)}, p99 ${pct(0.99)}, max ${pct(1)}`
+    console.log(`${name}: ${seeds.length} seeds in ${secs}s${figures}`)
     check?.(outcomes)
   })
 }
