@@ -257,6 +257,20 @@ describe('probing', () => {
     expect(h.sent.length).toBeGreaterThan(0)
   })
 
+  it('after a stall of the process, the relays still get their window before anyone is suspected', () => {
+    const h = harness()
+    h.know(B, C, D)
+    until(h, () => h.sent.some((s) => s.msg.kind === 'ping'))
+    const ping = h.sent.find((s) => s.msg.kind === 'ping')
+    h.at(h.clock.now + 5000)
+    expect(h.sent.some((s) => s.msg.kind === 'ping-req')).toBe(true)
+    expect(h.stateOf(ping?.to as NodeId)).toBe(MemberState.alive)
+    h.m.receive(ping?.to as NodeId, { kind: 'ack', seq: ping?.msg.seq, gossip: [] })
+    h.at(h.clock.now + O.probeIntervalMs)
+    expect(h.stateOf(ping?.to as NodeId)).toBe(MemberState.alive)
+    expect(h.m.counters.suspicions).toBe(0)
+  })
+
   it('a ping to a suspect carries the suspicion, so it can refute at once', () => {
     const h = harness()
     h.know(B)

@@ -34,7 +34,7 @@ interface Probe {
   readonly seq: number
   readonly startedAt: number
   readonly timeoutAt: number
-  readonly deadline: number
+  deadline: number
   relays: NodeId[] | null
   nacks: number
 }
@@ -140,8 +140,10 @@ export class Membership {
     let t = Infinity
     for (const r of this.relays.values()) t = Math.min(t, r.nacked ? r.expiresAt : r.nackAt)
     if (this.view.get(this.self)?.state === MemberState.left) return t
-    t = Math.min(t, this.nextPushPullAt, this.nextProbeAt)
-    if (this.probe !== null) t = Math.min(t, this.probe.relays === null ? this.probe.timeoutAt : this.probe.deadline)
+    t = Math.min(t, this.nextPushPullAt)
+    // The next probe starts only once the current one is over.
+    if (this.probe === null) t = Math.min(t, this.nextProbeAt)
+    else t = Math.min(t, this.probe.relays === null ? this.probe.timeoutAt : this.probe.deadline)
     t = Math.min(t, this.suspicions.nextExpiry())
     for (const s of this.seeds.values()) t = Math.min(t, s.retryAt)
     return t
@@ -151,7 +153,7 @@ export class Membership {
     const now = this.env.now()
     this.tickRelays(now)
     if (this.view.get(this.self)?.state === MemberState.left) return this.flush()
-    if (this.probe !== null && this.probe.relays === null && now >= this.probe.timeoutAt) this.askRelays(this.probe)
+    if (this.probe !== null && this.probe.relays === null && now >= this.probe.timeoutAt) this.askRelays(this.probe, now)
     if (this.probe !== null && now >= this.probe.deadline) this.probeFailed(this.probe)
     // After the probe: a failed probe may have just confirmed a suspicion and shortened its timeout.
     for (const { id, incarnation } of this.suspicions.expired(now)) {
@@ -278,7 +280,11 @@ export class Membership {
     return m.state === MemberState.alive ? {} : { claim: { ...this.update(m), from: this.self } }
   }
 
-  private askRelays(p: Probe): void {
+  private askRelays(p: Probe, now: number): void {
+    // After a stall of this process (GC, busy event loop) the relays still get their window: the acks we
+    // have not read yet are no evidence against the target. Ordinary tick lateness leaves the grid alone.
+    const indirect = this.scaled(this.o.probeIntervalMs) - this.scaled(this.o.probeTimeoutMs)
+    if (p.deadline - now < indirect / 2) p.deadline = now + indirect
     const candidates = [...this.view.values()].filter((m) => m.id !== this.self && m.id !== p.target && m.state === MemberState.alive)
     p.relays = this.pick(candidates, this.o.indirectProbes).map((m) => m.id)
     const cur = this.view.get(p.target)
