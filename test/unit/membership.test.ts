@@ -286,7 +286,7 @@ describe('probing', () => {
     h.m.receive(B, { kind: 'ping-req', seq: 42, target: C, gossip: [] })
     const ping = h.sent.find((s) => s.to === C && s.msg.kind === 'ping')
     expect(ping).toBeDefined()
-    h.at(0.6 * O.probeTimeoutMs)
+    h.at(0.5 * O.probeTimeoutMs)
     expect(h.sent.find((s) => s.to === B && s.msg.kind === 'nack')?.msg.seq).toBe(42)
     h.m.receive(C, { kind: 'ack', seq: ping?.msg.seq, gossip: [] })
     expect(h.sent.find((s) => s.to === B && s.msg.kind === 'ack')?.msg.seq).toBe(42)

@@ -23,10 +23,12 @@ export {
 
 /**
  * A relay nacks if the target has not acked within this fraction of the probe timeout (Lifeguard).
- * Lifeguard suggests 0.8; a driver ticking every few tens of ms makes both the ping-req and the nack
- * late, and a nack that misses the requester's window wrongly raises its local health, so we nack sooner.
+ * memberlist uses 0.8, but the nack must reach the requester within the indirect phase (the rest of the
+ * period, as long as the timeout with the defaults), and a driver that ticks every few tens of ms delays
+ * both the ping-req and the nack by up to a tick each. A nack that misses the window wrongly raises the
+ * requester's local health; one sent early costs nothing, since a later ack is still forwarded.
  */
-const NACK_FRACTION = 0.6
+const NACK_FRACTION = 0.5
 
 interface Probe {
   readonly target: NodeId
