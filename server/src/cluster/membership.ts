@@ -2,7 +2,7 @@ import type { NodeId } from '@murmur/shared'
 import { MemberState, type MemberInfo, type MembershipEnv, type MembershipEvents, type MembershipOptions, type SwimMessage } from './membership-api.js'
 import { GossipQueue, parseSwimMessage, toWire, type MemberUpdate, type SwimMsg } from './swim-messages.js'
 import { MAX_LOCAL_HEALTH, supersedes } from './membership-rules.js'
-import { ProbeOrder, shuffle } from './probe-order.js'
+import { ProbeOrder, Relays, shuffle } from './probing.js'
 import { Suspicions } from './suspicion.js'
 
 export {
@@ -41,16 +41,6 @@ interface Probe {
   nacks: number
 }
 
-/** A ping we send on behalf of a requester (ping-req). */
-interface Relay {
-  readonly requester: NodeId
-  readonly requesterSeq: number
-  readonly target: NodeId
-  readonly nackAt: number
-  readonly expiresAt: number
-  nacked: boolean
-}
-
 export type MembershipCounters = { probes: number; suspicions: number; refutations: number; deaths: number }
 
 export class Membership {
@@ -60,7 +50,7 @@ export class Membership {
   private readonly view = new Map<NodeId, MemberInfo>()
   private readonly gossip = new GossipQueue()
   private readonly suspicions: Suspicions
-  private readonly relays = new Map<number, Relay>()
+  private readonly relays = new Relays()
   private readonly seeds = new Map<NodeId, { retryAt: number; backoffMs: number }>()
   private readonly listeners = new Set<MembershipEvents['change']>()
   private pending: MemberInfo[] = []
@@ -139,8 +129,7 @@ export class Membership {
 
   /** The earliest time `tick()` has something to do (the simulation schedules ticks with it). */
   nextTickAt(): number {
-    let t = Infinity
-    for (const r of this.relays.values()) t = Math.min(t, r.nacked ? r.expiresAt : r.nackAt)
+    let t = this.relays.nextDue()
     if (this.view.get(this.self)?.state === MemberState.left) return t
     t = Math.min(t, this.nextPushPullAt)
     // The next probe starts only once the current one is over.
@@ -153,7 +142,7 @@ export class Membership {
 
   tick(): void {
     const now = this.env.now()
-    this.tickRelays(now)
+    for (const r of this.relays.nacksDue(now)) this.send(r.requester, { kind: 'nack', seq: r.requesterSeq, gossip: this.piggyback() })
     if (this.view.get(this.self)?.state === MemberState.left) return this.flush()
     if (this.probe !== null && this.probe.relays === null && now >= this.probe.timeoutAt) this.askRelays(this.probe, now)
     if (this.probe !== null && now >= this.probe.deadline) this.probeFailed(this.probe)
@@ -219,7 +208,7 @@ export class Membership {
         if (msg.target === this.self) return
         const seq = ++this.seq
         const nackAt = now + NACK_FRACTION * this.o.probeTimeoutMs
-        this.relays.set(seq, { requester: from, requesterSeq: msg.seq, target: msg.target, nackAt, expiresAt: now + this.o.probeIntervalMs, nacked: false })
+        this.relays.add(seq, { requester: from, requesterSeq: msg.seq, target: msg.target, nackAt, expiresAt: now + this.o.probeIntervalMs })
         const ping = { kind: 'ping', seq, target: msg.target, gossip: this.piggyback() } as const
         this.send(msg.target, msg.claim === undefined ? ping : { ...ping, claim: msg.claim })
         return
@@ -235,9 +224,8 @@ export class Membership {
   }
 
   private onAck(from: NodeId, seq: number, now: number): void {
-    const relay = this.relays.get(seq)
-    if (relay !== undefined && from === relay.target) {
-      this.relays.delete(seq)
+    const relay = this.relays.takeAck(seq, from)
+    if (relay !== undefined) {
       this.send(relay.requester, { kind: 'ack', seq: relay.requesterSeq, gossip: this.piggyback() })
       return
     }
@@ -315,16 +303,6 @@ export class Membership {
   private pingDeadMember(): void {
     const dead = this.pick([...this.view.values()].filter((m) => m.state === MemberState.dead), 1)[0]
     if (dead !== undefined) this.send(dead.id, { kind: 'ping', seq: ++this.seq, target: dead.id, ...this.claimAbout(dead), gossip: this.piggyback() })
-  }
-
-  private tickRelays(now: number): void {
-    for (const [seq, r] of this.relays) {
-      if (!r.nacked && now >= r.nackAt) {
-        r.nacked = true
-        this.send(r.requester, { kind: 'nack', seq: r.requesterSeq, gossip: this.piggyback() })
-      }
-      if (now >= r.expiresAt) this.relays.delete(seq)
-    }
   }
 
   /** Apply one gossiped or pushed update about any member, following `supersedes`. */

@@ -39,3 +39,54 @@ export class ProbeOrder {
     this.order.splice(at, 0, id)
   }
 }
+
+interface Relay {
+  readonly requester: NodeId
+  readonly requesterSeq: number
+  readonly target: NodeId
+  readonly nackAt: number
+  readonly expiresAt: number
+  nacked: boolean
+}
+
+/** Where an answer for a requester goes: its node and the sequence number it used. */
+export type RelayReply = { readonly requester: NodeId; readonly requesterSeq: number }
+
+/**
+ * The pings we send on behalf of others (ping-req), keyed by our own sequence number: the target's ack is
+ * forwarded to the requester, and a nack goes back if the target is slow (Lifeguard).
+ */
+export class Relays {
+  private readonly pending = new Map<number, Relay>()
+
+  add(seq: number, relay: Omit<Relay, 'nacked'>): void {
+    this.pending.set(seq, { ...relay, nacked: false })
+  }
+
+  /** An ack from `from` for our relayed ping `seq`: whom to forward it to, once. */
+  takeAck(seq: number, from: NodeId): RelayReply | undefined {
+    const r = this.pending.get(seq)
+    if (r === undefined || r.target !== from) return undefined
+    this.pending.delete(seq)
+    return r
+  }
+
+  /** Requesters owed a nack now; relays past their expiry are dropped (a late ack then goes nowhere). */
+  nacksDue(now: number): RelayReply[] {
+    const out: RelayReply[] = []
+    for (const [seq, r] of this.pending) {
+      if (!r.nacked && now >= r.nackAt) {
+        r.nacked = true
+        out.push(r)
+      }
+      if (now >= r.expiresAt) this.pending.delete(seq)
+    }
+    return out
+  }
+
+  nextDue(): number {
+    let t = Infinity
+    for (const r of this.pending.values()) t = Math.min(t, r.nacked ? r.expiresAt : r.nackAt)
+    return t
+  }
+}
