@@ -4,9 +4,11 @@ import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyStatic from '@fastify/static'
+import rateLimit from '@fastify/rate-limit'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { CloseCode, ErrorCode, MurmurError, closeReason, isDocId, type DocId } from '@murmur/shared'
-import { defaultConfig, type ServerConfig } from './config.js'
+import { CloseCode, EngineName, ErrorCode, MurmurError, closeReason, isDocId, type DocId } from '@murmur/shared'
+import { Auth, ConnectionAuth, tokenFromRequest, type Identity } from './auth/auth.js'
+import { defaultConfig, validateSecurity, type ServerConfig } from './config.js'
 import { DocRegistry } from './docs/registry.js'
 import { createLogger, type Logger } from './logger.js'
 import { openStorage } from './storage/index.js'
@@ -18,8 +20,15 @@ import { serveMurmurSync } from './sync/murmur-sync.js'
 import { serveAutomergeRepo } from './sync/automerge-repo.js'
 import { registerHealthRoutes } from './http/health.js'
 import { registerDocRoutes } from './http/docs.js'
+import { registerErrorHandler } from './http/errors.js'
+import { registerHttpAuth } from './http/auth.js'
+import { KeyedRateLimiter } from './limits/token-bucket.js'
+import { Endpoint, ServerMetrics } from './metrics/metrics.js'
+import { WebhookNotifier } from './webhooks/notifier.js'
+import { WebhookDeliverer } from './webhooks/deliverer.js'
 import { Cluster } from './cluster/cluster.js'
 import { verifyPeer } from './cluster/peer-auth.js'
+import { PeerOrigin } from './cluster/replication.js'
 
 export interface MurmurServer {
   /** http://host:port of this node. */
@@ -34,6 +43,10 @@ export interface MurmurServer {
   readonly socketCount: number
   /** The node's cluster part, or null on a single node. */
   readonly cluster: Cluster | null
+  /** Who may read and write which doc, on every endpoint. */
+  readonly auth: Auth
+  /** The Prometheus metrics served at `GET /metrics`. */
+  readonly metrics: ServerMetrics
   /** Stop accepting, close sockets, make every accepted write durable, close storage. */
   close(): Promise<void>
 }
@@ -47,18 +60,86 @@ export interface ServerDeps {
 /** Start a Murmur node. */
 export async function startServer(overrides: Partial<ServerConfig> = {}, deps: ServerDeps = {}): Promise<MurmurServer> {
   const config: ServerConfig = { ...defaultConfig(), ...overrides }
+  // Before anything is opened: a node that does not know how clients authenticate does not start.
+  validateSecurity(config)
+  const auth = new Auth({
+    anonymous: config.anonymous,
+    secret: config.authSecret,
+    publicKeyFile: config.authPublicKey,
+    jwksFile: config.authJwks,
+    issuer: config.authIssuer,
+    audience: config.authAudience,
+  })
   const log = deps.logger ?? createLogger(config.logLevel)
   const storage = deps.storage ?? (await openStorage(config.storage, config.dataDir, { groupCommitMs: config.groupCommitMs }))
   const registry = new DocRegistry(storage, config, log)
-  const ctx: { -readonly [K in keyof SyncContext]: SyncContext[K] } = { config, registry, log, nodeId: config.nodeId ?? '', cluster: null }
   let cluster: Cluster | null = null
+  const connections: Record<Endpoint, number> = { sync: 0, yjs: 0, automerge: 0 }
+  const webhooksOn = config.webhookUrl !== null
+  const metrics = new ServerMetrics({
+    docsLoaded: () => registry.loadedCount,
+    connections: () => connections,
+    cluster: () => cluster?.describe() ?? null,
+    outboxPending: async () => (webhooksOn ? storage.outboxCount().catch(() => null) : null),
+  })
+  storage.onCommit((seconds, appends) => metrics.storageCommitted(seconds, appends))
+  registry.watchers.push({ loaded: () => undefined, changed: (doc) => metrics.docChanged(doc.key.engine), unloaded: () => undefined })
+  const ctx: { -readonly [K in keyof SyncContext]: SyncContext[K] } = {
+    config,
+    registry,
+    log,
+    nodeId: config.nodeId ?? '',
+    cluster: null,
+    auth,
+    metrics: { acked: (s) => metrics.acked(s), error: (code) => metrics.error(code) },
+  }
   let selfWsUrl = ''
   const clustered = config.peers.length > 0 || config.clusterSecret !== null
 
+  // Webhooks: changes become durable outbox messages (debounced per doc), sent signed, at least once.
+  let deliverer: WebhookDeliverer | null = null
+  let notifier: WebhookNotifier | null = null
+  if (config.webhookUrl !== null) {
+    const d = new WebhookDeliverer(
+      storage,
+      {
+        url: config.webhookUrl,
+        secret: config.webhookSecret ?? '',
+        retryMs: config.webhookRetryMs,
+        retryMaxMs: Math.max(config.webhookRetryMs, config.webhookRetryMaxMs),
+        timeoutMs: 10_000,
+        pollMs: 1000,
+        concurrency: 4,
+        onResult: (result) => metrics.webhook(result),
+      },
+      log,
+    )
+    deliverer = d
+    notifier = new WebhookNotifier(
+      storage,
+      { debounceMs: config.webhookDebounceMs, nodeId: () => ctx.nodeId, ignoreOrigin: (o) => o instanceof PeerOrigin, onDue: () => d.kick() },
+      log,
+    )
+    registry.watchers.push(notifier)
+  }
+
   const http = Fastify({ loggerInstance: log, bodyLimit: config.maxFrameBytes })
   let ready = false
+  registerErrorHandler(http, (code) => metrics.error(code))
+  // Health and metrics come before the rate limit, which applies to the routes registered after it.
   registerHealthRoutes(http, { isReady: () => ready, registry })
-  registerDocRoutes(http, registry)
+  http.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()))
+  if (config.httpRequestsPerMinute > 0) {
+    await http.register(rateLimit, { global: true, max: config.httpRequestsPerMinute, timeWindow: 60_000 })
+  }
+  registerHttpAuth(http, auth)
+  registerDocRoutes(http, {
+    registry,
+    storage,
+    auth,
+    cluster: () => ctx.cluster,
+    onDeleted: (key, deletedAt) => void notifier?.deleted(key, deletedAt).catch((err: unknown) => log.error({ err }, 'could not queue a doc.deleted webhook')),
+  })
   if (config.staticDir !== null && existsSync(config.staticDir)) {
     await http.register(fastifyStatic, { root: config.staticDir, wildcard: false })
     http.setNotFoundHandler((req, reply) => {
@@ -74,44 +155,108 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false })
   const sockets = new Set<ServerSocket>()
-  const limits = { maxBufferedBytes: config.maxBufferedBytes, pingIntervalMs: Math.max(config.keepAliveMs, 1000) }
+  const limits = {
+    maxBufferedBytes: config.maxBufferedBytes,
+    pingIntervalMs: Math.max(config.keepAliveMs, 1000),
+    maxMessagesPerSecond: config.maxMessagesPerSecond,
+    messageBurst: config.messageBurst,
+  }
+  const perIp = new KeyedRateLimiter(config.ipConnectionsPerSecond, config.ipConnectionBurst)
 
-  const accept = (req: IncomingMessage, tcp: Duplex, head: Buffer, serve: (s: ServerSocket) => void): void => {
+  const accept = (req: IncomingMessage, tcp: Duplex, head: Buffer, endpoint: Endpoint, serve: (s: ServerSocket) => void): void => {
     wss.handleUpgrade(req, tcp, head, (ws: WebSocket) => {
-      const socket = new ServerSocket(ws, tcp as Socket, limits, log)
+      const meter = {
+        received: (n: number) => metrics.received(endpoint, n),
+        sent: (n: number) => metrics.sent(endpoint, n),
+        error: (code: string) => metrics.error(code),
+      }
+      const socket = new ServerSocket(ws, tcp as Socket, limits, log, meter)
       sockets.add(socket)
-      ws.on('close', () => sockets.delete(socket))
+      connections[endpoint]++
+      metrics.connectionOpened(endpoint)
+      ws.on('close', () => {
+        sockets.delete(socket)
+        connections[endpoint]--
+      })
       // ws reports oversized frames (closing with 1009 itself) and protocol violations here.
       ws.on('error', (err) => log.debug({ err }, 'websocket error'))
       serve(socket)
     })
   }
 
+  /** Accept and close at once with the error's code, so that even a browser client learns why. */
+  const refuse = (req: IncomingMessage, tcp: Duplex, head: Buffer, endpoint: Endpoint, err: unknown): void =>
+    accept(req, tcp, head, endpoint, (socket) => socket.closeWith(err))
+
+  /**
+   * Endpoints whose token comes with the upgrade (`?token=` or `Authorization: Bearer`): it is checked
+   * before the socket is accepted, so no frame can arrive ahead of the decision.
+   */
+  const acceptAuthenticated = (
+    req: IncomingMessage,
+    tcp: Duplex,
+    head: Buffer,
+    endpoint: Endpoint,
+    token: string,
+    serve: (s: ServerSocket, identity: Identity) => void,
+  ): void => {
+    auth.authenticate(token).then(
+      (identity) => {
+        accept(req, tcp, head, endpoint, (socket) => serve(socket, identity))
+      },
+      (err: unknown) => {
+        refuse(req, tcp, head, endpoint, err)
+      },
+    )
+  }
+
+  /** The identity of a live socket, closing it with 4401 once the token expires. */
+  const connectionAuth = (socket: ServerSocket, identity: Identity): ConnectionAuth =>
+    new ConnectionAuth(auth, identity, () => socket.closeWith(new MurmurError(ErrorCode.UNAUTHORIZED, 'token expired')))
+
   http.server.on('upgrade', (req: IncomingMessage, tcp: Duplex, head: Buffer) => {
     tcp.on('error', () => undefined)
     const url = new URL(req.url ?? '/', 'http://localhost')
-    if (url.pathname.startsWith('/yjs/')) {
+    const endpoint: Endpoint | null = url.pathname.startsWith('/yjs/')
+      ? Endpoint.yjs
+      : url.pathname === '/sync'
+        ? Endpoint.sync
+        : url.pathname === '/automerge' || url.pathname === '/automerge/'
+          ? Endpoint.automerge
+          : null
+    if (endpoint !== null && !perIp.take(req.socket.remoteAddress ?? '')) {
+      refuse(req, tcp, head, endpoint, new MurmurError(ErrorCode.RATE_LIMITED, 'too many new connections from this address; retry later'))
+      return
+    }
+    const token = tokenFromRequest(req.headers, url)
+    if (endpoint === Endpoint.yjs) {
       let docId: string
       try {
         docId = decodeURIComponent(url.pathname.slice('/yjs/'.length))
       } catch {
         docId = ''
       }
-      accept(req, tcp, head, (socket) => {
-        if (!isDocId(docId)) {
-          socket.closeWith(new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid doc id in the URL'))
+      if (!isDocId(docId)) {
+        refuse(req, tcp, head, endpoint, new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid doc id in the URL'))
+        return
+      }
+      acceptAuthenticated(req, tcp, head, endpoint, token, (socket, identity) => {
+        const access = connectionAuth(socket, identity)
+        if (!access.can(EngineName.yjs, docId, 'read')) {
+          access.dispose()
+          socket.closeWith(new MurmurError(ErrorCode.FORBIDDEN, `the token does not allow reading yjs:${docId.slice(0, 60)}`))
           return
         }
-        serveYWebsocket(socket, docId as DocId, ctx)
+        serveYWebsocket(socket, docId as DocId, ctx, access)
       })
       return
     }
-    if (url.pathname === '/sync') {
-      accept(req, tcp, head, (socket) => serveMurmurSync(socket, ctx))
+    if (endpoint === Endpoint.sync) {
+      accept(req, tcp, head, endpoint, (socket) => serveMurmurSync(socket, ctx, token))
       return
     }
-    if (url.pathname === '/automerge' || url.pathname === '/automerge/') {
-      accept(req, tcp, head, (socket) => serveAutomergeRepo(socket, ctx))
+    if (endpoint === Endpoint.automerge) {
+      acceptAuthenticated(req, tcp, head, endpoint, token, (socket, identity) => serveAutomergeRepo(socket, ctx, connectionAuth(socket, identity)))
       return
     }
     if (url.pathname === '/peer' && cluster !== null) {
@@ -139,6 +284,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     ctx.cluster = cluster.replication
     await cluster.start()
   }
+  deliverer?.start()
   ready = true
 
   let closing: Promise<void> | null = null
@@ -156,6 +302,8 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     get cluster() {
       return cluster
     },
+    auth,
+    metrics,
     close() {
       closing ??= (async () => {
         ready = false
@@ -163,6 +311,8 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
         for (const s of sockets) s.close(CloseCode.GOING_AWAY, closeReason(ErrorCode.SHUTTING_DOWN, 'server shutting down'))
         wss.close()
         await http.close()
+        await notifier?.close()
+        await deliverer?.close()
         await registry.close()
         await storage.close()
       })()

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { existsSync } from 'node:fs'
 import { ConfigError, SETTINGS, loadConfig } from './config.js'
 import { startServer } from './app.js'
+import { AuthConfigError } from './auth/auth.js'
 
 const USAGE = `usage: murmur serve [flags]
 
@@ -37,11 +38,21 @@ async function main(argv: string[]): Promise<number> {
     const demo = path.resolve(here, '../../demo-app/dist')
     if (existsSync(demo)) config.staticDir = demo
   }
-  const server = await startServer(config)
+  let server
+  try {
+    server = await startServer(config)
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof AuthConfigError) {
+      process.stderr.write(`murmur: ${err.message}\n`)
+      return 2
+    }
+    throw err
+  }
   const url = server.url
   process.stdout.write(
     `Murmur node ${JSON.stringify(config.nodeId ?? url.replace("http://", ""))} listening on ${url}\n` +
       `  storage: ${server.storage.description}\n` +
+      `  auth: ${server.auth.description}\n` +
       `  demo app: ${config.staticDir !== null ? url + '/' : '(not built: npm run build)'}\n` +
       `  endpoints: ${url.replace('http', 'ws')}/sync (Murmur SDK), ${url.replace('http', 'ws')}/yjs/<doc> (y-websocket)\n`,
   )

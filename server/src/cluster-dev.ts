@@ -19,11 +19,15 @@ if (process.env.MURMUR_CLUSTER_SECRET === undefined) {
   process.stdout.write('note: using the built-in development cluster secret; set MURMUR_CLUSTER_SECRET for anything else\n')
 }
 
+// Like `npm start`, a development cluster lets clients in without tokens unless auth is configured.
+const authConfigured = ['MURMUR_AUTH_SECRET', 'MURMUR_AUTH_PUBLIC_KEY', 'MURMUR_AUTH_JWKS'].some((v) => (process.env[v] ?? '') !== '')
+const authArgs = authConfigured ? [] : ['--anonymous']
+
 const children: ChildProcess[] = names.map((name, i) => {
   const peers = ports.filter((_, j) => j !== i).map((p) => `ws://127.0.0.1:${p}`)
   const child = spawn(
     process.execPath,
-    [cli, 'serve', '--port', String(ports[i]), '--node-id', `node-${name}`, '--data-dir', path.resolve('.murmur-data', `node-${name}`), '--peers', peers.join(','), '--cluster-secret', secret],
+    [cli, 'serve', '--port', String(ports[i]), '--node-id', `node-${name}`, '--data-dir', path.resolve('.murmur-data', `node-${name}`), '--peers', peers.join(','), '--cluster-secret', secret, ...authArgs],
     { stdio: ['ignore', 'pipe', 'pipe'], env: process.env },
   )
   for (const stream of [child.stdout, child.stderr]) {

@@ -50,6 +50,41 @@ export interface ServerConfig {
   probeIntervalMs: number
   /** How long a W-of-N write waits for replica acks. */
   replicationTimeoutMs: number
+  /**
+   * Let clients without a token read and write every doc. Off by default: a node with no token keys
+   * and without this refuses to start.
+   */
+  anonymous: boolean
+  /** HS256 shared secret for client tokens (at least 32 bytes). */
+  authSecret: string | null
+  /** PEM file of the public key (RSA for RS256, P-256 for ES256) that signs client tokens. */
+  authPublicKey: string | null
+  /** JWKS file of public keys (RS256/ES256, chosen by `kid`) that sign client tokens. */
+  authJwks: string | null
+  /** When set, tokens must carry this `iss`. */
+  authIssuer: string | null
+  /** When set, tokens must carry this `aud`. */
+  authAudience: string | null
+  /** Messages per second one WebSocket may send on average (0 = unlimited)... */
+  maxMessagesPerSecond: number
+  /** ...with bursts of up to this many. Past it the socket is closed with 4429. */
+  messageBurst: number
+  /** New WebSocket connections per second from one IP address on average (0 = unlimited)... */
+  ipConnectionsPerSecond: number
+  /** ...with bursts of up to this many (a reconnect storm behind one NAT). */
+  ipConnectionBurst: number
+  /** HTTP API requests per minute from one IP address (0 = unlimited). */
+  httpRequestsPerMinute: number
+  /** URL that receives a signed POST when docs change; null for no webhooks. */
+  webhookUrl: string | null
+  /** Key of the webhook HMAC-SHA256 signature; required with a webhook URL. */
+  webhookSecret: string | null
+  /** Changes to one doc within this window become one webhook event. */
+  webhookDebounceMs: number
+  /** First webhook retry after this long, doubling each time... */
+  webhookRetryMs: number
+  /** ...up to this long. Retries never stop: delivery is at least once. */
+  webhookRetryMaxMs: number
 }
 
 export const DEFAULT_PORT = 4321
@@ -78,6 +113,22 @@ export function defaultConfig(): ServerConfig {
     antiEntropyMs: 5000,
     probeIntervalMs: 1000,
     replicationTimeoutMs: 5000,
+    anonymous: false,
+    authSecret: null,
+    authPublicKey: null,
+    authJwks: null,
+    authIssuer: null,
+    authAudience: null,
+    maxMessagesPerSecond: 2000,
+    messageBurst: 20_000,
+    ipConnectionsPerSecond: 50,
+    ipConnectionBurst: 1000,
+    httpRequestsPerMinute: 600,
+    webhookUrl: null,
+    webhookSecret: null,
+    webhookDebounceMs: 1000,
+    webhookRetryMs: 1000,
+    webhookRetryMaxMs: 600_000,
   }
 }
 
@@ -85,7 +136,7 @@ interface Setting {
   readonly key: keyof ServerConfig
   readonly flag: string
   readonly env: string
-  readonly kind: 'string' | 'int' | 'nullable-string' | 'list'
+  readonly kind: 'string' | 'int' | 'nullable-string' | 'list' | 'boolean'
   readonly help: string
 }
 
@@ -113,13 +164,37 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'antiEntropyMs', flag: 'anti-entropy-ms', env: 'MURMUR_ANTI_ENTROPY_MS', kind: 'int', help: 'anti-entropy round interval' },
   { key: 'probeIntervalMs', flag: 'probe-interval-ms', env: 'MURMUR_PROBE_INTERVAL_MS', kind: 'int', help: 'membership probe period' },
   { key: 'replicationTimeoutMs', flag: 'replication-timeout-ms', env: 'MURMUR_REPLICATION_TIMEOUT_MS', kind: 'int', help: 'wait for W-of-N replica acks' },
+  { key: 'anonymous', flag: 'anonymous', env: 'MURMUR_ANONYMOUS', kind: 'boolean', help: 'clients without a token may read and write every doc' },
+  { key: 'authSecret', flag: 'auth-secret', env: 'MURMUR_AUTH_SECRET', kind: 'nullable-string', help: 'HS256 secret of client tokens' },
+  { key: 'authPublicKey', flag: 'auth-public-key', env: 'MURMUR_AUTH_PUBLIC_KEY', kind: 'nullable-string', help: 'PEM public key file (RS256/ES256)' },
+  { key: 'authJwks', flag: 'auth-jwks', env: 'MURMUR_AUTH_JWKS', kind: 'nullable-string', help: 'JWKS file of public keys (RS256/ES256)' },
+  { key: 'authIssuer', flag: 'auth-issuer', env: 'MURMUR_AUTH_ISSUER', kind: 'nullable-string', help: 'required iss of tokens' },
+  { key: 'authAudience', flag: 'auth-audience', env: 'MURMUR_AUTH_AUDIENCE', kind: 'nullable-string', help: 'required aud of tokens' },
+  { key: 'maxMessagesPerSecond', flag: 'max-messages-per-second', env: 'MURMUR_MAX_MESSAGES_PER_SECOND', kind: 'int', help: 'messages/s per socket (0 = unlimited)' },
+  { key: 'messageBurst', flag: 'message-burst', env: 'MURMUR_MESSAGE_BURST', kind: 'int', help: 'message burst per socket' },
+  { key: 'ipConnectionsPerSecond', flag: 'ip-connections-per-second', env: 'MURMUR_IP_CONNECTIONS_PER_SECOND', kind: 'int', help: 'new sockets/s per IP (0 = unlimited)' },
+  { key: 'ipConnectionBurst', flag: 'ip-connection-burst', env: 'MURMUR_IP_CONNECTION_BURST', kind: 'int', help: 'new socket burst per IP' },
+  { key: 'httpRequestsPerMinute', flag: 'http-requests-per-minute', env: 'MURMUR_HTTP_REQUESTS_PER_MINUTE', kind: 'int', help: 'HTTP API requests/min per IP (0 = unlimited)' },
+  { key: 'webhookUrl', flag: 'webhook-url', env: 'MURMUR_WEBHOOK_URL', kind: 'nullable-string', help: 'POST signed change events here' },
+  { key: 'webhookSecret', flag: 'webhook-secret', env: 'MURMUR_WEBHOOK_SECRET', kind: 'nullable-string', help: 'HMAC key of webhook signatures' },
+  { key: 'webhookDebounceMs', flag: 'webhook-debounce-ms', env: 'MURMUR_WEBHOOK_DEBOUNCE_MS', kind: 'int', help: 'one event per doc per window' },
+  { key: 'webhookRetryMs', flag: 'webhook-retry-ms', env: 'MURMUR_WEBHOOK_RETRY_MS', kind: 'int', help: 'first webhook retry delay' },
+  { key: 'webhookRetryMaxMs', flag: 'webhook-retry-max-ms', env: 'MURMUR_WEBHOOK_RETRY_MAX_MS', kind: 'int', help: 'longest webhook retry delay' },
 ]
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-function parseValue(setting: Setting, raw: string): string | number | string[] | null {
+function parseValue(setting: Setting, raw: string | boolean): string | number | string[] | boolean | null {
+  if (setting.kind === 'boolean') {
+    if (typeof raw === 'boolean') return raw
+    const v = raw.trim().toLowerCase()
+    if (v === '1' || v === 'true' || v === 'yes') return true
+    if (v === '' || v === '0' || v === 'false' || v === 'no') return false
+    throw new ConfigError(`${setting.env} must be true or false, got "${raw}"`)
+  }
+  if (typeof raw === 'boolean') throw new ConfigError(`--${setting.flag} needs a value`)
   if (setting.kind === 'list') return raw.split(',').map((x) => x.trim()).filter((x) => x !== '')
   if (setting.kind === 'int') {
     const n = Number(raw)
@@ -132,11 +207,11 @@ function parseValue(setting: Setting, raw: string): string | number | string[] |
 
 /** Build the config from argv (without the command name) and env. Unknown flags are an error. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const options: Record<string, { type: 'string' }> = {}
-  for (const s of SETTINGS) options[s.flag] = { type: 'string' }
-  let values: Record<string, string | undefined>
+  const options: Record<string, { type: 'string' | 'boolean' }> = {}
+  for (const s of SETTINGS) options[s.flag] = { type: s.kind === 'boolean' ? 'boolean' : 'string' }
+  let values: Record<string, string | boolean | undefined>
   try {
-    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | undefined>
+    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>
   } catch (err) {
     throw new ConfigError((err as Error).message)
   }
@@ -149,7 +224,35 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   config.dataDir = path.resolve(config.dataDir)
   if (config.port > 65535) throw new ConfigError('--port must be at most 65535')
   validateCluster(config)
+  validateSecurity(config)
   return config
+}
+
+/**
+ * A node must be told how clients authenticate: token keys, or `--anonymous` explicitly. Webhooks are
+ * always signed.
+ */
+export function validateSecurity(config: ServerConfig): void {
+  const keys = [config.authSecret, config.authPublicKey, config.authJwks].some((k) => k !== null && k !== '')
+  if (!keys && !config.anonymous) {
+    throw new ConfigError(
+      'no authentication configured: give --auth-secret, --auth-public-key or --auth-jwks (see docs/operations.md), ' +
+        'or --anonymous to let anyone read and write every doc (development only)',
+    )
+  }
+  if (config.webhookUrl !== null) {
+    let u: URL
+    try {
+      u = new URL(config.webhookUrl)
+    } catch {
+      throw new ConfigError(`--webhook-url: "${config.webhookUrl}" is not a URL`)
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError('--webhook-url must be an http:// or https:// URL')
+    if (config.webhookSecret === null || config.webhookSecret === '') throw new ConfigError('--webhook-url needs --webhook-secret (requests are signed with it)')
+  }
+  if (config.messageBurst < 1 && config.maxMessagesPerSecond > 0) throw new ConfigError('--message-burst must be at least 1')
+  if (config.ipConnectionBurst < 1 && config.ipConnectionsPerSecond > 0) throw new ConfigError('--ip-connection-burst must be at least 1')
+  if (config.webhookRetryMs < 1) throw new ConfigError('--webhook-retry-ms must be at least 1')
 }
 
 /** A cluster needs a secret, and seeds must be ws(s) URLs. */

@@ -16,9 +16,17 @@ export function tempDir(prefix = 'murmur-test-'): string {
   return dir
 }
 
-/** An in-process server on a free loopback port, closed when the test finishes. */
+/** True when a config (or a command line) sets up token auth. */
+const AUTH_KEYS = ['authSecret', 'authPublicKey', 'authJwks'] as const
+const AUTH_FLAGS = ['--auth-secret', '--auth-public-key', '--auth-jwks', '--anonymous']
+
+/**
+ * An in-process server on a free loopback port, closed when the test finishes. Anonymous (every client
+ * may read and write) unless the test configures token auth.
+ */
 export async function startTestServer(overrides: Partial<ServerConfig> = {}, deps: ServerDeps = {}): Promise<MurmurServer> {
-  const server = await startServer({ host: '127.0.0.1', port: 0, logLevel: 'silent', storage: 'memory', ...overrides }, deps)
+  const anonymous = !AUTH_KEYS.some((k) => overrides[k] != null)
+  const server = await startServer({ host: '127.0.0.1', port: 0, logLevel: 'silent', storage: 'memory', anonymous, ...overrides }, deps)
   onTestFinished(() => server.close())
   return server
 }
@@ -34,10 +42,11 @@ export interface NodeProcess {
 
 /**
  * A real `murmur serve` process (for kill -9 tests). Resolves once it printed its URL; killed when the
- * test finishes.
+ * test finishes. Anonymous unless `args` set up auth.
  */
 export async function spawnNode(args: string[], env: Record<string, string> = {}): Promise<NodeProcess> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'server/dist/cli.js'), 'serve', '--host', '127.0.0.1', '--log-level', 'warn', ...args], {
+  const auth = args.some((a) => AUTH_FLAGS.includes(a.split('=')[0])) ? [] : ['--anonymous']
+  const child = spawn(process.execPath, [path.join(repoRoot, 'server/dist/cli.js'), 'serve', '--host', '127.0.0.1', '--log-level', 'warn', ...auth, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

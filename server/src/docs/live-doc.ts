@@ -48,6 +48,13 @@ export class LiveDoc {
   private bytesSinceSnapshot: number
   private compacting = false
   private failed: MurmurError | null = null
+  /**
+   * The doc's size as `maxDocBytes` sees it: bytes of the last exact measure (the stored snapshot and log
+   * at load, a compaction's snapshot, or an encoding made to check the limit) plus bytes persisted since.
+   * The sum over-estimates (updates overlap), so it is re-measured before a write is refused.
+   */
+  private sizeBase: number
+  private sizeGrowth = 0
   private readonly offUpdate: () => void
 
   constructor(
@@ -56,9 +63,10 @@ export class LiveDoc {
     private readonly storage: Storage,
     private readonly options: LiveDocOptions,
     private readonly log: Logger,
-    stored: { lastSeq: number; updates: number; updateBytes: number },
+    stored: { lastSeq: number; updates: number; updateBytes: number; snapshotBytes?: number },
     private readonly observer: DocObserver | null = null,
   ) {
+    this.sizeBase = (stored.snapshotBytes ?? 0) + stored.updateBytes
     this.lastSeq = stored.lastSeq
     this.updatesSinceSnapshot = stored.updates
     this.bytesSinceSnapshot = stored.updateBytes
@@ -75,12 +83,14 @@ export class LiveDoc {
   /** Apply engine update bytes from `origin` (a subscriber, a peer, or null). Resolves once durable. */
   apply(update: Uint8Array, origin: unknown): Promise<void> {
     this.assertUsable()
+    this.assertRoom(update.length, () => true)
     return this.persist(this.doc.applyUpdate(update, origin))
   }
 
   /** Handle an engine sync message on `session`; replies are returned at once, durability later. */
   receiveSync(session: SyncSession, message: Uint8Array, origin: unknown): { replies: Uint8Array[]; durable: Promise<void> } {
     this.assertUsable()
+    this.assertRoom(message.length, () => this.carriesChanges(message))
     const { replies, applied } = session.receive(message, origin)
     return { replies, durable: this.persist(applied) }
   }
@@ -119,9 +129,13 @@ export class LiveDoc {
       const upToSeq = this.lastSeq
       const countAtSnapshot = this.updatesSinceSnapshot
       const bytesAtSnapshot = this.bytesSinceSnapshot
-      await this.storage.compact(this.key, this.doc.encodeSnapshot(), upToSeq)
+      const snapshot = this.doc.encodeSnapshot()
+      const growthAtSnapshot = this.sizeGrowth
+      await this.storage.compact(this.key, snapshot, upToSeq)
       this.updatesSinceSnapshot -= countAtSnapshot
       this.bytesSinceSnapshot -= bytesAtSnapshot
+      this.sizeBase = snapshot.length
+      this.sizeGrowth = Math.max(0, this.sizeGrowth - growthAtSnapshot)
     } catch (err) {
       this.log.warn({ err, doc: this.key.docId }, 'compaction failed; the log is kept as it is')
     } finally {
@@ -138,9 +152,38 @@ export class LiveDoc {
     if (this.failed !== null) throw this.failed
   }
 
+  /**
+   * Throws DOC_TOO_LARGE when a write of `incoming` bytes would take the doc past `maxDocBytes`. Only
+   * near the limit does it cost anything: the doc is measured exactly, and a sync message is checked
+   * for changes (a reader's sync messages are never refused).
+   */
+  private assertRoom(incoming: number, isWrite: () => boolean): void {
+    const max = this.options.maxDocBytes
+    if (this.sizeBase + this.sizeGrowth + incoming <= max) return
+    if (this.sizeGrowth > 0) {
+      this.sizeBase = this.doc.encodeSnapshot().length
+      this.sizeGrowth = 0
+      if (this.sizeBase + incoming <= max) return
+    }
+    if (!isWrite()) return
+    throw new MurmurError(ErrorCode.DOC_TOO_LARGE, `the doc would grow past ${max} bytes (--max-doc-bytes)`)
+  }
+
+  /** Whether a sync message brings the doc anything: a read-only session refuses exactly those. */
+  private carriesChanges(message: Uint8Array): boolean {
+    try {
+      this.doc.createSyncSession({ readOnly: true }).receive(message, null)
+      return false
+    } catch (err) {
+      // Malformed messages are reported by the real session, with their own code.
+      return err instanceof MurmurError && err.code === ErrorCode.FORBIDDEN
+    }
+  }
+
   private persist(applied: ApplyResult): Promise<void> {
     if (applied.persist === null) return this.durableTail
     const bytes = applied.persist
+    this.sizeGrowth += bytes.length
     const append = this.storage.append(this.key, bytes).then(
       (seq) => {
         if (seq > this.lastSeq) this.lastSeq = seq
@@ -172,7 +215,8 @@ export class LiveDoc {
   fail(error: MurmurError): void {
     if (this.failed !== null) return
     this.failed = error
-    this.log.error({ err: error.cause ?? error, doc: this.key.docId }, 'doc failed; its subscribers are dropped')
+    if (error.code === ErrorCode.DOC_DELETED) this.log.info({ doc: this.key.docId }, 'doc deleted; its subscribers are dropped')
+    else this.log.error({ err: error.cause ?? error, doc: this.key.docId }, 'doc failed; its subscribers are dropped')
     for (const sub of [...this.subscribers]) sub.fail(error)
     this.subscribers.clear()
   }

@@ -14,6 +14,10 @@ export interface RegistryStats {
   loadFailures: number
 }
 
+function deletedError(key: DocKey): MurmurError {
+  return new MurmurError(ErrorCode.DOC_DELETED, `${key.engine}:${key.docId.slice(0, 80)} was deleted`)
+}
+
 function keyString(key: DocKey): string {
   return `${key.engine}\u0000${key.docId}`
 }
@@ -29,8 +33,26 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
   private readonly idleTimers = new Map<string, NodeJS.Timeout>()
   readonly stats: RegistryStats = { loads: 0, unloads: 0, loadFailures: 0 }
   private closed = false
+  /** Docs being deleted: not loaded again while their tombstone is written. */
+  private readonly deleting = new Set<string>()
   /** Set by the cluster before any doc is loaded. */
   observer: DocObserver | null = null
+  /** Others that see every loaded doc (metrics, webhooks); told after `observer`. */
+  readonly watchers: DocObserver[] = []
+  private readonly fanout: DocObserver = {
+    loaded: (doc) => {
+      this.observer?.loaded(doc)
+      for (const w of this.watchers) w.loaded(doc)
+    },
+    changed: (doc, update, origin) => {
+      this.observer?.changed(doc, update, origin)
+      for (const w of this.watchers) w.changed(doc, update, origin)
+    },
+    unloaded: (doc) => {
+      this.observer?.unloaded(doc)
+      for (const w of this.watchers) w.unloaded(doc)
+    },
+  }
 
   constructor(
     private readonly storage: Storage,
@@ -90,10 +112,14 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
   private async load(key: DocKey): Promise<LiveDoc> {
     this.stats.loads++
     const engine = getEngine(key.engine)
+    if (this.deleting.has(keyString(key))) throw deletedError(key)
     let stored
     try {
-      stored = await this.storage.load(key)
+      const [found, tombstone] = await Promise.all([this.storage.load(key), this.storage.tombstoneOf(key)])
+      if (tombstone !== null) throw deletedError(key)
+      stored = found
     } catch (err) {
+      if (err instanceof MurmurError && err.code === ErrorCode.DOC_DELETED) throw err
       this.stats.loadFailures++
       this.log.error({ err, doc: key.docId }, 'doc load failed')
       throw new MurmurError(ErrorCode.LOAD_FAILED, 'the doc could not be loaded from storage', { cause: err })
@@ -113,10 +139,11 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
       lastSeq: stored?.lastSeq ?? 0,
       updates: stored?.updates.length ?? 0,
       updateBytes: stored?.updateBytes ?? 0,
-    }, this.observer)
+      snapshotBytes: stored?.snapshot?.length ?? 0,
+    }, this.fanout)
     this.loaded.set(keyString(key), doc)
     this.emit('load', key)
-    this.observer?.loaded(doc)
+    this.fanout.loaded(doc)
     // A doc nobody subscribes to (an HTTP read) still gets unloaded.
     this.scheduleIdle(doc)
     return doc
@@ -159,10 +186,31 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
     if (this.loaded.get(k) !== doc) return
     this.loaded.delete(k)
     this.cancelIdle(k)
-    this.observer?.unloaded(doc)
+    this.fanout.unloaded(doc)
     doc.destroy()
     this.stats.unloads++
     this.emit('unload', doc.key)
+  }
+
+  /**
+   * Delete a doc for good: its subscribers are dropped with DOC_DELETED, and storage replaces its data
+   * with a tombstone, so it is neither loaded nor written again (`Storage.delete` would clear that).
+   */
+  async delete(key: DocKey, deletedAt: number): Promise<void> {
+    const k = keyString(key)
+    this.deleting.add(k)
+    try {
+      await this.loading.get(k)?.catch(() => undefined)
+      const live = this.loaded.get(k)
+      if (live !== undefined) {
+        live.fail(deletedError(key))
+        await live.whenDurable().catch(() => undefined)
+        this.drop(k, live)
+      }
+      await this.storage.tombstone(key, deletedAt)
+    } finally {
+      this.deleting.delete(k)
+    }
   }
 
   /** Wait for durability of every loaded doc, then unload all. */

@@ -1,31 +1,281 @@
 import type { FastifyInstance } from 'fastify'
-import { ErrorCode, MurmurError, isDocId, isEngineName, type DocId } from '@murmur/shared'
+import { ErrorCode, MurmurError, getEngine, isDocId, isEngineName, type DocId, type EngineName } from '@murmur/shared'
+import type { Auth } from '../auth/auth.js'
 import type { DocRegistry } from '../docs/registry.js'
+import type { DocKey, Storage } from '../storage/storage.js'
+import type { ClusterWrites } from '../sync/context.js'
+import { requireAccess } from './auth.js'
 
-/** Read access to docs over HTTP: the content as JSON and the version digest. */
-export function registerDocRoutes(http: FastifyInstance, registry: DocRegistry): void {
-  http.get<{ Params: { engine: string; docId: string } }>(
-    '/v1/docs/:engine/:docId',
+export interface DocRoutesDeps {
+  readonly registry: DocRegistry
+  readonly storage: Storage
+  readonly auth: Auth
+  /** The cluster's write path, once the node has joined one. */
+  readonly cluster: () => ClusterWrites | null
+  /** A doc was deleted through the API (webhooks announce it). */
+  readonly onDeleted: (key: DocKey, deletedAt: number) => void
+}
+
+/** The origin of changes made through the HTTP API: delivered to every subscriber, announced by webhooks. */
+export const HTTP_ORIGIN = Symbol('murmur:http')
+
+/** Largest page of `GET /v1/docs` and of a history listing. */
+const MAX_PAGE = 1000
+
+const docParams = {
+  type: 'object',
+  properties: { engine: { type: 'string', maxLength: 32 }, docId: { type: 'string', minLength: 1, maxLength: 1024 } },
+  required: ['engine', 'docId'],
+  additionalProperties: false,
+} as const
+
+const errorBody = {
+  type: 'object',
+  properties: { code: { type: 'string' }, message: { type: 'string' } },
+  required: ['code', 'message'],
+} as const
+
+const docKeyBody = {
+  type: 'object',
+  properties: { engine: { type: 'string' }, docId: { type: 'string' } },
+  required: ['engine', 'docId'],
+} as const
+
+/** The doc a route's params name; unknown engines and invalid ids are refused with their codes. */
+function docKey(params: { engine: string; docId: string }): DocKey {
+  if (!isEngineName(params.engine)) throw new MurmurError(ErrorCode.UNKNOWN_ENGINE, `unknown engine ${params.engine.slice(0, 32)}`)
+  if (!isDocId(params.docId)) throw new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid doc id')
+  return { engine: params.engine, docId: params.docId as DocId }
+}
+
+/** `after` cursors of `GET /v1/docs` are `<engine>:<docId>` of the last doc of the previous page. */
+function parseCursor(after: string | undefined): DocKey | null {
+  if (after === undefined || after === '') return null
+  const colon = after.indexOf(':')
+  const engine = after.slice(0, colon)
+  if (colon < 0 || !isEngineName(engine)) throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, 'after must be a cursor from a previous page (<engine>:<docId>)')
+  return { engine, docId: after.slice(colon + 1) as DocId }
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
+
+/**
+ * The doc API under `/v1/docs`: list, read (JSON and binary state), apply an update, history and
+ * content at a seq, delete. Every route checks the caller's token for the doc it touches.
+ */
+export function registerDocRoutes(http: FastifyInstance, deps: DocRoutesDeps): void {
+  const { registry, storage, auth } = deps
+
+  // Update bodies are engine bytes, taken as they come (up to the node's body limit).
+  http.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+
+  http.get<{ Querystring: { engine?: EngineName; after?: string; limit?: number } }>(
+    '/v1/docs',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            engine: { type: 'string', enum: ['yjs', 'automerge'] },
+            after: { type: 'string', maxLength: 2048 },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 100 },
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { docs: { type: 'array', items: docKeyBody }, next: { type: ['string', 'null'] } },
+            required: ['docs', 'next'],
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) => {
+      const limit = req.query.limit ?? 100
+      const engine = req.query.engine
+      let cursor = parseCursor(req.query.after)
+      const docs: DocKey[] = []
+      // Docs the token may not read are skipped. The scan is bounded; `next` resumes where it stopped.
+      const maxScan = limit * 10 + 1000
+      let scanned = 0
+      let more = true
+      while (docs.length < limit && scanned < maxScan) {
+        const want = Math.min(limit, maxScan - scanned)
+        const page = await storage.list({ engine, after: cursor?.docId, afterEngine: engine === undefined ? cursor?.engine : undefined, limit: want })
+        scanned += page.length
+        let stoppedEarly = false
+        for (let i = 0; i < page.length; i++) {
+          cursor = page[i]
+          if (req.identity !== null && auth.authorize(req.identity, cursor.engine, cursor.docId, 'read')) docs.push(cursor)
+          if (docs.length === limit) {
+            stoppedEarly = i < page.length - 1
+            break
+          }
+        }
+        if (page.length < want) {
+          more = stoppedEarly
+          break
+        }
+      }
+      const next = more && cursor !== null ? `${cursor.engine}:${cursor.docId}` : null
+      return { docs: docs.map((k) => ({ engine: k.engine, docId: k.docId })), next }
+    },
+  )
+
+  http.get<{ Params: { engine: string; docId: string } }>('/v1/docs/:engine/:docId', { schema: { params: docParams } }, async (req) => {
+    const key = docKey(req.params)
+    requireAccess(auth, req, key.engine, key.docId, 'read')
+    const doc = await registry.get(key)
+    return { engine: key.engine, docId: key.docId, version: doc.doc.version(), content: doc.doc.toJSON() }
+  })
+
+  http.get<{ Params: { engine: string; docId: string } }>('/v1/docs/:engine/:docId/state', { schema: { params: docParams } }, async (req, reply) => {
+    const key = docKey(req.params)
+    requireAccess(auth, req, key.engine, key.docId, 'read')
+    const doc = await registry.get(key)
+    const state = doc.doc.encodeSnapshot()
+    return reply
+      .type('application/octet-stream')
+      .header('x-murmur-version', doc.doc.version())
+      .send(Buffer.from(state.buffer, state.byteOffset, state.byteLength))
+  })
+
+  http.post<{ Params: { engine: string; docId: string }; Querystring: { replicas?: number }; Body: Buffer }>(
+    '/v1/docs/:engine/:docId/updates',
+    {
+      schema: {
+        params: docParams,
+        querystring: { type: 'object', properties: { replicas: { type: 'integer', minimum: 0, maximum: 64 } }, additionalProperties: false },
+        response: {
+          200: {
+            type: 'object',
+            properties: { engine: { type: 'string' }, docId: { type: 'string' }, version: { type: 'string' }, changed: { type: 'boolean' } },
+            required: ['engine', 'docId', 'version', 'changed'],
+          },
+          '4xx': errorBody,
+          '5xx': errorBody,
+        },
+      },
+    },
+    async (req) => {
+      const key = docKey(req.params)
+      requireAccess(auth, req, key.engine, key.docId, 'write')
+      if (!Buffer.isBuffer(req.body)) throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, 'send the update as application/octet-stream')
+      const update = new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.byteLength)
+      const doc = await registry.get(key)
+      const before = doc.doc.version()
+      await doc.apply(update, HTTP_ORIGIN)
+      const replicas = req.query.replicas ?? 1
+      if (replicas > 1) {
+        const cluster = deps.cluster()
+        if (cluster === null) throw new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this node is not in a cluster`)
+        await cluster.replicate(key, update, replicas)
+      }
+      const version = doc.doc.version()
+      return { engine: key.engine, docId: key.docId, version, changed: version !== before }
+    },
+  )
+
+  http.get<{ Params: { engine: string; docId: string }; Querystring: { after?: number; limit?: number } }>(
+    '/v1/docs/:engine/:docId/history',
+    {
+      schema: {
+        params: docParams,
+        querystring: {
+          type: 'object',
+          properties: {
+            after: { type: 'integer', minimum: 0 },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: MAX_PAGE },
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              engine: { type: 'string' },
+              docId: { type: 'string' },
+              snapshot: {
+                type: ['object', 'null'],
+                properties: { upToSeq: { type: 'integer' }, bytes: { type: 'integer' }, at: { type: ['string', 'null'] } },
+              },
+              entries: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { seq: { type: 'integer' }, bytes: { type: 'integer' }, at: { type: ['string', 'null'] } },
+                },
+              },
+              lastSeq: { type: 'integer' },
+              next: { type: ['integer', 'null'] },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) => {
+      const key = docKey(req.params)
+      requireAccess(auth, req, key.engine, key.docId, 'read')
+      if ((await storage.tombstoneOf(key)) !== null) throw new MurmurError(ErrorCode.DOC_DELETED, `${key.engine}:${key.docId} was deleted`)
+      // What is still waiting for its commit becomes history once it is durable.
+      await registry.peek(key)?.whenDurable().catch(() => undefined)
+      const limit = req.query.limit ?? MAX_PAGE
+      const history = await storage.history(key, { afterSeq: req.query.after, limit })
+      if (history === null) return { engine: key.engine, docId: key.docId, snapshot: null, entries: [], lastSeq: 0, next: null }
+      const last = history.entries.at(-1)
+      return {
+        engine: key.engine,
+        docId: key.docId,
+        snapshot: history.snapshot && { ...history.snapshot, at: iso(history.snapshot.at) },
+        entries: history.entries.map((e) => ({ seq: e.seq, bytes: e.bytes, at: iso(e.at) })),
+        lastSeq: history.lastSeq,
+        next: history.entries.length === limit && last !== undefined ? last.seq : null,
+      }
+    },
+  )
+
+  http.get<{ Params: { engine: string; docId: string; seq: number } }>(
+    '/v1/docs/:engine/:docId/history/:seq',
     {
       schema: {
         params: {
           type: 'object',
-          properties: { engine: { type: 'string', maxLength: 32 }, docId: { type: 'string', minLength: 1, maxLength: 1024 } },
-          required: ['engine', 'docId'],
+          properties: { ...docParams.properties, seq: { type: 'integer', minimum: 0 } },
+          required: ['engine', 'docId', 'seq'],
+          additionalProperties: false,
         },
       },
     },
-    async (req, reply) => {
-      const { engine, docId } = req.params
-      if (!isEngineName(engine)) return reply.code(404).send({ code: ErrorCode.UNKNOWN_ENGINE, message: `unknown engine ${engine.slice(0, 32)}` })
-      if (!isDocId(docId)) return reply.code(400).send({ code: ErrorCode.INVALID_DOC_ID, message: 'invalid doc id' })
+    async (req) => {
+      const key = docKey(req.params)
+      requireAccess(auth, req, key.engine, key.docId, 'read')
+      if ((await storage.tombstoneOf(key)) !== null) throw new MurmurError(ErrorCode.DOC_DELETED, `${key.engine}:${key.docId} was deleted`)
+      const stored = await storage.loadAt(key, req.params.seq)
+      const engine = getEngine(key.engine)
+      let doc
       try {
-        const doc = await registry.get({ engine, docId: docId as DocId })
-        return { engine, docId, version: doc.doc.version(), content: doc.doc.toJSON() }
+        doc = stored === null ? engine.create() : engine.load(stored.snapshot, stored.updates)
       } catch (err) {
-        const code = err instanceof MurmurError ? err.code : ErrorCode.INTERNAL
-        return reply.code(code === ErrorCode.LOAD_FAILED ? 503 : 500).send({ code, message: 'the doc could not be read' })
+        throw new MurmurError(ErrorCode.LOAD_FAILED, 'the stored doc could not be decoded', { cause: err })
+      }
+      try {
+        return { engine: key.engine, docId: key.docId, seq: req.params.seq, version: doc.version(), content: doc.toJSON() }
+      } finally {
+        doc.destroy()
       }
     },
   )
+
+  http.delete<{ Params: { engine: string; docId: string } }>('/v1/docs/:engine/:docId', { schema: { params: docParams } }, async (req) => {
+    const key = docKey(req.params)
+    requireAccess(auth, req, key.engine, key.docId, 'write')
+    const deletedAt = Date.now()
+    await registry.delete(key, deletedAt)
+    deps.cluster()?.announceDelete?.(key, deletedAt)
+    deps.onDeleted(key, deletedAt)
+    return { engine: key.engine, docId: key.docId, deleted: true, deletedAt: new Date(deletedAt).toISOString() }
+  })
 }

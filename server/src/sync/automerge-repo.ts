@@ -7,6 +7,7 @@ import {
   type DocId,
   type SyncSession,
 } from '@murmur/shared'
+import type { ConnectionAuth } from '../auth/auth.js'
 import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
 import type { SyncContext } from './context.js'
 import type { ServerSocket } from './socket.js'
@@ -86,8 +87,12 @@ interface RepoConnection {
  *
  * What the client is told about this node's heads (every sync message carries them) is only sent once
  * the changes behind them are durable, so a client that trusts "the server has it" is never wrong.
+ *
+ * `access` is the identity of the upgrade request's token. A documentId the token may not read closes
+ * the socket with 4403 (automerge-repo has no per-doc refusal); without write access the doc's sync
+ * session is read-only, and a sync message with changes closes the socket with 4403, the doc unchanged.
  */
-export function serveAutomergeRepo(socket: ServerSocket, ctx: SyncContext): void {
+export function serveAutomergeRepo(socket: ServerSocket, ctx: SyncContext, access: ConnectionAuth): void {
   const selfId = `murmur:${ctx.nodeId}`
   const metadata: PeerMetadata = { storageId: selfId, isEphemeral: false }
   const docs = new Map<string, RepoDocPeer>()
@@ -149,6 +154,7 @@ export function serveAutomergeRepo(socket: ServerSocket, ctx: SyncContext): void
     if (existing !== undefined) return existing
     if (!isDocId(documentId)) throw new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid documentId')
     if (docs.size >= MAX_OPEN_DOCS) throw new MurmurError(ErrorCode.RATE_LIMITED, `at most ${MAX_OPEN_DOCS} docs per socket`)
+    access.require(EngineName.automerge, documentId, 'read')
     const peer = new RepoDocPeer(documentId, conn)
     docs.set(documentId, peer)
     ctx.registry.acquire({ engine: EngineName.automerge, docId: documentId }, peer).then(
@@ -158,7 +164,7 @@ export function serveAutomergeRepo(socket: ServerSocket, ctx: SyncContext): void
           return
         }
         peer.doc = doc
-        peer.session = doc.doc.createSyncSession()
+        peer.session = doc.doc.createSyncSession({ readOnly: !access.can(EngineName.automerge, documentId, 'write') })
         try {
           for (const queued of peer.queued.splice(0)) handleDocMessage(peer, queued)
         } catch (err) {
@@ -214,6 +220,7 @@ export function serveAutomergeRepo(socket: ServerSocket, ctx: SyncContext): void
   })
 
   socket.ws.on('close', () => {
+    access.dispose()
     for (const peer of docs.values()) {
       peer.closed = true
       if (peer.doc !== null) ctx.registry.release(peer.doc, peer)

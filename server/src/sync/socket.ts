@@ -1,6 +1,7 @@
 import type { WebSocket, RawData } from 'ws'
 import { CloseCode, ErrorCode, MurmurError, closeCodeFor, closeReason } from '@murmur/shared'
 import type { Logger } from '../logger.js'
+import { TokenBucket } from '../limits/token-bucket.js'
 
 /** Bytes handed to the socket at most before we wait for it to drain. */
 const HIGH_WATER = 512 * 1024
@@ -9,6 +10,16 @@ export interface SocketLimits {
   readonly maxBufferedBytes: number
   /** Liveness pings; a socket that does not answer two in a row (and has nothing queued) is dropped. */
   readonly pingIntervalMs: number
+  /** Messages per second on average (0 = unlimited), with bursts of `messageBurst`; past it: 4429. */
+  readonly maxMessagesPerSecond?: number
+  readonly messageBurst?: number
+}
+
+/** Where a socket reports its traffic and the errors it closes with (metrics). */
+export interface SocketMeter {
+  received(bytes: number): void
+  sent(bytes: number): void
+  error(code: string): void
 }
 
 /**
@@ -24,6 +35,7 @@ export class ServerSocket {
   private queueBytes = 0
   private pumpTimer: NodeJS.Timeout | null = null
   private readonly pingTimer: NodeJS.Timeout
+  private readonly messages: TokenBucket
   lastSendAt = Date.now()
   readonly openedAt = Date.now()
 
@@ -33,7 +45,9 @@ export class ServerSocket {
     private readonly tcp: { readonly bytesRead: number },
     private readonly limits: SocketLimits,
     private readonly log: Logger,
+    private readonly meter: SocketMeter | null = null,
   ) {
+    this.messages = new TokenBucket(limits.maxMessagesPerSecond ?? 0, limits.messageBurst ?? 1)
     ws.on('pong', () => {
       this.alive = true
     })
@@ -79,6 +93,7 @@ export class ServerSocket {
   sendNow(frame: Uint8Array): void {
     if (!this.isOpen) return
     this.lastSendAt = Date.now()
+    this.meter?.sent(frame.length)
     this.ws.send(frame, { binary: true })
   }
 
@@ -87,6 +102,7 @@ export class ServerSocket {
       const frame = this.queue.shift() as Uint8Array
       this.queueBytes -= frame.length
       this.lastSendAt = Date.now()
+      this.meter?.sent(frame.length)
       this.ws.send(frame, { binary: true })
     }
     if (this.queue.length > 0 && this.isOpen && this.pumpTimer === null) {
@@ -113,6 +129,11 @@ export class ServerSocket {
       if (Array.isArray(data)) frame = Buffer.concat(data)
       else if (data instanceof ArrayBuffer) frame = new Uint8Array(data)
       else frame = data
+      this.meter?.received(frame.length)
+      if (!this.messages.take()) {
+        this.closeWith(new MurmurError(ErrorCode.RATE_LIMITED, 'too many messages; slow down (--max-messages-per-second)'))
+        return
+      }
       try {
         const result = handler(frame)
         if (result instanceof Promise) result.catch((err: unknown) => this.closeWith(err))
@@ -128,6 +149,7 @@ export class ServerSocket {
       err instanceof MurmurError ? err : new MurmurError(ErrorCode.INTERNAL, 'internal error', { cause: err })
     if (error.code === ErrorCode.INTERNAL) this.log.error({ err }, 'closing socket after internal error')
     else this.log.debug({ code: error.code, msg: error.message }, 'closing socket')
+    if (!this.closed) this.meter?.error(error.code)
     this.close(closeCodeFor[error.code], closeReason(error.code, error.message))
   }
 

@@ -8,6 +8,7 @@ import {
   type DocId,
   type SyncSession,
 } from '@murmur/shared'
+import type { ConnectionAuth } from '../auth/auth.js'
 import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
 import type { SyncContext } from './context.js'
 import type { ServerSocket } from './socket.js'
@@ -59,8 +60,12 @@ export function decodeYWsFrame(frame: Uint8Array): YWsFrame {
 /**
  * One y-websocket client on one doc (`/yjs/<doc>`). Frames that arrive while the doc loads are queued
  * and handled, in order, once it has loaded.
+ *
+ * `access` was checked for read access at the upgrade. Without write access the sync session is
+ * read-only: a SyncStep2 or update that would change the doc closes the socket with 4403 (FORBIDDEN)
+ * and changes nothing; reading, and presence, go on working.
  */
-export function serveYWebsocket(socket: ServerSocket, docId: DocId, ctx: SyncContext): void {
+export function serveYWebsocket(socket: ServerSocket, docId: DocId, ctx: SyncContext, access: ConnectionAuth): void {
   const key = { engine: EngineName.yjs, docId }
   let doc: LiveDoc | null = null
   let session: SyncSession | null = null
@@ -117,6 +122,7 @@ export function serveYWebsocket(socket: ServerSocket, docId: DocId, ctx: SyncCon
 
   socket.ws.on('close', () => {
     clearInterval(keepAlive)
+    access.dispose()
     released = true
     if (doc !== null) ctx.registry.release(doc, subscriber)
   })
@@ -128,7 +134,7 @@ export function serveYWebsocket(socket: ServerSocket, docId: DocId, ctx: SyncCon
         return
       }
       doc = loaded
-      session = loaded.doc.createSyncSession()
+      session = loaded.doc.createSyncSession({ readOnly: !access.can(EngineName.yjs, docId, 'write') })
       for (const m of session.start()) socket.send(encodeYWsFrame(YWsMessage.sync, m, false))
       const all = loaded.awareness.encodeAll()
       if (all !== null) socket.send(encodeYWsFrame(YWsMessage.awareness, all, true))

@@ -1,0 +1,172 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import { ErrorCode, MurmurError, type EngineName } from '@murmur/shared'
+import { Access, accessFor, allows, rulesFromPayload, type AccessNeed, type DocRule } from './claims.js'
+import { AuthConfigError, TokenVerifier, type TokenKeySources } from './tokens.js'
+
+/** Who is on the other end of a connection or request, and what they may do. */
+export interface Identity {
+  /** The token's `sub`, or null (anonymous, or a token without one). */
+  readonly subject: string | null
+  readonly anonymous: boolean
+  readonly rules: readonly DocRule[]
+  /** When the token expires (ms since the epoch); null when it has no `exp`. */
+  readonly expiresAt: number | null
+}
+
+/** The identity of a client without a token on a node that allows anonymous access: every doc, read and write. */
+export const ANONYMOUS: Identity = Object.freeze({
+  subject: null,
+  anonymous: true,
+  rules: Object.freeze([{ pattern: '*', engine: null, id: '', prefix: true, access: Access.write }]),
+  expiresAt: null,
+})
+
+export interface AuthOptions extends TokenKeySources {
+  /** Clients without a token get `ANONYMOUS`. Only ever on when the operator asks for it. */
+  readonly anonymous: boolean
+}
+
+export { AuthConfigError }
+
+/**
+ * The one place that decides who may do what, used identically by every endpoint: `/sync`,
+ * `/yjs/<doc>`, `/automerge` and the HTTP API.
+ */
+export class Auth {
+  private readonly verifier: TokenVerifier
+
+  constructor(private readonly options: AuthOptions) {
+    this.verifier = new TokenVerifier(options)
+    if (!this.verifier.configured && !options.anonymous) {
+      throw new AuthConfigError(
+        'no authentication configured: give --auth-secret, --auth-public-key or --auth-jwks, ' +
+          'or pass --anonymous to let anyone read and write every doc (development only)',
+      )
+    }
+  }
+
+  /** For the start-up line and logs. */
+  get description(): string {
+    if (!this.verifier.configured) return 'anonymous (no tokens; anyone may read and write every doc)'
+    const tokens = `JWT (${this.verifier.description})`
+    return this.options.anonymous ? `${tokens}; clients without a token are anonymous with full access` : tokens
+  }
+
+  get anonymousAllowed(): boolean {
+    return this.options.anonymous
+  }
+
+  /**
+   * The identity a token stands for. An empty token is anonymous where that is allowed; anything
+   * else must verify. Throws MurmurError UNAUTHORIZED.
+   */
+  async authenticate(token: string): Promise<Identity> {
+    if (token === '') {
+      if (this.options.anonymous) return ANONYMOUS
+      throw new MurmurError(ErrorCode.UNAUTHORIZED, 'a token is required')
+    }
+    const payload = await this.verifier.verify(token)
+    return {
+      subject: typeof payload.sub === 'string' ? payload.sub : null,
+      anonymous: false,
+      rules: rulesFromPayload(payload as Record<string, unknown>),
+      expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
+    }
+  }
+
+  /** Whether `identity` may do `need` on the doc. */
+  authorize(identity: Identity, engine: EngineName, docId: string, need: AccessNeed): boolean {
+    if (identity.expiresAt !== null && identity.expiresAt <= Date.now()) return false
+    return allows(accessFor(identity.rules, engine, docId), need)
+  }
+
+  /** `authorize`, throwing FORBIDDEN (or UNAUTHORIZED once the token has expired) instead of answering false. */
+  require(identity: Identity, engine: EngineName, docId: string, need: AccessNeed): void {
+    if (identity.expiresAt !== null && identity.expiresAt <= Date.now()) throw new MurmurError(ErrorCode.UNAUTHORIZED, 'token expired')
+    if (!allows(accessFor(identity.rules, engine, docId), need)) {
+      throw new MurmurError(ErrorCode.FORBIDDEN, `no ${need} access to ${engine}:${docId.slice(0, 80)}`)
+    }
+  }
+}
+
+/**
+ * The token of an HTTP request or WebSocket upgrade: `Authorization: Bearer <token>`, else the `token`
+ * query parameter (what browsers' WebSocket and y-websocket's `params` option can send). Empty if none.
+ */
+export function tokenFromRequest(headers: IncomingHttpHeaders, url: URL): string {
+  const header = headers.authorization
+  if (typeof header === 'string') {
+    const m = /^Bearer\s+(\S+)\s*$/iu.exec(header)
+    if (m !== null) return m[1]
+  }
+  return url.searchParams.get('token') ?? ''
+}
+
+/** setTimeout's delay is a signed 32-bit number of milliseconds. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * Calls `onExpired` when `identity`'s token expires, for sockets that outlive their token. Returns the
+ * cancel function.
+ */
+export function watchExpiry(identity: Identity, onExpired: () => void): () => void {
+  if (identity.expiresAt === null) return () => undefined
+  const expiresAt = identity.expiresAt
+  let timer: NodeJS.Timeout | null = null
+  const arm = (): void => {
+    const left = expiresAt - Date.now()
+    if (left <= 0) {
+      timer = null
+      onExpired()
+      return
+    }
+    timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS))
+    timer.unref()
+  }
+  arm()
+  return () => {
+    if (timer !== null) clearTimeout(timer)
+    timer = null
+  }
+}
+
+/**
+ * The identity of one live connection. It closes the connection (through `onExpired`) when its
+ * token expires, and can take a fresh token without a reconnect.
+ */
+export class ConnectionAuth {
+  private cancelExpiry: () => void
+
+  constructor(
+    private readonly auth: Auth,
+    private current: Identity,
+    private readonly onExpired: () => void,
+  ) {
+    this.cancelExpiry = watchExpiry(current, onExpired)
+  }
+
+  get identity(): Identity {
+    return this.current
+  }
+
+  can(engine: EngineName, docId: string, need: AccessNeed): boolean {
+    return this.auth.authorize(this.current, engine, docId, need)
+  }
+
+  require(engine: EngineName, docId: string, need: AccessNeed): void {
+    this.auth.require(this.current, engine, docId, need)
+  }
+
+  /** Verify `token` and make it this connection's identity. Throws UNAUTHORIZED, keeping the old one. */
+  async refresh(token: string): Promise<Identity> {
+    const next = await this.auth.authenticate(token)
+    this.cancelExpiry()
+    this.current = next
+    this.cancelExpiry = watchExpiry(next, this.onExpired)
+    return next
+  }
+
+  dispose(): void {
+    this.cancelExpiry()
+  }
+}

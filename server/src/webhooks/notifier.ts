@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto'
+import type { DocObserver, LiveDoc } from '../docs/live-doc.js'
+import type { Logger } from '../logger.js'
+import type { DocKey, Outbox } from '../storage/storage.js'
+import type { WebhookEvent } from './events.js'
+
+export interface NotifierOptions {
+  /** Changes to one doc within this long of its first one become one event. */
+  readonly debounceMs: number
+  readonly nodeId: () => string
+  /** Changes from these origins are not announced (changes replicated from another node, which announces them). */
+  readonly ignoreOrigin: (origin: unknown) => boolean
+  /** Called when a message became due, so delivery need not wait for its next poll. */
+  readonly onDue: () => void
+}
+
+/** One doc's open debounce window. */
+interface Window {
+  readonly id: string
+  readonly key: DocKey
+  readonly firstAt: number
+  lastAt: number
+  changes: number
+  doc: LiveDoc
+  version: string | null
+  timer: NodeJS.Timeout
+  /** The durable record of the window; the final body is written after it. */
+  written: Promise<void>
+}
+
+/**
+ * Turns doc changes into webhook messages in the durable outbox. The first change of a window writes
+ * the message at once (due when the window ends), so a crash inside the window cannot lose the
+ * notification; when the window ends, the message gets its final body (the version after the last
+ * change and the number of changes) and becomes due.
+ */
+export class WebhookNotifier implements DocObserver {
+  private readonly windows = new Map<string, Window>()
+  private closed = false
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly options: NotifierOptions,
+    private readonly log: Logger,
+  ) {}
+
+  loaded(): void {}
+
+  changed(doc: LiveDoc, _update: Uint8Array, origin: unknown): void {
+    if (this.closed || this.options.ignoreOrigin(origin)) return
+    const k = `${doc.key.engine}\u0000${doc.key.docId}`
+    const now = Date.now()
+    const open = this.windows.get(k)
+    if (open !== undefined) {
+      open.changes++
+      open.lastAt = now
+      open.doc = doc
+      return
+    }
+    const w: Window = {
+      id: randomUUID(),
+      key: doc.key,
+      firstAt: now,
+      lastAt: now,
+      changes: 1,
+      doc,
+      version: null,
+      timer: setTimeout(() => this.finish(k), this.options.debounceMs),
+      written: Promise.resolve(),
+    }
+    w.timer.unref()
+    this.windows.set(k, w)
+    // Due well after the window ends, so only a crash before the final body is written lets it go out.
+    w.written = this.put(w, now + this.options.debounceMs + Math.max(10_000, this.options.debounceMs))
+  }
+
+  /** A doc about to be unloaded: its version is read now, while it can be. */
+  unloaded(doc: LiveDoc): void {
+    const w = this.windows.get(`${doc.key.engine}\u0000${doc.key.docId}`)
+    if (w !== undefined && w.doc === doc) w.version = safeVersion(doc)
+  }
+
+  /** A doc was deleted: announce it at once, and drop its open window. */
+  async deleted(key: DocKey, deletedAt: number): Promise<void> {
+    const k = `${key.engine}\u0000${key.docId}`
+    const w = this.windows.get(k)
+    if (w !== undefined) {
+      clearTimeout(w.timer)
+      this.windows.delete(k)
+      await this.finishWindow(w)
+    }
+    const event: WebhookEvent = { event: 'doc.deleted', engine: key.engine, docId: key.docId, deletedAt: new Date(deletedAt).toISOString(), node: this.options.nodeId() }
+    await this.outbox.outboxPut({ id: randomUUID(), body: JSON.stringify(event), dueAt: Date.now() })
+    this.options.onDue()
+  }
+
+  /** End every open window now (the node is stopping): their messages are durable and due. */
+  async close(): Promise<void> {
+    this.closed = true
+    const open = [...this.windows.values()]
+    this.windows.clear()
+    for (const w of open) clearTimeout(w.timer)
+    await Promise.allSettled(open.map((w) => this.finishWindow(w)))
+  }
+
+  private finish(k: string): void {
+    const w = this.windows.get(k)
+    if (w === undefined) return
+    this.windows.delete(k)
+    void this.finishWindow(w).then(
+      () => this.options.onDue(),
+      () => undefined,
+    )
+  }
+
+  private async finishWindow(w: Window): Promise<void> {
+    if (w.version === null) w.version = safeVersion(w.doc)
+    await w.written.catch(() => undefined)
+    await this.put(w, Date.now())
+  }
+
+  private put(w: Window, dueAt: number): Promise<void> {
+    const event: WebhookEvent = {
+      event: 'doc.changed',
+      engine: w.key.engine,
+      docId: w.key.docId,
+      version: w.version,
+      changes: w.changes,
+      firstChangeAt: new Date(w.firstAt).toISOString(),
+      lastChangeAt: new Date(w.lastAt).toISOString(),
+      node: this.options.nodeId(),
+    }
+    return this.outbox.outboxPut({ id: w.id, body: JSON.stringify(event), dueAt }).catch((err: unknown) => {
+      this.log.error({ err, doc: w.key.docId }, 'could not write a webhook message to the outbox')
+      throw err
+    })
+  }
+}
+
+/** A destroyed or failed doc has no version to give; the event then carries null. */
+function safeVersion(doc: LiveDoc): string | null {
+  try {
+    return doc.doc.version()
+  } catch {
+    return null
+  }
+}
