@@ -18,7 +18,7 @@ function automergeInlineWasm(): Plugin {
       if (!source.startsWith('@automerge/automerge')) return null
       const resolved = await this.resolve(source, importer, { ...options, skipSelf: true })
       if (resolved === null) return null
-      return { ...resolved, id: resolved.id.replace(/fullfat_bundler(_next)?\.js$/u, (_m, next?: string) => (next ? 'fullfat_next_base64.js' : 'fullfat_base64.js')) }
+      return { ...resolved, id: resolved.id.replace(/fullfat_bundler(_next)?\.js(?=$|\?)/u, (_m, next?: string) => (next ? 'fullfat_next_base64.js' : 'fullfat_base64.js')) }
     },
   }
 }

@@ -1,3 +1,5 @@
+import { authHeaders } from './token.js'
+
 /**
  * The nodes the app may connect to: the cluster's members as the serving node lists them at
  * `GET /v1/cluster`, or just the node that served the page when it is not part of a cluster.
@@ -67,7 +69,7 @@ export function thisNode(): ClusterNode {
 export async function fetchNodes(signal?: AbortSignal): Promise<ClusterNode[] | null> {
   let res: Response
   try {
-    res = await fetch('/v1/cluster', { signal, headers: { accept: 'application/json' } })
+    res = await fetch('/v1/cluster', { signal, headers: { accept: 'application/json', ...authHeaders() } })
   } catch {
     return null
   }

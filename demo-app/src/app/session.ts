@@ -1,5 +1,6 @@
 import { createClient, type AutomergeHandle, type MurmurClient, type YjsHandle } from '@murmur/client'
 import { DocIndex, INDEX_DOC_ID } from './doc-index.js'
+import { accessToken } from './token.js'
 import type { TaskDoc } from '../tasks/model.js'
 
 /** The handles of one open document: its text (Yjs) and its task board (Automerge, same id). */
@@ -24,7 +25,8 @@ export class Session {
     readonly nodeUrl: string,
     offline: boolean,
   ) {
-    this.client = createClient({ url: nodeUrl, offline })
+    const token = accessToken()
+    this.client = createClient({ url: nodeUrl, offline, ...(token === null ? {} : { token }) })
     this.index = new DocIndex(this.client.yjs(INDEX_DOC_ID))
   }
 
