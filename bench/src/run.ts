@@ -6,6 +6,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { renderChart } from './lib/chart.js'
+import { waitForQuiet } from './lib/machine.js'
 import { renderScenario, renderSummary } from './lib/report.js'
 import type { BenchContext, ScenarioResult } from './lib/scenario.js'
 import { killAllServers } from './lib/server-process.js'
@@ -22,7 +23,7 @@ import { loadTrace } from './traces.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const RESULTS_DIR = path.resolve(here, '../results')
-const USAGE = `usage: npm run bench -- [--scenario id[,id]] [--quick] [--trace DIR] [--systems id[,id]] [--keep]`
+const USAGE = `usage: npm run bench -- [--scenario id[,id]] [--quick] [--trace DIR] [--systems id[,id]] [--keep] [--profile]`
 /** Open files the idle scenario needs in this process (10,000 client sockets and some). */
 const NEEDED_FILES = 12_000
 
@@ -65,6 +66,7 @@ async function main(): Promise<number> {
         trace: { type: 'string' },
         systems: { type: 'string' },
         keep: { type: 'boolean', default: false },
+        profile: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -93,6 +95,12 @@ async function main(): Promise<number> {
   }
 
   const quick = args.quick === true
+  if (args.profile === true) {
+    const dir = path.join(RESULTS_DIR, 'profiles', stamp(new Date()))
+    mkdirSync(dir, { recursive: true })
+    process.env.MURMUR_BENCH_PROFILE_DIR = dir
+    process.stdout.write(`CPU profiles of the Murmur servers go to ${path.relative(process.cwd(), dir)}\n`)
+  }
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'murmur-bench-'))
   const startedAt = new Date()
   let traceUpdates: YjsTraceUpdates | null = null
@@ -110,6 +118,9 @@ async function main(): Promise<number> {
         )
       }
       return traceUpdates
+    },
+    async settle() {
+      if (!quick) await waitForQuiet(4000)
     },
     log: (message) => process.stdout.write(`${message}\n`),
   }

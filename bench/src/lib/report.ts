@@ -35,10 +35,11 @@ export function ratiosToBestPeer(result: ScenarioResult): { best: Row | null; ra
   const column = result.columns.find((c) => c.key === result.ratioKey)
   if (column === undefined || result.ratioKey === null) return { best: null, ratios }
   const key = result.ratioKey
-  const peers = result.rows.filter((r) => r.peer && r.status === RowStatus.ok && Number.isFinite(r.values[key]))
+  const peers = result.rows.filter((r) => r.peer && r.noRatio !== true && r.status === RowStatus.ok && Number.isFinite(r.values[key]))
   if (peers.length === 0) return { best: null, ratios }
   const best = peers.reduce((a, b) => ((column.better === 'higher' ? b.values[key] > a.values[key] : b.values[key] < a.values[key]) ? b : a))
   for (const r of result.rows) {
+    if (r.noRatio === true) continue
     if (r.status === RowStatus.ok && Number.isFinite(r.values[key]) && best.values[key] !== 0) ratios.set(r, r.values[key] / best.values[key])
   }
   return { best, ratios }

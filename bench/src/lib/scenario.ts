@@ -1,7 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import type { Summary } from './stats.js'
-import { waitForQuiet } from './machine.js'
 import { ServerProcess } from './server-process.js'
 import type { System } from './systems.js'
 import type { YjsTraceUpdates } from './trace-updates.js'
@@ -34,6 +33,8 @@ export interface Row {
   /** Persistence, or why the row has no figures. */
   readonly note: string
   readonly values: Readonly<Record<string, number>>
+  /** A row of another kind than the systems compared (no ratio to the best peer). */
+  readonly noRatio?: boolean
 }
 
 export interface Distribution {
@@ -70,6 +71,8 @@ export interface BenchContext {
   readonly traceDir: string | undefined
   /** The editing trace as Yjs updates, computed once per run. */
   traceUpdates(): YjsTraceUpdates
+  /** Wait (a few seconds at most; not at all in a quick run) for the machine to be quiet. */
+  settle(): Promise<void>
   log(message: string): void
 }
 
@@ -92,7 +95,7 @@ export function dataDir(ctx: BenchContext, scenario: string, system: System): st
  * for the machine to be quiet first, so one system is not measured while something else is busy.
  */
 export async function withServer<T>(ctx: BenchContext, scenario: string, system: System, fn: (server: ServerProcess) => Promise<T>): Promise<T> {
-  await waitForQuiet(4000)
+  await ctx.settle()
   const server = await ServerProcess.start(system.launch(dataDir(ctx, scenario, system)))
   try {
     return await fn(server)

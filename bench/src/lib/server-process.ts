@@ -6,7 +6,7 @@ import { CpuMeter, rssBytes } from './proc.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
-export type ServerKind = 'murmur' | 'y-websocket' | 'hocuspocus'
+export type ServerKind = 'murmur' | 'y-websocket' | 'hocuspocus' | 'automerge-repo'
 
 /** What to start: which server entry (bench/dist/servers/<kind>.js) and the options it is given. */
 export interface ServerLaunch {
@@ -57,9 +57,12 @@ export class ServerProcess {
 
   static async start(launch: ServerLaunch, port = 0): Promise<ServerProcess> {
     const entry = path.join(here, '..', 'servers', `${launch.kind}.js`)
+    // `--profile`: Murmur servers write a CPU profile (.cpuprofile, for Chrome DevTools) when they stop.
+    const profileDir = process.env.MURMUR_BENCH_PROFILE_DIR
+    const profile = profileDir !== undefined && launch.kind === 'murmur' ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
     const child = spawn(
       '/bin/sh',
-      ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, '--expose-gc', entry, JSON.stringify({ ...launch.options, port })],
+      ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, '--expose-gc', ...profile, entry, JSON.stringify({ ...launch.options, port })],
       { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     )
     const output: string[] = []

@@ -1,107 +1,287 @@
-import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { generateAutomergeUrl } from '@automerge/automerge-repo'
+import { Automerge, EngineName, automergeEngine, changeAutomerge, type DocId } from '@murmur/shared'
+import { openStorage } from '@murmur/server'
 import { MurmurClient } from '@murmur/client'
-import { RowStatus, type Column, type Row, type Scenario } from '../lib/scenario.js'
-import { installedVersion } from '../lib/systems.js'
+import { AmWire, openMurmurAm, openRepoAm, type AmClient } from '../lib/automerge-clients.js'
+import { keystrokeScriptExists, runKeystrokes } from '../lib/keystroke-runner.js'
+import { machineCpu } from '../lib/machine.js'
+import { CpuMeter, benchCpu } from '../lib/proc.js'
+import { RowStatus, dataDir, measureRow, okRow, statusRow, withServer, type BenchContext, type Column, type Distribution, type Row, type Scenario } from '../lib/scenario.js'
+import { ServerProcess } from '../lib/server-process.js'
+import { Samples, cdfPoints, median } from '../lib/stats.js'
+import { allSystems, installedVersion, type System } from '../lib/systems.js'
+import { sleep } from '../lib/timing.js'
+import { loadTrace } from '../traces.js'
 
-const here = path.dirname(fileURLToPath(import.meta.url))
-/** The per-keystroke cost measurement, a script of its own (bench/src/automerge-keystroke.ts). */
-const KEYSTROKE_SCRIPT = path.join(here, '..', 'automerge-keystroke.js')
-
-/** Murmur serves Automerge docs to its SDK once the client can open them. */
-function murmurSupportsAutomerge(): boolean {
-  return typeof (MurmurClient.prototype as unknown as Record<string, unknown>).automerge === 'function'
+/** One Automerge pairing: which server, which client. */
+interface AmSystem {
+  readonly system: System
+  readonly wire: AmWire
+  /** Path of the client's endpoint on the server. */
+  readonly path: string
 }
 
-interface KeystrokeLine {
-  readonly label: string
-  readonly median: number
-  readonly p99: number
-  readonly max: number
-  readonly mean: number
+function amSystems(): AmSystem[] {
+  const murmur = allSystems().find((s) => s.id === 'murmur')
+  if (murmur === undefined) throw new Error('no Murmur system')
+  const repoVersion = installedVersion('@automerge/automerge-repo')
+  const murmurRepo: System = {
+    ...murmur,
+    id: 'murmur-automerge-repo' as System['id'],
+    label: 'Murmur (automerge-repo client, /automerge)',
+    persistence: 'SQLite, fsync (group commit); protocol has no acks',
+    durableAcks: false,
+  }
+  const repo: System = {
+    ...murmur,
+    id: 'automerge-repo' as System['id'],
+    label: `automerge-repo ${repoVersion} (Repo + NodeWS server adapter)`,
+    peer: true,
+    server: 'automerge-repo',
+    persistence: 'none (no storage adapter package installed); in memory only',
+    persists: false,
+    durableAcks: false,
+    versions: { '@automerge/automerge-repo': repoVersion, '@automerge/automerge-repo-network-websocket': installedVersion('@automerge/automerge-repo-network-websocket') },
+    launch: () => ({ kind: 'automerge-repo', options: {} }),
+  }
+  return [
+    { system: murmur, wire: AmWire.murmurSdk, path: '' },
+    { system: murmurRepo, wire: AmWire.repo, path: '/automerge' },
+    { system: repo, wire: AmWire.repo, path: '' },
+  ]
 }
 
-/** Run the keystroke script with a time limit; its result lines are "<label> median X ms p99 Y ms max Z ms mean W ms". */
-function runKeystrokes(args: string[], timeoutMs: number): Promise<{ lines: KeystrokeLine[]; header: string[] }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [KEYSTROKE_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')))
-    child.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')))
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer)
-      if (code !== 0) {
-        reject(new Error(signal === 'SIGKILL' ? `no result within ${timeoutMs / 1000} s` : `exited with ${code}: ${out.slice(-300)}`))
-        return
-      }
-      const lines: KeystrokeLine[] = []
-      const header: string[] = []
-      for (const line of out.split('\n')) {
-        const m = /^(.+?)\s+median ([\d.]+) ms\s+p99 ([\d.]+) ms\s+max ([\d.]+) ms\s+mean ([\d.]+) ms/.exec(line)
-        if (m !== null) lines.push({ label: m[1].trim(), median: Number(m[2]), p99: Number(m[3]), max: Number(m[4]), mean: Number(m[5]) })
-        else if (line.trim() !== '') header.push(line.trim())
-      }
-      resolve({ lines, header })
+interface FanoutParams {
+  readonly clients: number
+  readonly writers: number
+  readonly perWriterPerSecond: number
+  readonly warmupMs: number
+  readonly measureMs: number
+}
+
+function fanoutParams(quick: boolean): FanoutParams {
+  return quick
+    ? { clients: 6, writers: 2, perWriterPerSecond: 10, warmupMs: 1000, measureMs: 2000 }
+    : { clients: 30, writers: 6, perWriterPerSecond: 10, warmupMs: 3000, measureMs: 10_000 }
+}
+
+/** Open `n` clients of one doc; the first creates it (automerge-repo) or all open it by id (SDK). */
+async function openClients(am: AmSystem, server: ServerProcess, n: number, docId: string): Promise<AmClient[]> {
+  const clients: AmClient[] = []
+  if (am.wire === AmWire.murmurSdk) {
+    for (let i = 0; i < n; i++) clients.push(await openMurmurAm(server.httpUrl, docId))
+    return clients
+  }
+  const url = `${server.wsUrl}${am.path}`
+  const first = await openRepoAm(url, null)
+  clients.push(first.client)
+  // The others find it through the server, which has it once the creator's first sync reached it.
+  for (let i = 1; i < n; i++) clients.push((await openRepoAm(url, first.docId)).client)
+  return clients
+}
+
+async function fanoutRow(am: AmSystem, server: ServerProcess, p: FanoutParams, distributions: Distribution[]): Promise<Row> {
+  const clients = await openClients(am, server, p.clients, `am-fanout-${Date.now().toString(36)}`)
+  try {
+    const latency = new Samples()
+    let windowStart = Infinity
+    let windowEnd = Infinity
+    clients.forEach((c, i) => {
+      const seen = new Map<string, number>()
+      const own = i < p.writers ? `w${i}` : ''
+      c.onChange((doc) => {
+        const now = performance.now()
+        for (let w = 0; w < p.writers; w++) {
+          const key = `w${w}`
+          const sentAt = doc[key]
+          if (key === own || typeof sentAt !== 'number' || seen.get(key) === sentAt) continue
+          seen.set(key, sentAt)
+          if (sentAt >= windowStart && sentAt < windowEnd) latency.push(now - sentAt)
+        }
+      })
     })
-  })
+    let sentInWindow = 0
+    const periodMs = 1000 / p.perWriterPerSecond
+    const timers: NodeJS.Timeout[] = []
+    for (let i = 0; i < p.writers; i++) {
+      const c = clients[i]
+      timers.push(
+        setTimeout(() => {
+          const tick = (): void => {
+            const now = performance.now()
+            if (now >= windowStart && now < windowEnd) sentInWindow++
+            c.set(`w${i}`, now)
+          }
+          tick()
+          timers.push(setInterval(tick, periodMs))
+        }, (i * periodMs) / p.writers),
+      )
+    }
+    await sleep(p.warmupMs)
+    const cpu = new CpuMeter(server.pid)
+    const bench = benchCpu()
+    const machine = machineCpu()
+    windowStart = performance.now()
+    windowEnd = windowStart + p.measureMs
+    await sleep(p.measureMs)
+    const serverCpu = cpu.read()
+    const benchCores = bench()
+    const otherCpu = Math.max(0, machine() - serverCpu - benchCores)
+    for (const t of timers) clearInterval(t)
+    await sleep(p.warmupMs / 2)
+    const s = latency.summary()
+    distributions.push({ label: am.system.label, unit: 'ms', summary: s, cdf: cdfPoints(latency.sorted()) })
+    const expected = sentInWindow * (p.clients - 1)
+    return okRow(am.system, {
+      median: s.median,
+      p99: s.p99,
+      max: s.max,
+      delivered: expected > 0 ? s.count / expected : NaN,
+      serverCpu,
+      benchCpu: benchCores,
+      otherCpu,
+    })
+  } finally {
+    await Promise.all(clients.map((c) => c.destroy()))
+  }
 }
 
-const COLUMNS: readonly Column[] = [
+/** The trace as one Automerge text doc, edits batched into changes (building it one change per edit takes minutes). */
+function traceDoc(quick: boolean): { snapshot: Uint8Array; length: number; edits: number } {
+  const trace = loadTrace()
+  const edits = quick ? 10_000 : trace.patches.length
+  const doc = automergeEngine.create()
+  changeAutomerge<{ text: string }>(doc, (d) => void (d.text = trace.startContent))
+  const BATCH = 200
+  for (let i = 0; i < edits; i += BATCH) {
+    const batch = trace.patches.slice(i, Math.min(edits, i + BATCH))
+    changeAutomerge<{ text: string }>(doc, (d) => {
+      for (const [pos, del, insert] of batch) Automerge.splice(d, ['text'], pos, del, insert)
+    })
+  }
+  const snapshot = doc.encodeSnapshot()
+  const length = (doc.toJSON() as { text: string }).text.length
+  doc.destroy()
+  return { snapshot, length, edits }
+}
+
+const FANOUT_COLUMNS: readonly Column[] = [
   { key: 'median', label: 'median', unit: 'ms', better: 'lower' },
-  { key: 'p99', label: 'p99', unit: 'ms' },
+  { key: 'p99', label: 'p99', unit: 'ms', better: 'lower' },
   { key: 'max', label: 'max', unit: 'ms' },
-  { key: 'mean', label: 'mean', unit: 'ms' },
+  { key: 'delivered', label: 'delivered', unit: 'percent' },
+  { key: 'serverCpu', label: 'server CPU', unit: 'cores' },
+  { key: 'benchCpu', label: 'bench CPU', unit: 'cores' },
+  { key: 'otherCpu', label: 'other CPU', unit: 'cores' },
+  { key: 'loadMedian', label: 'coldload (median)', unit: 'ms' },
+  { key: 'loadVsRaw', label: 'coldload ÷ raw load', unit: 'ratio' },
 ]
+
+async function coldloads(ctx: BenchContext, am: AmSystem, doc: { snapshot: Uint8Array; length: number }, loads: number): Promise<number[]> {
+  const dir = dataDir(ctx, 'automerge-coldload', am.system)
+  const storage = await openStorage('sqlite', dir, { groupCommitMs: 2 })
+  const ids: string[] = []
+  for (let i = 0; i < loads; i++) {
+    // An automerge-repo documentId, so that both the SDK and a Repo can open it.
+    const id = generateAutomergeUrl().slice('automerge:'.length)
+    await storage.append({ engine: EngineName.automerge, docId: id as DocId }, doc.snapshot)
+    ids.push(id)
+  }
+  await storage.close()
+  const server = await ServerProcess.start(am.system.launch(dir))
+  try {
+    const times: number[] = []
+    for (const id of ids) {
+      const t0 = performance.now()
+      const client = am.wire === AmWire.murmurSdk ? await openMurmurAm(server.httpUrl, id) : (await openRepoAm(`${server.wsUrl}${am.path}`, id)).client
+      const text = client.read().text
+      const length = typeof text === 'string' ? (text as string).length : 0
+      times.push(performance.now() - t0)
+      await client.destroy()
+      if (length !== doc.length) throw new Error(`cold load gave ${length} characters, expected ${doc.length}`)
+    }
+    return times
+  } finally {
+    await server.stop().catch(() => server.kill())
+  }
+}
 
 export const automerge: Scenario = {
   id: 'automerge',
-  title: 'automerge: fanout and coldload with Automerge docs; server CPU per keystroke',
+  title: 'automerge: fanout and coldload with Automerge docs',
   async run(ctx) {
     const started = performance.now()
+    const p = fanoutParams(ctx.quick)
     const rows: Row[] = []
     const notes: string[] = []
-    const repo = `automerge-repo ${installedVersion('@automerge/automerge-repo')} (Repo + NodeWS server adapter)`
-    if (murmurSupportsAutomerge()) {
-      rows.push({ system: 'Murmur, Automerge fanout/coldload', systemId: 'murmur', peer: false, status: RowStatus.notYet, note: 'the SDK opens Automerge docs now: this comparison is the next scenario to write', values: {} })
-    } else {
-      rows.push({ system: 'Murmur, Automerge fanout/coldload', systemId: 'murmur', peer: false, status: RowStatus.notYet, note: 'not available yet: no Automerge handle in the SDK, no /automerge endpoint', values: {} })
+    const distributions: Distribution[] = []
+    const supported = typeof (MurmurClient.prototype as unknown as Record<string, unknown>).automerge === 'function'
+    const loads = ctx.quick ? 1 : 3
+    const doc = supported ? traceDoc(ctx.quick) : null
+    const rawLoads: number[] = []
+    if (doc !== null) {
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now()
+        Automerge.free(Automerge.load(doc.snapshot))
+        rawLoads.push(performance.now() - t0)
+      }
+      notes.push(
+        `coldload doc: ${doc.edits.toLocaleString('en-US')} edits of the trace in changes of 200 edits, ${doc.snapshot.length.toLocaleString('en-US')} bytes saved; ` +
+          `raw Automerge.load in the bench process: median ${median(rawLoads).toFixed(0)} ms`,
+      )
     }
-    rows.push({ system: repo, systemId: 'automerge-repo', peer: true, status: RowStatus.notYet, note: 'not run until Murmur’s side exists (a ratio needs both)', values: {} })
-
-    if (existsSync(KEYSTROKE_SCRIPT)) {
-      // The full 250k-op history takes minutes to build; the bench runs a shorter one (see notes).
-      const ops = ctx.quick ? 10_000 : 50_000
-      const keystrokes = ctx.quick ? 100 : 300
-      ctx.log(`  per-keystroke cost on a ${ops.toLocaleString('en-US')}-op Automerge doc`)
+    for (const am of amSystems()) {
+      if (!supported && !am.system.peer) {
+        rows.push(statusRow(am.system, RowStatus.notYet, 'not available yet: no Automerge support in this build'))
+        continue
+      }
+      ctx.log(`  ${am.system.label}`)
+      const row = await measureRow(ctx, am.system, () => withServer(ctx, 'automerge', am.system, (server) => fanoutRow(am, server, p, distributions)))
+      if (row.status !== RowStatus.ok || doc === null || !am.system.persists) {
+        rows.push(row.status === RowStatus.ok && !am.system.persists ? { ...row, note: `${row.note}; coldload n/a: nothing stored` } : row)
+        continue
+      }
       try {
-        const { lines, header } = await runKeystrokes(['--ops', String(ops), '--keystrokes', String(keystrokes)], ctx.quick ? 60_000 : 120_000)
+        const times = await coldloads(ctx, am, doc, loads)
+        rows.push({ ...row, values: { ...row.values, loadMedian: median(times), loadVsRaw: median(times) / median(rawLoads) } })
+      } catch (err) {
+        rows.push({ ...row, note: `${row.note}; coldload failed: ${(err as Error).message.slice(0, 120)}` })
+      }
+    }
+    if (keystrokeScriptExists()) {
+      const ops = ctx.quick ? 2000 : 20_000
+      const keystrokes = ctx.quick ? 30 : 200
+      ctx.log(`  server CPU per keystroke on a ${ops.toLocaleString('en-US')}-op doc`)
+      try {
+        const { lines, header } = await runKeystrokes(['--ops', String(ops), '--keystrokes', String(keystrokes)], ctx.quick ? 60_000 : 90_000)
         if (lines.length === 0) throw new Error('no result lines in its output')
         for (const l of lines) {
-          rows.push({ system: `Murmur server: ${l.label}`, systemId: 'murmur-keystroke', peer: false, status: RowStatus.ok, note: `${ops.toLocaleString('en-US')} ops of history`, values: { median: l.median, p99: l.p99, max: l.max, mean: l.mean } })
+          rows.push({ system: `per keystroke: ${l.label}`, systemId: 'murmur-keystroke', peer: false, noRatio: true, status: RowStatus.ok, note: `${ops.toLocaleString('en-US')} ops of history`, values: { median: l.median, p99: l.p99, max: l.max } })
         }
-        notes.push(...header.slice(0, 2))
+        notes.push(...header.slice(0, 1))
       } catch (err) {
-        rows.push({ system: 'Murmur server: Automerge per keystroke', systemId: 'murmur-keystroke', peer: false, status: RowStatus.failed, note: (err as Error).message.slice(0, 160), values: {} })
+        rows.push({ system: 'per keystroke (automerge-keystroke)', systemId: 'murmur-keystroke', peer: false, status: RowStatus.failed, note: (err as Error).message.slice(0, 160), values: {} })
       }
-      notes.push('the full 250k-op measurement (over two minutes here): node bench/dist/automerge-keystroke.js')
+      notes.push('per keystroke: server CPU for one incoming single-keystroke change (bench/src/automerge-keystroke.ts); the 250k-op run takes minutes: node bench/dist/automerge-keystroke.js')
     }
+    const murmur = rows.find((r) => r.systemId === 'murmur' && r.status === RowStatus.ok)
+    const peer = rows.find((r) => r.peer && r.status === RowStatus.ok)
     return {
       id: 'automerge',
       title: this.title,
       measures:
-        `Fanout and coldload as for Yjs, with Automerge docs, Murmur against ${repo}: waits for Murmur's Automerge support. ` +
-        `Meanwhile: server CPU for one incoming single-keystroke change on a long-history Automerge doc (bench/src/automerge-keystroke.ts).`,
-      target: "p99 and time ≤ automerge-repo's; per keystroke ≤ 2 ms",
-      params: {},
-      columns: COLUMNS,
-      ratioKey: null,
+        `Fanout as for Yjs with Automerge docs: ${p.clients} real clients on one doc, ${p.writers} writing a number field ${p.perWriterPerSecond} times a second ` +
+        `(the send time), ${p.measureMs / 1000} s measured after ${p.warmupMs / 1000} s. Murmur's SDK, unmodified automerge-repo clients on ` +
+        `Murmur's /automerge, and automerge-repo's own sync server. Coldload: the trace doc in Murmur's storage, a fresh client per ` +
+        `load (${loads} loads) until it holds the whole text, against raw Automerge.load of the same bytes.`,
+      target: "p99 and time ≤ automerge-repo's",
+      params: p,
+      columns: FANOUT_COLUMNS,
+      ratioKey: 'p99',
       rows,
-      distributions: [],
-      targetMet: null,
-      notes,
+      distributions,
+      targetMet: murmur === undefined || peer === undefined ? null : murmur.values.p99 <= peer.values.p99,
+      notes: [...notes, `automerge-repo clients and server run @automerge/automerge ${installedVersion('@automerge/automerge')}; Murmur's engine runs its own pinned copy`],
       durationMs: performance.now() - started,
     }
   },

@@ -6,7 +6,6 @@ import type { System } from '../lib/systems.js'
 import { sleep, withTimeout } from '../lib/timing.js'
 import { TEXT, rawDecodeMs } from '../lib/trace-updates.js'
 import { openWire } from '../lib/wire.js'
-import { waitForQuiet } from '../lib/machine.js'
 
 interface ColdloadParams {
   /** Copies of the doc stored under different ids; each is opened once, cold, after a restart. */
@@ -14,7 +13,7 @@ interface ColdloadParams {
 }
 
 function params(quick: boolean): ColdloadParams {
-  return { loads: quick ? 3 : 7 }
+  return { loads: quick ? 2 : 7 }
 }
 
 /** Store `state` under each id through the system's own protocol, so it is stored as that server stores. */
@@ -73,7 +72,7 @@ export const coldload: Scenario = {
           let server = first
           try {
             await store(system, first, ids, state)
-            await waitForQuiet(4000)
+            await ctx.settle()
             const restartStart = performance.now()
             server = await first.restart()
             const restart = performance.now() - restartStart

@@ -18,7 +18,7 @@ interface IdleParams {
 
 function params(quick: boolean): IdleParams {
   return quick
-    ? { connections: 1000, docs: 100, editsPerDoc: 2000, idleMs: 1000 }
+    ? { connections: 500, docs: 50, editsPerDoc: 2000, idleMs: 500 }
     : { connections: 10_000, docs: 1000, editsPerDoc: 2000, idleMs: 3000 }
 }
 

@@ -18,7 +18,7 @@ interface IngestParams {
 }
 
 function params(quick: boolean): IngestParams {
-  return quick ? { readers: 10, window: 1000, warmupMs: 500, measureMs: 2000 } : { readers: 10, window: 2000, warmupMs: 1500, measureMs: 8000 }
+  return quick ? { readers: 10, window: 1000, warmupMs: 500, measureMs: 1500 } : { readers: 10, window: 2000, warmupMs: 1500, measureMs: 8000 }
 }
 
 /** Stop feeding when this much is queued on the writer's socket: the window, not the socket, paces it. */

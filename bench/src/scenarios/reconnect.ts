@@ -1,8 +1,7 @@
 import type * as Y from 'yjs'
 import { openDocClient, whenSynced, type DocClient } from '../lib/doc-clients.js'
-import { waitForQuiet } from '../lib/machine.js'
 import { ServerProcess } from '../lib/server-process.js'
-import { RowStatus, dataDir, measureRow, okRow, type Column, type Distribution, type Row, type Scenario } from '../lib/scenario.js'
+import { RowStatus, dataDir, measureRow, okRow, type BenchContext, type Column, type Distribution, type Row, type Scenario } from '../lib/scenario.js'
 import { Samples, cdfPoints } from '../lib/stats.js'
 import type { System } from '../lib/systems.js'
 import { inBatches, until, withTimeout } from '../lib/timing.js'
@@ -16,7 +15,7 @@ interface ReconnectParams {
 }
 
 function params(quick: boolean): ReconnectParams {
-  return quick ? { clients: 100, docs: 10, timeoutMs: 30_000 } : { clients: 1000, docs: 100, timeoutMs: 60_000 }
+  return quick ? { clients: 100, docs: 10, timeoutMs: 20_000 } : { clients: 1000, docs: 100, timeoutMs: 60_000 }
 }
 
 /** After the restart every client writes its index here; each must then see every marker of its doc. */
@@ -42,7 +41,7 @@ const COLUMNS: readonly Column[] = [
  * Restart the server under `clients` and time the way back: from the stop until every client has lost
  * its sync and regained it, then check that each client's marker reaches every client of its doc.
  */
-async function measure(system: System, first: ServerProcess, p: ReconnectParams, distributions: Distribution[]): Promise<{ row: Row; server: ServerProcess }> {
+async function measure(ctx: BenchContext, system: System, first: ServerProcess, p: ReconnectParams, distributions: Distribution[]): Promise<{ row: Row; server: ServerProcess }> {
   const tracked: Tracked[] = []
   try {
     await inBatches(
@@ -62,7 +61,7 @@ async function measure(system: System, first: ServerProcess, p: ReconnectParams,
     // Each doc gets content before the restart, so a reconnect has something to sync.
     for (let d = 0; d < p.docs; d++) tracked.find((t) => t.doc === d)?.client.doc.getText(TEXT).insert(0, `doc ${d} `.repeat(50))
     await until(() => tracked.every((t) => t.client.synced && t.client.doc.getText(TEXT).length > 0), 30_000, 20)
-    await waitForQuiet(4000)
+    await ctx.settle()
 
     const stopAt = performance.now()
     const server = await first.restart()
@@ -111,11 +110,11 @@ export const reconnect: Scenario = {
       ctx.log(`  ${system.label}`)
       rows.push(
         await measureRow(ctx, system, async () => {
-          await waitForQuiet(4000)
+          await ctx.settle()
           const first = await ServerProcess.start(system.launch(dataDir(ctx, 'reconnect', system)))
           let server = first
           try {
-            const result = await measure(system, first, p, distributions)
+            const result = await measure(ctx, system, first, p, distributions)
             server = result.server
             return result.row
           } finally {
