@@ -1,4 +1,4 @@
-import { MessageType, randomId, type Message } from '@murmur/shared'
+import { ErrorCode, MessageType, randomId, type Message } from '@murmur/shared'
 import { Connection, ConnectionState, type WebSocketConstructor } from './connection.js'
 import { DocHandle, HandleStatus, type HandleHost } from './handles/doc-handle.js'
 import { YjsHandle } from './handles/yjs-handle.js'
@@ -14,7 +14,11 @@ export interface ClientOptions {
   readonly url: string
   /** A fixed token for the hello handshake. */
   readonly token?: string
-  /** Called for a token before every (re)connect; wins over `token`. */
+  /**
+   * Called for a token before every (re)connect, and again when the server refuses one (close 4401);
+   * wins over `token`. When it returns the token just refused, the client stops retrying (state
+   * `unauthorized`, an `error` event on every handle) until `setToken`, `refreshToken` or `reconnectNow`.
+   */
   readonly getToken?: () => string | Promise<string>
   /**
    * Where docs are kept on this device. Default: IndexedDB ("murmur" database) where it exists, else
@@ -88,9 +92,14 @@ export class MurmurClient {
       pingIntervalMs: options.pingIntervalMs,
       deadAfterMs: options.deadAfterMs,
     })
-    this.connection.on('state', (state) => {
+    this.connection.on('state', (state, detail) => {
       if (state === ConnectionState.open) for (const h of this.handles.values()) h.attach()
       else for (const h of this.handles.values()) h.detach()
+      if (state === ConnectionState.unauthorized) {
+        // Every handle learns why it stopped syncing, as it would from an error about its own doc.
+        const message = detail.reason !== undefined && detail.reason !== '' ? detail.reason : 'the server refused the token'
+        for (const h of this.handles.values()) h.receive({ type: MessageType.error, ref: h.ref, code: ErrorCode.UNAUTHORIZED, message, updateId: '' })
+      }
     })
     this.connection.on('message', (msg) => this.route(msg))
     this.watchBrowserNetwork()
@@ -144,7 +153,8 @@ export class MurmurClient {
   }
 
   private connectionStatus(): HandleStatus {
-    return this.connection.state === ConnectionState.offline ? HandleStatus.offline : HandleStatus.connecting
+    const state = this.connection.state
+    return state === ConnectionState.offline || state === ConnectionState.unauthorized ? HandleStatus.offline : HandleStatus.connecting
   }
 
   private route(msg: Message): void {
@@ -168,6 +178,31 @@ export class MurmurClient {
 
   on<K extends keyof ClientEvents>(event: K, listener: ClientEvents[K]): () => void {
     return this.connection.on('state', listener)
+  }
+
+  /**
+   * Use `token` from now on: sent at once on a live connection (no reconnect), or used to connect again
+   * after the server refused the previous one.
+   */
+  setToken(token: string): void {
+    const live = this.connection.state === ConnectionState.open
+    this.connection.setToken(token)
+    if (live) for (const h of this.handles.values()) h.resendUnsaved()
+  }
+
+  /**
+   * Ask `getToken` for a fresh token and hand it to the server on the live socket, without reconnecting.
+   * Local changes the old token was refused are sent again under the new one.
+   */
+  async refreshToken(): Promise<void> {
+    const live = this.connection.state === ConnectionState.open
+    await this.connection.refreshToken()
+    if (live && this.connection.state === ConnectionState.open) for (const h of this.handles.values()) h.resendUnsaved()
+  }
+
+  /** Connect again now (for example once `getToken` can give a new token after a refusal). */
+  reconnectNow(): void {
+    this.connection.reconnectNow()
   }
 
   /** "Work offline": keep editing locally, send nothing, until set back online. */

@@ -1,5 +1,6 @@
 import {
   ChunkAssembler,
+  CloseCode,
   MessageType,
   PROTOCOL_MAJOR,
   PROTOCOL_MINOR,
@@ -32,6 +33,11 @@ export const ConnectionState = {
   open: 'open',
   /** `close()` was called. */
   closed: 'closed',
+  /**
+   * The server refused the token (close 4401) and `getToken` had no other one: not retrying until a new
+   * token comes (`setToken`, `refreshToken`, or `reconnectNow` when `getToken` will now give one).
+   */
+  unauthorized: 'unauthorized',
 } as const
 export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState]
 
@@ -71,6 +77,12 @@ export class Connection {
   private lastReceivedAt = 0
   private pingNonce = 0
   private assembler: ChunkAssembler
+  /** The token sent in the last hello (or auth); a 4401 means the server refused it. */
+  private sentToken: string | null = null
+  /** A token already fetched for the next hello. */
+  private nextToken: string | null = null
+  /** Set by `setToken`: used instead of `getToken` from then on. */
+  private fixedToken: string | null = null
   private readonly listeners: { [K in keyof ConnectionEvents]: Set<ConnectionEvents[K]> } = {
     state: new Set(),
     message: new Set(),
@@ -116,6 +128,65 @@ export class Connection {
       this.dropSocket(1000, 'offline')
       this.setState(ConnectionState.offline)
     }
+  }
+
+  /** The token to use now: the one given to `setToken`, else `getToken`'s. */
+  private async currentToken(): Promise<string> {
+    if (this.fixedToken !== null) return this.fixedToken
+    try {
+      return await this.options.getToken()
+    } catch (err) {
+      this.options.log.warn('murmur: getToken failed', err)
+      return ''
+    }
+  }
+
+  /**
+   * Use `token` from now on. On a live connection it is sent at once (an `auth` message, no reconnect);
+   * after a refusal (state `unauthorized`) the connection is tried again with it.
+   */
+  setToken(token: string): void {
+    this.fixedToken = token
+    if (this._state === ConnectionState.open) this.sendAuth(token)
+    else if (this._state === ConnectionState.unauthorized) this.reconnectNow()
+  }
+
+  /**
+   * Ask for a fresh token (`getToken`, or the one given to `setToken`) and hand it to the server on the
+   * live connection, without reconnecting. When not connected, the next connect uses it.
+   */
+  async refreshToken(): Promise<void> {
+    const token = await this.currentToken()
+    if (this._state === ConnectionState.open) this.sendAuth(token)
+    else if (this._state === ConnectionState.unauthorized && token !== this.sentToken) {
+      this.nextToken = token
+      this.reconnectNow()
+    }
+  }
+
+  private sendAuth(token: string): void {
+    if (this.ws === null) return
+    this.sentToken = token
+    this.ws.send(encodeMessage({ type: MessageType.auth, token }))
+  }
+
+  /**
+   * The server refused our token (4401). Ask for a token once more: a different one is tried right away
+   * (with backoff); the same one (or none) would only be refused again, so retries stop until a new
+   * token is given.
+   */
+  private async onUnauthorized(detail: { code: number; reason: string }): Promise<void> {
+    const rejected = this.sentToken
+    const token = await this.currentToken()
+    if (this._state === ConnectionState.closed || !this.wantOnline || this.ws !== null) return
+    if (token !== '' && token !== rejected) {
+      this.nextToken = token
+      this.setState(ConnectionState.connecting, detail)
+      this.scheduleRetry()
+      return
+    }
+    this.clearTimers()
+    this.setState(ConnectionState.unauthorized, detail)
   }
 
   /** Reconnect now (after a token refresh, or a close code that stopped retries). */
@@ -165,19 +236,20 @@ export class Connection {
       this.lastClose = { code: ev.code, reason: ev.reason }
       this.stopLiveness()
       if (this._state === ConnectionState.closed || !this.wantOnline) return
+      if (ev.code === CloseCode.UNAUTHORIZED) {
+        void this.onUnauthorized({ code: ev.code, reason: ev.reason })
+        return
+      }
       this.setState(ConnectionState.connecting, { code: ev.code, reason: ev.reason })
       this.scheduleRetry()
     }
   }
 
   private async handshake(ws: WebSocketLike): Promise<void> {
-    let token = ''
-    try {
-      token = await this.options.getToken()
-    } catch (err) {
-      this.options.log.warn('murmur: getToken failed', err)
-    }
+    const token = this.nextToken ?? (await this.currentToken())
+    this.nextToken = null
     if (this.ws !== ws) return
+    this.sentToken = token
     ws.send(encodeMessage({ type: MessageType.hello, major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, token, client: this.options.clientName }))
     this.lastReceivedAt = Date.now()
     this.startLiveness(ws)

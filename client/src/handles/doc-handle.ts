@@ -246,6 +246,14 @@ export class DocHandle {
   protected onAttached(): void {}
   protected onDetached(): void {}
 
+  /**
+   * Send every unacknowledged update again on the open doc (after a token refresh: writes the old token
+   * had refused may now be allowed). Duplicates are harmless; the server acks what it already holds.
+   */
+  resendUnsaved(): void {
+    if (this.opened && this.host.isConnected()) this.resendOutbox()
+  }
+
   private resendOutbox(): void {
     if (!this.opened || this.outbox.size === 0) return
     const entries = [...this.outbox]

@@ -79,6 +79,7 @@ export function registerDocRoutes(http: FastifyInstance, deps: DocRoutesDeps): v
             engine: { type: 'string', enum: ['yjs', 'automerge'] },
             after: { type: 'string', maxLength: 2048 },
             limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 100 },
+            token: { type: 'string' },
           },
           additionalProperties: false,
         },
@@ -147,7 +148,11 @@ export function registerDocRoutes(http: FastifyInstance, deps: DocRoutesDeps): v
     {
       schema: {
         params: docParams,
-        querystring: { type: 'object', properties: { replicas: { type: 'integer', minimum: 0, maximum: 64 } }, additionalProperties: false },
+        querystring: {
+          type: 'object',
+          properties: { replicas: { type: 'integer', minimum: 0, maximum: 64 }, token: { type: 'string' } },
+          additionalProperties: false,
+        },
         response: {
           200: {
             type: 'object',
@@ -188,6 +193,7 @@ export function registerDocRoutes(http: FastifyInstance, deps: DocRoutesDeps): v
           properties: {
             after: { type: 'integer', minimum: 0 },
             limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: MAX_PAGE },
+            token: { type: 'string' },
           },
           additionalProperties: false,
         },
