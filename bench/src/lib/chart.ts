@@ -6,9 +6,9 @@ import type { Distribution, ScenarioResult } from './scenario.js'
  * visible) and latency on a log y axis.
  */
 
-const WIDTH = 900
+const WIDTH = 1000
 const PANEL_HEIGHT = 360
-const MARGIN = { left: 70, right: 230, top: 40, bottom: 45 }
+const MARGIN = { left: 70, right: 330, top: 40, bottom: 45 }
 const COLORS = ['#1f6feb', '#d1242f', '#1a7f37', '#9a6700', '#8250df', '#bf3989', '#57606a']
 /** x position of the max sample, a little past 99.9 %. */
 const MAX_X = 3.3
@@ -82,7 +82,10 @@ function panel(title: string, series: readonly Distribution[], top: number): str
 export function renderChart(results: readonly ScenarioResult[], caption: string): string {
   const panels = results.filter((r) => r.distributions.length > 0)
   const height = Math.max(1, panels.length) * PANEL_HEIGHT + 30
-  const body = panels.map((r, i) => panel(r.title, r.distributions, i * PANEL_HEIGHT)).join('\n')
+  const body =
+    panels.length > 0
+      ? panels.map((r, i) => panel(r.title, r.distributions, i * PANEL_HEIGHT)).join('\n')
+      : `<text x="20" y="40" font-size="14">No latency distributions in this run (${esc(results.map((r) => r.id).join(', '))}).</text>`
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,

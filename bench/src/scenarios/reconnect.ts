@@ -24,8 +24,14 @@ const MARKERS = 'markers'
 interface Tracked {
   readonly client: DocClient
   readonly doc: number
-  lostAt: number
-  resyncedAt: number
+  /** Times the client lost its sync, and times it regained it, since the restart began. */
+  readonly lost: number[]
+  readonly synced: number[]
+}
+
+/** When the client was synced with the new server: its first regained sync after that one listened. */
+function resyncedAt(t: Tracked, listeningAt: number): number {
+  return t.synced.find((at) => at >= listeningAt) ?? NaN
 }
 
 const COLUMNS: readonly Column[] = [
@@ -41,7 +47,7 @@ const COLUMNS: readonly Column[] = [
  * Restart the server under `clients` and time the way back: from the stop until every client has lost
  * its sync and regained it, then check that each client's marker reaches every client of its doc.
  */
-async function measure(ctx: BenchContext, system: System, first: ServerProcess, p: ReconnectParams, distributions: Distribution[]): Promise<{ row: Row; server: ServerProcess }> {
+async function measure(ctx: BenchContext, system: System, first: ServerProcess, p: ReconnectParams, distributions: Distribution[], notes: string[]): Promise<{ row: Row; server: ServerProcess }> {
   const tracked: Tracked[] = []
   try {
     await inBatches(
@@ -49,13 +55,10 @@ async function measure(ctx: BenchContext, system: System, first: ServerProcess, 
       50,
       async (i) => {
         const client = openDocClient(system, first.httpUrl, `reconnect-${i % p.docs}`)
-        const t: Tracked = { client, doc: i % p.docs, lostAt: NaN, resyncedAt: NaN }
+        const t: Tracked = { client, doc: i % p.docs, lost: [], synced: [] }
         tracked.push(t)
         await withTimeout(whenSynced(client), 60_000, `client ${i} sync`)
-        client.onSynced((synced) => {
-          if (!synced && Number.isNaN(t.lostAt)) t.lostAt = performance.now()
-          else if (synced && !Number.isNaN(t.lostAt) && Number.isNaN(t.resyncedAt)) t.resyncedAt = performance.now()
-        })
+        client.onSynced((synced) => (synced ? t.synced : t.lost).push(performance.now()))
       },
     )
     // Each doc gets content before the restart, so a reconnect has something to sync.
@@ -63,12 +66,21 @@ async function measure(ctx: BenchContext, system: System, first: ServerProcess, 
     await until(() => tracked.every((t) => t.client.synced && t.client.doc.getText(TEXT).length > 0), 30_000, 20)
     await ctx.settle()
 
+    for (const t of tracked) {
+      t.lost.length = 0
+      t.synced.length = 0
+    }
     const stopAt = performance.now()
     const server = await first.restart()
     const listeningAt = performance.now()
-    const allBack = await until(() => tracked.every((t) => !Number.isNaN(t.resyncedAt)), p.timeoutMs, 10)
+    const allBack = await until(() => tracked.every((t) => t.lost.length > 0 && !Number.isNaN(resyncedAt(t, listeningAt))), p.timeoutMs, 10)
     const doneAt = performance.now()
-    const notResynced = tracked.filter((t) => Number.isNaN(t.resyncedAt)).length
+    const notResynced = tracked.filter((t) => Number.isNaN(resyncedAt(t, listeningAt))).length
+    // A client that synced again before the new server listened reached the old one while it stopped.
+    const rejoinedStopping = tracked.filter((t) => t.synced.some((at) => at < listeningAt)).length
+    if (rejoinedStopping > 0) {
+      notes.push(`${system.label}: ${rejoinedStopping} clients reconnected and synced to the stopping server before it exited, then lost it again`)
+    }
 
     // No client left behind: every client's write reaches every client of its doc.
     tracked.forEach((t, i) => (t.client.doc.getMap(MARKERS) as Y.Map<number>).set(String(i), 1))
@@ -77,7 +89,10 @@ async function measure(ctx: BenchContext, system: System, first: ServerProcess, 
     const missingMarkers = tracked.filter((t) => t.client.doc.getMap(MARKERS).size !== perDoc).length
 
     const perClient = new Samples()
-    for (const t of tracked) if (!Number.isNaN(t.resyncedAt)) perClient.push(t.resyncedAt - stopAt)
+    for (const t of tracked) {
+      const at = resyncedAt(t, listeningAt)
+      if (!Number.isNaN(at)) perClient.push(at - stopAt)
+    }
     const s = perClient.summary()
     distributions.push({ label: system.label, unit: 'ms', summary: s, cdf: cdfPoints(perClient.sorted()) })
     const row = okRow(
@@ -105,6 +120,7 @@ export const reconnect: Scenario = {
     const started = performance.now()
     const p = params(ctx.quick)
     const rows: Row[] = []
+    const notes: string[] = []
     const distributions: Distribution[] = []
     for (const system of ctx.systems) {
       ctx.log(`  ${system.label}`)
@@ -114,7 +130,7 @@ export const reconnect: Scenario = {
           const first = await ServerProcess.start(system.launch(dataDir(ctx, 'reconnect', system)))
           let server = first
           try {
-            const result = await measure(ctx, system, first, p, distributions)
+            const result = await measure(ctx, system, first, p, distributions, notes)
             server = result.server
             return result.row
           } finally {
@@ -141,6 +157,7 @@ export const reconnect: Scenario = {
       distributions,
       targetMet: murmur === undefined ? null : murmur.values.leftBehind === 0 && Number.isFinite(murmur.values.allSynced),
       notes: [
+        ...notes,
         "each client library reconnects with its own default backoff (Murmur SDK: 250 ms doubling to 10 s, jittered; y-websocket: 100 ms doubling to 2.5 s; Hocuspocus: 1 s first delay, then its backoff): the figures include each one's policy",
       ],
       durationMs: performance.now() - started,
