@@ -44,8 +44,8 @@ function validate(update: Uint8Array): void {
     // Reads every struct and then the delete set (`parseUpdateMeta` stops before the delete set, so bytes
     // cut inside it passed and then failed half-applied); throws on truncated or corrupt bytes.
     const { ds } = Y.decodeUpdate(update)
-    // Yjs never writes an empty delete range, and one makes it throw while emitting the 'update' event,
-    // which leaves the doc unable to finish any later transaction.
+    // Yjs never writes an empty delete range, and one for items we do not have yet makes it throw when
+    // it sets the range aside, after the update's structs went in: refused here, before anything applies.
     for (const ranges of ds.clients.values()) {
       for (const range of ranges) if (!(range.len > 0)) throw new Error('empty delete range')
     }
