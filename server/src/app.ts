@@ -20,6 +20,7 @@ import { serveMurmurSync } from './sync/murmur-sync.js'
 import { serveAutomergeRepo } from './sync/automerge-repo.js'
 import { registerHealthRoutes } from './http/health.js'
 import { registerDocRoutes } from './http/docs.js'
+import { registerClusterRoutes } from './http/cluster-routes.js'
 import { registerErrorHandler } from './http/errors.js'
 import { registerHttpAuth } from './http/auth.js'
 import { KeyedRateLimiter } from './limits/token-bucket.js'
@@ -149,12 +150,17 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   }
 
   // Single nodes answer too, so tools need not know whether they talk to a cluster.
-  http.get('/v1/cluster', async () =>
-    cluster !== null ? cluster.describe() : { self: ctx.nodeId, members: [{ id: ctx.nodeId, url: selfWsUrl, httpUrl: selfWsUrl.replace(/^ws/u, 'http'), state: 'alive', incarnation: 0, rttMs: null, connected: true }] },
-  )
+  registerClusterRoutes(http, {
+    cluster: () => cluster,
+    single: () => ({ self: ctx.nodeId, members: [{ id: ctx.nodeId, url: selfWsUrl, httpUrl: selfWsUrl.replace(/^ws/u, 'http'), state: 'alive', incarnation: 0, rttMs: null, connected: true }] }),
+    clusterSecret: config.clusterSecret,
+  })
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false })
   const sockets = new Set<ServerSocket>()
+  /** Raw TCP sockets of every upgrade, so that close() can end the ones that linger. */
+  const upgraded = new Set<Duplex>()
+  let closing: Promise<void> | null = null
   const limits = {
     maxBufferedBytes: config.maxBufferedBytes,
     pingIntervalMs: Math.max(config.keepAliveMs, 1000),
@@ -216,6 +222,12 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
 
   http.server.on('upgrade', (req: IncomingMessage, tcp: Duplex, head: Buffer) => {
     tcp.on('error', () => undefined)
+    if (closing !== null) {
+      tcp.destroy()
+      return
+    }
+    upgraded.add(tcp)
+    tcp.once('close', () => upgraded.delete(tcp))
     const url = new URL(req.url ?? '/', 'http://localhost')
     const endpoint: Endpoint | null = url.pathname.startsWith('/yjs/')
       ? Endpoint.yjs
@@ -287,7 +299,6 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   deliverer?.start()
   ready = true
 
-  let closing: Promise<void> | null = null
   return {
     url: `http://${hostForUrl}:${port}`,
     port,
@@ -310,7 +321,14 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
         cluster?.close()
         for (const s of sockets) s.close(CloseCode.GOING_AWAY, closeReason(ErrorCode.SHUTTING_DOWN, 'server shutting down'))
         wss.close()
-        await http.close()
+        const httpClosed = http.close()
+        // The HTTP server only finishes closing once every upgraded socket is gone; a peer that never
+        // completes the closing handshake must not keep the process alive.
+        const grace = setTimeout(() => {
+          for (const tcp of upgraded) tcp.destroy()
+        }, 1000)
+        await httpClosed
+        clearTimeout(grace)
         await notifier?.close()
         await deliverer?.close()
         await registry.close()

@@ -49,4 +49,37 @@ describe('failure detection with real processes', () => {
     await spawnNode(args)
     await untilState(observers, 'victim', 'alive', 20_000)
   })
+
+  it('a node stopped cleanly is not decommissioned: it comes back alive and keeps its partitions', async () => {
+    const observers = await startCluster(2)
+    const port = await freePort()
+    const dataDir = tempDir()
+    const args = [
+      '--port', String(port), '--data-dir', dataDir, '--node-id', 'restarted', '--cluster-secret', SECRET,
+      '--peers', observers.map((o) => o.url.replace(/^http/u, 'ws')).join(','),
+      '--probe-interval-ms', String(FAST.probeIntervalMs), '--anti-entropy-ms', String(FAST.antiEntropyMs),
+    ]
+    const node = await spawnNode(args)
+    await untilState(observers, 'restarted', 'alive', 20_000)
+    await node.kill('SIGTERM')
+    await untilState(observers, 'restarted', 'dead', 30_000)
+    await spawnNode(args)
+    await untilState(observers, 'restarted', 'alive', 20_000)
+    expect(observers[0].cluster!.placement.size).toBe(3)
+  })
+
+  it('an operator decommission is final and moves ownership', async () => {
+    const nodes = await startCluster(3)
+    await untilMeshed(nodes)
+    const target = nodes[2].cluster!.self
+    const denied = await fetch(`${nodes[0].url}/v1/cluster/members/${target}/decommission`, { method: 'POST' })
+    expect(denied.status).toBe(401)
+    const res = await fetch(`${nodes[0].url}/v1/cluster/members/${target}/decommission`, {
+      method: 'POST',
+      headers: { 'x-murmur-cluster-secret': SECRET },
+    })
+    expect(res.status).toBe(200)
+    await untilState(nodes.slice(0, 2), target, 'left', 10_000)
+    expect(nodes[0].cluster!.placement.size).toBe(2)
+  })
 })

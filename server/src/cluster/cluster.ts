@@ -191,7 +191,8 @@ export class Cluster {
 
   close(): void {
     for (const t of this.timers) clearInterval(t)
-    this.membership.leave()
+    // A shutdown is not a decommission: `left` is final and would move this node's partitions away for
+    // good. The others mark it dead; it refutes when it comes back.
     this.replication.close()
     this.links.close()
   }

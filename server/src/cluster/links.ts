@@ -126,6 +126,10 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; mess
 
   /** An inbound link, already authenticated as `peer` by the upgrade handler. */
   accept(ws: WebSocket, peer: { id: string; url: string }): void {
+    if (this.closed) {
+      ws.close(1001, 'node shutting down')
+      return
+    }
     const link: Link = { ws, outbound: false, peer: null, alive: true }
     // The hello must name the node the credentials were signed for.
     this.wire(link, (id) => {
