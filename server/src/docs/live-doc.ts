@@ -10,6 +10,14 @@ import type { DocKey, Storage } from '../storage/storage.js'
 import type { Logger } from '../logger.js'
 
 /**
+ * Automatic compactions may cost at most this much snapshot-encoding time per update they fold in. An
+ * Automerge snapshot of a long history takes long to encode (~0.65 s at 250k ops), so such a doc is
+ * compacted less often than the thresholds alone would say: its log grows longer instead, which only
+ * costs a little at load.
+ */
+const SNAPSHOT_MS_PER_UPDATE = 0.2
+
+/**
  * Someone who wants a doc's changes: a client socket, an HTTP request, a peer node.
  * Every change is delivered to every subscriber except the one it came from.
  */
@@ -47,6 +55,8 @@ export class LiveDoc {
   private updatesSinceSnapshot: number
   private bytesSinceSnapshot: number
   private compacting = false
+  /** How long encoding the last snapshot took (ms); 0 until one was made. */
+  private lastSnapshotMs = 0
   private failed: MurmurError | null = null
   /**
    * The doc's size as `maxDocBytes` sees it: bytes of the last exact measure (the stored snapshot and log
@@ -129,7 +139,9 @@ export class LiveDoc {
       const upToSeq = this.lastSeq
       const countAtSnapshot = this.updatesSinceSnapshot
       const bytesAtSnapshot = this.bytesSinceSnapshot
+      const encodeStart = performance.now()
       const snapshot = this.doc.encodeSnapshot()
+      this.lastSnapshotMs = performance.now() - encodeStart
       const growthAtSnapshot = this.sizeGrowth
       await this.storage.compact(this.key, snapshot, upToSeq)
       this.updatesSinceSnapshot -= countAtSnapshot
@@ -190,8 +202,9 @@ export class LiveDoc {
         this.updatesSinceSnapshot++
         this.bytesSinceSnapshot += bytes.length
         if (
-          this.updatesSinceSnapshot >= this.options.compactEveryUpdates ||
-          this.bytesSinceSnapshot >= this.options.compactEveryBytes
+          (this.updatesSinceSnapshot >= this.options.compactEveryUpdates ||
+            this.bytesSinceSnapshot >= this.options.compactEveryBytes) &&
+          this.updatesSinceSnapshot * SNAPSHOT_MS_PER_UPDATE >= this.lastSnapshotMs
         ) {
           void this.compact()
         }
