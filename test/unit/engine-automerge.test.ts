@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { Automerge, automergeEngine, automergeValueOf, changeAutomerge } from '../../shared/src/index.js'
+import { Automerge, ErrorCode, automergeEngine, automergeValueOf, changeAutomerge, isMurmurError } from '../../shared/src/index.js'
 import { receivedState } from '../../shared/src/engine/automerge-sync-state.js'
 import { runEngineAcceptance } from './engine-acceptance.js'
 
-interface TextDoc {
-  t: string
-}
+// A type, not an interface: `Automerge.from` wants something assignable to a string-keyed record.
+type TextDoc = { t: string }
 
 runEngineAcceptance(
   automergeEngine,
@@ -24,6 +23,30 @@ runEngineAcceptance(
 )
 
 const SEED = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 2 ** 31)
+
+describe('Automerge engine', () => {
+  it('refuses a well-formed change that reuses a sequence number, and stays usable', () => {
+    const actor = 'aa'.repeat(16)
+    const base = Automerge.save(Automerge.from<TextDoc>({ t: 'base' }, actor))
+    const first = Automerge.change(Automerge.load<TextDoc>(base, actor), (d) => Automerge.splice(d, ['t'], 0, 0, 'x'))
+    const forged = Automerge.change(Automerge.load<TextDoc>(base, actor), (d) => Automerge.splice(d, ['t'], 0, 0, 'y'))
+    const server = automergeEngine.load(base, [])
+    expect(server.applyUpdate(Automerge.getLastLocalChange(first)!).changed).toBe(true)
+    const version = server.version()
+    let code: unknown = null
+    try {
+      server.applyUpdate(Automerge.getLastLocalChange(forged)!)
+    } catch (err) {
+      code = isMurmurError(err) ? err.code : err
+    }
+    expect(code).toBe(ErrorCode.INVALID_UPDATE)
+    expect(server.version()).toBe(version)
+    const other = automergeEngine.load(server.encodeSnapshot(), [])
+    changeAutomerge<TextDoc>(other, (d) => Automerge.splice(d, ['t'], 0, 0, 'z'))
+    expect(server.applyUpdate(other.encodeSnapshot()).changed).toBe(true)
+    expect(automergeValueOf<TextDoc>(server).t).toBe('zxbase')
+  })
+})
 
 describe('Automerge sync state', () => {
   // The adapter moves the sync state itself instead of calling receiveSyncMessage (too slow on long
