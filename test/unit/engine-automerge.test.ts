@@ -61,11 +61,12 @@ describe('Automerge sync state', () => {
       fc.record({ kind: fc.constant('drop' as const), to: peer }),
     )
     const details = fc.check(
-      fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+      fc.property(fc.array(step, { maxLength: 40 }), fc.boolean(), (steps, secondStartsEmpty) => {
         const base = Automerge.change(Automerge.init<TextDoc>(), (d) => {
           d.t = 'base'
         })
-        const docs: Doc[] = [Automerge.clone(base), Automerge.clone(base)]
+        // A peer with nothing sends empty heads, which takes Automerge's "peer lost its data" branch.
+        const docs: Doc[] = [Automerge.clone(base), secondStartsEmpty ? Automerge.init<TextDoc>() : Automerge.clone(base)]
         const states = [Automerge.initSyncState(), Automerge.initSyncState()]
         const inbox: Uint8Array[][] = [[], []]
         const send = (from: 0 | 1): void => {
@@ -77,7 +78,10 @@ describe('Automerge sync state', () => {
         send(1)
         for (const s of steps) {
           if (s.kind === 'edit') {
-            docs[s.peer] = Automerge.change(docs[s.peer], (d) => Automerge.splice(d, ['t'], s.at % (d.t.length + 1), 0, 'x'))
+            docs[s.peer] = Automerge.change(docs[s.peer], (d) => {
+              if (d.t === undefined) d.t = ''
+              Automerge.splice(d, ['t'], s.at % (d.t.length + 1), 0, 'x')
+            })
             send(s.peer)
           } else if (s.kind === 'drop') {
             inbox[s.to].shift()
