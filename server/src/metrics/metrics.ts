@@ -57,7 +57,7 @@ export class ServerMetrics {
 
   constructor(sources: MetricSources) {
     const registers = [this.registry]
-    collectDefaultMetrics({ register: this.registry, prefix: 'murmur_process_' })
+    collectDefaultMetrics({ register: this.registry, prefix: 'murmur_' })
     new Gauge({
       name: 'murmur_connections',
       help: 'Client WebSockets open now, by endpoint',
