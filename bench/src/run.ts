@@ -120,7 +120,7 @@ async function main(): Promise<number> {
       return traceUpdates
     },
     async settle() {
-      if (!quick) await waitForQuiet(4000)
+      if (!quick) await waitForQuiet(3000)
     },
     log: (message) => process.stdout.write(`${message}\n`),
   }

@@ -38,7 +38,7 @@ interface FanoutParams {
 function params(quick: boolean): FanoutParams {
   return quick
     ? { clients: 20, writers: 5, perWriterPerSecond: 10, warmupMs: 1000, measureMs: 2000, drainMs: 500 }
-    : { clients: 100, writers: 20, perWriterPerSecond: 10, warmupMs: 4000, measureMs: 15_000, drainMs: 1500 }
+    : { clients: 100, writers: 20, perWriterPerSecond: 10, warmupMs: 3000, measureMs: 10_000, drainMs: 1000 }
 }
 
 interface FanoutMeasurement {
