@@ -166,6 +166,7 @@ describe('webhooks', () => {
     const second = await startServer(config)
     onTestFinished(() => second.close())
     await until(() => hook.delivered.length > 0, hook.onDelivery, 20_000, 'the delivery after the restart')
+    await eventually(async () => (await second.storage.outboxCount()) === 0, 10_000, 'an empty outbox')
     await expectEveryChangeDelivered(second, hook.delivered, new Map([['kept', 4]]))
   })
 
