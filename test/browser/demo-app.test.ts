@@ -5,6 +5,7 @@
  */
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { AUTH_SECRET, token } from '../support/auth.js'
 import { startCluster, untilMeshed } from '../support/cluster.js'
 import { startTestServer } from '../support/servers.js'
 import {
@@ -188,7 +189,26 @@ describe('demo app in Chromium', () => {
     await screenshot(alice.page, 'presence-after-close')
     expect([...alice.errors, ...bob.errors]).toEqual([])
   })
+  test('on a node that checks tokens, the app syncs with the token given as ?token= and keeps it out of the URL', async () => {
+    const node = await startTestServer({ staticDir: DEMO_DIST, authSecret: AUTH_SECRET })
+    const jwt = await token({ '*': 'write' })
+    const alice = await openUser(browser, `${node.url}/?token=${encodeURIComponent(jwt)}`, 'Alice Otter', '#e11d48')
+    expect(alice.page.url()).not.toContain('token=')
+    const docId = await createDoc(alice.page, 'Signed in')
+    await typeAtEnd(alice.page, 'Only with a token.')
+    await waitForSynced(alice.page)
+    // The node has it: read it back over the HTTP API with the same token.
+    const res = await fetch(`${node.url}/v1/docs/yjs/${encodeURIComponent(docId)}`, { headers: { authorization: `Bearer ${jwt}` } })
+    expect(res.status).toBe(200)
+    expect(JSON.stringify(await res.json())).toContain('Only with a token.')
+    // The tab keeps the token across a reload.
+    await alice.page.reload()
+    await waitForText(alice.page, 'Only with a token.')
+    await waitForSynced(alice.page)
+    expect([...alice.errors]).toEqual([])
+  })
 })
+
 
 describe('demo app on a cluster', () => {
   test('two people on two different nodes edit at once and converge; one switches node', async () => {
