@@ -205,10 +205,9 @@ describe('demo app in Chromium', () => {
     await alice.page.reload()
     await waitForText(alice.page, 'Only with a token.')
     await waitForSynced(alice.page)
-    expect([...alice.errors]).toEqual([])
+    expect(alice.errors).toEqual([])
   })
 })
-
 
 describe('demo app on a cluster', () => {
   test('two people on two different nodes edit at once and converge; one switches node', async () => {
