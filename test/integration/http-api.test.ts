@@ -83,7 +83,7 @@ describe('HTTP API (/v1)', () => {
     const pages: string[][] = []
     let after: string | null = null
     do {
-      const page = (await server.http.inject({ url: `/v1/docs?limit=3${after === null ? '' : `&after=${encodeURIComponent(after)}`}`, headers: writer })).json()
+      const page: { docs: { engine: string; docId: string }[]; next: string | null } = (await server.http.inject({ url: `/v1/docs?limit=3${after === null ? '' : `&after=${encodeURIComponent(after)}`}`, headers: writer })).json()
       pages.push(page.docs.map((d: { engine: string; docId: string }) => `${d.engine}:${d.docId}`))
       after = page.next
     } while (after !== null)
@@ -98,7 +98,7 @@ describe('HTTP API (/v1)', () => {
     const seen: string[] = []
     after = null
     do {
-      const page = (await server.http.inject({ url: `/v1/docs?limit=1${after === null ? '' : `&after=${encodeURIComponent(after)}`}`, headers: some })).json()
+      const page: { docs: { docId: string }[]; next: string | null } = (await server.http.inject({ url: `/v1/docs?limit=1${after === null ? '' : `&after=${encodeURIComponent(after)}`}`, headers: some })).json()
       seen.push(...page.docs.map((d: { docId: string }) => d.docId))
       after = page.next
     } while (after !== null)

@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto'
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { ErrorCode, MurmurError } from '@murmur/shared'
@@ -20,18 +20,27 @@ export interface TokenKeySources {
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash. */
 export const MIN_SECRET_BYTES = 32
 
+/** Verified tokens remembered at most (the oldest is forgotten first). */
+const VERIFIED_CACHE_SIZE = 10_000
+
 export class AuthConfigError extends Error {
   override name = 'AuthConfigError'
 }
 
 /** Verifies JWTs against the configured keys. Construction reads and checks the key files once. */
 export class TokenVerifier {
-  private readonly secret: Uint8Array | null
+  /** A key object made once: jose would otherwise import raw secret bytes on every verification. */
+  private readonly secret: KeyObject | null
   private readonly publicKey: { key: KeyObject; alg: 'RS256' | 'ES256' } | null
   private readonly jwks: JWTVerifyGetKey | null
   private readonly algorithms: string[]
   /** For the start-up line: "HS256", "RS256 public key", "JWKS (3 keys)"... */
   readonly description: string
+  /**
+   * Tokens that verified, by their exact text. Clients present the same token on every reconnect, so a
+   * reconnect storm costs one signature check per token rather than one per connection.
+   */
+  private readonly verified = new Map<string, JWTPayload>()
 
   constructor(private readonly sources: TokenKeySources) {
     const parts: string[] = []
@@ -39,7 +48,7 @@ export class TokenVerifier {
     if (sources.secret !== null && sources.secret !== '') {
       const bytes = new TextEncoder().encode(sources.secret)
       if (bytes.length < MIN_SECRET_BYTES) throw new AuthConfigError(`--auth-secret must be at least ${MIN_SECRET_BYTES} bytes`)
-      this.secret = bytes
+      this.secret = createSecretKey(bytes)
       parts.push('HS256 shared secret')
     }
     this.publicKey = sources.publicKeyFile !== null && sources.publicKeyFile !== '' ? readPublicKey(sources.publicKeyFile) : null
@@ -69,6 +78,19 @@ export class TokenVerifier {
    */
   async verify(token: string): Promise<JWTPayload> {
     if (!this.configured) throw new MurmurError(ErrorCode.UNAUTHORIZED, 'this node accepts no tokens')
+    const cached = this.verified.get(token)
+    if (cached !== undefined) {
+      if (typeof cached.exp !== 'number' || cached.exp * 1000 > Date.now()) return cached
+      this.verified.delete(token)
+      throw new MurmurError(ErrorCode.UNAUTHORIZED, 'token expired')
+    }
+    const payload = await this.verifyUncached(token)
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value as string)
+    this.verified.set(token, payload)
+    return payload
+  }
+
+  private async verifyUncached(token: string): Promise<JWTPayload> {
     const resolve: JWTVerifyGetKey = async (header, input) => {
       // Each key serves only its own algorithm: a public key is never taken as an HMAC secret.
       if (header.alg === 'HS256') {

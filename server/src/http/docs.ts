@@ -191,7 +191,7 @@ export function registerDocRoutes(http: FastifyInstance, deps: DocRoutesDeps): v
         querystring: {
           type: 'object',
           properties: {
-            after: { type: 'integer', minimum: 0 },
+            after: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
             limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: MAX_PAGE },
             token: { type: 'string' },
           },
@@ -249,7 +249,7 @@ export function registerDocRoutes(http: FastifyInstance, deps: DocRoutesDeps): v
       schema: {
         params: {
           type: 'object',
-          properties: { ...docParams.properties, seq: { type: 'integer', minimum: 0 } },
+          properties: { ...docParams.properties, seq: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
           required: ['engine', 'docId', 'seq'],
           additionalProperties: false,
         },
