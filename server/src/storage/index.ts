@@ -34,13 +34,20 @@ export interface OpenStorageOptions {
 
 /**
  * Opens the backend a config names: "sqlite" (the default, `<dataDir>/murmur.db`), "memory" (tests
- * only: nothing survives the process), or a `postgres://` / `postgresql://` connection URL.
+ * only: nothing survives the process), or a `postgres://` / `postgresql://` connection URL, optionally
+ * with `?schema=<name>` for the schema of the tables.
  */
 export async function openStorage(spec: string, dataDir: string, options: OpenStorageOptions = {}): Promise<Storage> {
   const trimmed = spec.trim()
   const tuning = { groupCommitMs: options.groupCommitMs, maxBatch: options.maxBatch }
   if (trimmed === '' || trimmed === 'sqlite') return SqliteStorage.open({ path: join(dataDir, SQLITE_FILE), ...tuning })
   if (trimmed === 'memory') return new MemoryStorage()
-  if (/^postgres(ql)?:\/\//i.test(trimmed)) return PostgresStorage.open({ connectionString: trimmed, ...tuning })
+  if (/^postgres(ql)?:\/\//i.test(trimmed)) {
+    // `?schema=name` picks the schema that holds the tables (default "murmur"); it is ours, not libpq's.
+    const url = new URL(trimmed)
+    const schema = url.searchParams.get('schema') ?? undefined
+    url.searchParams.delete('schema')
+    return PostgresStorage.open({ connectionString: url.toString(), schema, ...tuning })
+  }
   throw new RangeError(`unknown storage "${spec}": expected "sqlite", "memory" or a postgres:// URL`)
 }
