@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import type { AutomergeHandle } from '../../client/dist/index.js'
 import { HandleStatus, MemoryStore } from '../../client/dist/index.js'
+import { MessageType } from '@murmur/shared'
 import { spawnNode, startTestServer, tempDir } from '../support/servers.js'
 import { freePort } from '../support/ports.js'
 import { startCluster, untilMeshed } from '../support/cluster.js'
 import { sdkClient, untilSaved, untilSynced } from '../support/sdk.js'
 import { until } from '../support/wait.js'
+import * as A from '@automerge/automerge'
 
 interface Notes {
   title?: string
@@ -15,6 +17,27 @@ interface Notes {
 /** Resolve once `check` holds for the handle's doc, re-checked on every change event. */
 function untilDoc<T>(handle: AutomergeHandle<T>, check: (doc: T) => boolean, what: string, ms = 30_000): Promise<void> {
   return until(() => check(handle.doc()), (cb) => handle.on('change', cb), ms, what)
+}
+
+/** The change chunks of a sync message (Automerge concatenates several changes in one entry). */
+function changesIn(syncMessage: Uint8Array): A.DecodedChange[] {
+  const out: A.DecodedChange[] = []
+  for (const entry of A.decodeSyncMessage(syncMessage).changes) {
+    let pos = 0
+    while (pos < entry.length) {
+      const start = pos
+      pos += 9 // magic, checksum, chunk type
+      let length = 0
+      for (let shift = 0; ; shift += 7) {
+        const byte = entry[pos++]
+        length += (byte & 0x7f) * 2 ** shift
+        if ((byte & 0x80) === 0) break
+      }
+      pos += length
+      out.push(A.decodeChange(entry.subarray(start, pos)))
+    }
+  }
+  return out
 }
 
 function items(handle: AutomergeHandle<Notes>): string[] {
@@ -118,6 +141,33 @@ describe('client SDK: Automerge docs', () => {
     hb.change((d) => d.items!.push('after'))
     await untilDoc(ha, (doc) => doc.items?.includes('after') === true, 'the first client to see the edit made after the restart')
     expect(items(ha)).toEqual(items(hb))
+  })
+
+  it('a writer gets the others’ changes, and never its own back', async () => {
+    const server = await startTestServer()
+    const a = sdkClient(server.url).automerge<Notes>('echo')
+    const b = sdkClient(server.url).automerge<Notes>('echo')
+    await Promise.all([untilSynced(a), untilSynced(b)])
+    a.change((d) => {
+      d.items = []
+    })
+    await untilDoc(b, (d) => Array.isArray(d.items), 'B to see the list')
+    const actorA = A.getActorId(a.doc() as A.Doc<Notes>)
+    let own = 0
+    let others = 0
+    const receive = a.receive.bind(a)
+    a.receive = (msg) => {
+      if (msg.type === MessageType.sync) for (const c of changesIn(msg.payload)) c.actor === actorA ? own++ : others++
+      receive(msg)
+    }
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < 3; i++) a.change((d) => d.items!.push(`a${round}.${i}`))
+      await untilSaved(a)
+      b.change((d) => d.items!.push(`b${round}`))
+      await untilDoc(a, (d) => d.items?.includes(`b${round}`) === true, `A to see b${round}`)
+    }
+    expect(others).toBe(10)
+    expect(own).toBe(0)
   })
 
   it('presence travels between Automerge handles', async () => {

@@ -158,6 +158,7 @@ export function serveMurmurSync(socket: ServerSocket, ctx: SyncContext, upgradeT
           sendError(b.ref, err, id)
           return
         }
+        session.peerHas?.(payload)
         if (replicas > 1) {
           durable = durable.then(() => {
             if (ctx.cluster === null) throw new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this node is not in a cluster`)

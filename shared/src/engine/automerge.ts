@@ -152,10 +152,18 @@ class AutomergeDoc implements EngineDoc {
   }
 }
 
+/**
+ * Most change hashes `peerHas` adds to a sync state's sent set. They leave it when the peer's next sync
+ * message shows it holds them; a writer that only sends updates would otherwise grow it without end.
+ */
+const MAX_MARKED_HASHES = 10_000
+
 /** One peer of Automerge's sync protocol; a new session starts from a fresh sync state. */
 class AutomergeSyncSession implements SyncSession {
   private state: A.SyncState = A.initSyncState()
   private merged = false
+  /** Hashes in the sent set, as last counted (see `MAX_MARKED_HASHES`). */
+  private marked = 0
 
   constructor(
     private readonly doc: AutomergeDoc,
@@ -197,7 +205,29 @@ class AutomergeSyncSession implements SyncSession {
     })
     const theirHeads = this.state.theirHeads
     if (!this.merged && theirHeads != null && theirHeads.every((h) => this.doc.hasChange(h))) this.merged = true
+    if (this.marked > 0) this.marked = Object.keys(sentHashes(this.state)).length
     return { replies: this.generate(), applied }
+  }
+
+  /**
+   * The peer's own changes, which it sent as an update: recorded as sent to it, so that `generate` (which
+   * leaves out what was sent) does not echo every keystroke back to the writer.
+   */
+  peerHas(update: Uint8Array): void {
+    if (this.marked >= MAX_MARKED_HASHES) return
+    const sent = sentHashes(this.state)
+    let chunks: Chunk[]
+    try {
+      chunks = parseChunks(update, false)
+    } catch {
+      return // the update was refused by the doc, and the socket with it
+    }
+    for (const chunk of chunks) {
+      if (chunk.hash === null || sent[chunk.hash] === true) continue
+      // The state is this session's own object (a fresh one after every Automerge call), so it may be added to.
+      sent[chunk.hash] = true
+      this.marked++
+    }
   }
 
   onDocUpdate(_update: Uint8Array): Uint8Array[] {
@@ -210,6 +240,11 @@ class AutomergeSyncSession implements SyncSession {
     this.state = state
     return message === null ? [] : [message]
   }
+}
+
+/** The sent set of a sync state as Automerge 2.2.9 exports it (a record, not the list its type names). */
+function sentHashes(state: A.SyncState): Record<string, true> {
+  return (state as unknown as { sentHashes: Record<string, true> }).sentHashes
 }
 
 export const automergeEngine: Engine = {

@@ -64,6 +64,12 @@ export interface SyncSession {
   receive(message: Uint8Array, origin?: unknown): { replies: Uint8Array[]; applied: ApplyResult }
   /** Messages that tell the peer about a change the doc just went through. */
   onDocUpdate(update: Uint8Array): Uint8Array[]
+  /**
+   * The peer sent `update` itself, outside this session (an SDK's update message): engines that track what
+   * the peer holds (Automerge) then never send those changes back to it. Optional: Yjs sends the peer
+   * only what arrives from others.
+   */
+  peerHas?(update: Uint8Array): void
   /** True once the peer's state has been merged (Yjs: SyncStep2 received; Automerge: peer heads known). */
   readonly peerStateMerged: boolean
 }
