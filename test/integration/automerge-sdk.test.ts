@@ -157,7 +157,12 @@ describe('client SDK: Automerge docs', () => {
     let others = 0
     const receive = a.receive.bind(a)
     a.receive = (msg) => {
-      if (msg.type === MessageType.sync) for (const c of changesIn(msg.payload)) c.actor === actorA ? own++ : others++
+      if (msg.type === MessageType.sync) {
+        for (const c of changesIn(msg.payload)) {
+          if (c.actor === actorA) own++
+          else others++
+        }
+      }
       receive(msg)
     }
     for (let round = 0; round < 10; round++) {
