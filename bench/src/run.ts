@@ -112,7 +112,8 @@ async function main(): Promise<number> {
     traceUpdates() {
       if (traceUpdates === null) {
         const trace = loadTrace('automerge-paper', args.trace ?? process.env.MURMUR_TRACE_DIR)
-        traceUpdates = yjsTraceUpdates(trace)
+        // A quick run replays the first 60,000 edits only.
+        traceUpdates = yjsTraceUpdates(trace, quick ? 60_000 : Infinity)
         ctx.log(
           `  trace ${trace.name} (${trace.source}): ${traceUpdates.updates.length} updates, final doc ${traceUpdates.finalState.length} bytes, built in ${(traceUpdates.buildMs / 1000).toFixed(1)} s`,
         )

@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import type { Summary } from './stats.js'
+import { waitForQuiet } from './machine.js'
 import { ServerProcess } from './server-process.js'
 import type { System } from './systems.js'
 import type { YjsTraceUpdates } from './trace-updates.js'
@@ -35,6 +36,18 @@ export interface Row {
   readonly values: Readonly<Record<string, number>>
   /** A row of another kind than the systems compared (no ratio to the best peer). */
   readonly noRatio?: boolean
+  /** The latency distribution measured with this row, if any (moved to the result's list). */
+  readonly distribution?: Distribution
+}
+
+/** The rows without their distributions, and the distributions in row order. */
+export function splitDistributions(rows: readonly Row[]): { rows: Row[]; distributions: Distribution[] } {
+  const distributions: Distribution[] = []
+  const plain = rows.map(({ distribution, ...row }) => {
+    if (distribution !== undefined) distributions.push(distribution)
+    return row
+  })
+  return { rows: plain, distributions }
 }
 
 export interface Distribution {
@@ -110,6 +123,23 @@ export function okRow(system: System, values: Record<string, number>, note = sys
 
 export function statusRow(system: { label: string; id: string; peer: boolean }, status: RowStatus, note: string): Row {
   return { system: system.label, systemId: system.id, peer: system.peer, status, note, values: {} }
+}
+
+/** Other processes using more than this many cores during a measurement make it worth repeating. */
+const BUSY_CORES = 0.5
+
+/**
+ * `measureRow`, repeated once (after waiting for a quiet machine) when other processes used more than
+ * half a core meanwhile; the row measured on the quieter machine is kept. Rows carry `otherCpu`.
+ */
+export async function measureRowQuietly(ctx: BenchContext, system: System, fn: () => Promise<Row>): Promise<Row> {
+  const first = await measureRow(ctx, system, fn)
+  const busy = first.values.otherCpu
+  if (ctx.quick || first.status !== RowStatus.ok || !(busy > BUSY_CORES)) return first
+  ctx.log(`    other processes used ${busy.toFixed(2)} cores meanwhile: measuring again`)
+  await waitForQuiet(10_000)
+  const second = await measureRow(ctx, system, fn)
+  return second.status === RowStatus.ok && second.values.otherCpu < busy ? second : first
 }
 
 /** Run one system's part of a scenario; a failure becomes a "failed" row rather than ending the run. */

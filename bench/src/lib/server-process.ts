@@ -55,7 +55,8 @@ export class ServerProcess {
     live.add(this)
   }
 
-  static async start(launch: ServerLaunch, port = 0): Promise<ServerProcess> {
+  /** Start and wait until it listens (`startTimeoutMs`: a node that reads all its docs first needs longer). */
+  static async start(launch: ServerLaunch, port = 0, startTimeoutMs = 30_000): Promise<ServerProcess> {
     const entry = path.join(here, '..', 'servers', `${launch.kind}.js`)
     // `--profile`: Murmur servers write a CPU profile (.cpuprofile, for Chrome DevTools) when they stop.
     const profileDir = process.env.MURMUR_BENCH_PROFILE_DIR
@@ -74,7 +75,7 @@ export class ServerProcess {
     child.stderr?.on('data', keep)
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
     const first = await new Promise<FromChild>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${launch.kind} did not start within 30 s: ${output.join('')}`)), 30_000)
+      const timer = setTimeout(() => reject(new Error(`${launch.kind} did not start within ${startTimeoutMs / 1000} s: ${output.join('')}`)), startTimeoutMs)
       child.once('message', (msg: FromChild) => {
         clearTimeout(timer)
         resolve(msg)

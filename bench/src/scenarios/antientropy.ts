@@ -132,8 +132,8 @@ export const antientropy: Scenario = {
             ]
             const startAt = performance.now()
             const [a, b] = await Promise.all([
-              ServerProcess.start({ kind: 'murmur', options: { args: args(dirA, 'a', proxyA, proxyB) } }, portA),
-              ServerProcess.start({ kind: 'murmur', options: { args: args(dirB, 'b', proxyB, proxyA) } }, portB),
+              ServerProcess.start({ kind: 'murmur', options: { args: args(dirA, 'a', proxyA, proxyB) } }, portA, 180_000),
+              ServerProcess.start({ kind: 'murmur', options: { args: args(dirB, 'b', proxyB, proxyA) } }, portB, 180_000),
             ])
             nodes.push(a, b)
             const ready = (v: ClusterView): boolean => v.antiEntropy?.indexReady === true && (v.members ?? []).filter((m) => m.connected).length >= 2

@@ -6,7 +6,8 @@ import { machineCpu } from '../lib/machine.js'
 import { CpuMeter, RssPeak, benchCpu } from '../lib/proc.js'
 import {
   RowStatus,
-  measureRow,
+  measureRowQuietly,
+  splitDistributions,
   okRow,
   statusRow,
   withServer,
@@ -120,9 +121,9 @@ async function openAll(system: System, urls: readonly string[], n: number): Prom
   return clients
 }
 
-function rowFrom(system: System, label: string, m: FanoutMeasurement, p: FanoutParams, distributions: Distribution[]): Row {
+function rowFrom(system: System, label: string, m: FanoutMeasurement, p: FanoutParams): Row {
   const s = m.latency.summary()
-  distributions.push({ label, unit: 'ms', summary: s, cdf: cdfPoints(m.latency.sorted()) })
+  const distribution: Distribution = { label, unit: 'ms', summary: s, cdf: cdfPoints(m.latency.sorted()) }
   const expected = m.sentInWindow * (p.clients - 1)
   return {
     ...okRow(system, {
@@ -137,11 +138,12 @@ function rowFrom(system: System, label: string, m: FanoutMeasurement, p: FanoutP
       otherCpu: m.otherCpu,
     }),
     system: label,
+    distribution,
   }
 }
 
 /** Murmur across a 3-node cluster, clients spread over the nodes (once the cluster exists). */
-async function clusterRow(ctx: BenchContext, murmur: System, p: FanoutParams, distributions: Distribution[]): Promise<Row> {
+async function clusterRow(ctx: BenchContext, murmur: System, p: FanoutParams): Promise<Row> {
   const label = 'Murmur, 3-node cluster (SDK)'
   const support = clusterSupport()
   if (!support.available) return statusRow({ label, id: 'murmur-cluster', peer: false }, RowStatus.notYet, support.reason)
@@ -158,7 +160,7 @@ async function clusterRow(ctx: BenchContext, murmur: System, p: FanoutParams, di
     const clients = await openAll(murmur, nodes.map((n) => n.httpUrl), p.clients)
     try {
       const m = await drive(clients, p, nodes.map((n) => n.pid))
-      return { ...rowFrom(murmur, label, m, p, distributions), systemId: 'murmur-cluster' }
+      return { ...rowFrom(murmur, label, m, p), systemId: 'murmur-cluster' }
     } finally {
       await Promise.all(clients.map((c) => c.destroy()))
     }
@@ -185,16 +187,15 @@ export const fanout: Scenario = {
   async run(ctx) {
     const started = performance.now()
     const p = params(ctx.quick)
-    const rows: Row[] = []
-    const distributions: Distribution[] = []
+    const measured: Row[] = []
     for (const system of ctx.systems) {
       ctx.log(`  ${system.label}`)
-      rows.push(
-        await measureRow(ctx, system, () =>
+      measured.push(
+        await measureRowQuietly(ctx, system, () =>
           withServer(ctx, 'fanout', system, async (server) => {
             const clients = await openAll(system, [server.httpUrl], p.clients)
             try {
-              return rowFrom(system, system.label, await drive(clients, p, [server.pid]), p, distributions)
+              return rowFrom(system, system.label, await drive(clients, p, [server.pid]), p)
             } finally {
               await Promise.all(clients.map((c) => c.destroy()))
             }
@@ -203,9 +204,10 @@ export const fanout: Scenario = {
       )
       if (system.id === SystemId.murmur) {
         const murmur = system
-        rows.push(await measureRow(ctx, system, () => clusterRow(ctx, murmur, p, distributions)))
+        measured.push(await measureRowQuietly(ctx, system, () => clusterRow(ctx, murmur, p)))
       }
     }
+    const { rows, distributions } = splitDistributions(measured)
     const murmurP99 = rows.find((r) => r.systemId === SystemId.murmur && r.status === RowStatus.ok)?.values.p99
     const peerP99s = rows.filter((r) => r.peer && r.status === RowStatus.ok).map((r) => r.values.p99)
     return {

@@ -1,7 +1,9 @@
 import type * as Y from 'yjs'
 import { openDocClient, whenSynced, type DocClient } from '../lib/doc-clients.js'
 import { ServerProcess } from '../lib/server-process.js'
-import { RowStatus, dataDir, measureRow, okRow, type BenchContext, type Column, type Distribution, type Row, type Scenario } from '../lib/scenario.js'
+import { RowStatus, dataDir, measureRowQuietly, okRow, splitDistributions, type BenchContext, type Column, type Row, type Scenario } from '../lib/scenario.js'
+import { machineCpu } from '../lib/machine.js'
+import { benchCpu } from '../lib/proc.js'
 import { Samples, cdfPoints } from '../lib/stats.js'
 import type { System } from '../lib/systems.js'
 import { inBatches, until, withTimeout } from '../lib/timing.js'
@@ -41,13 +43,14 @@ const COLUMNS: readonly Column[] = [
   { key: 'p99', label: 'per client p99', unit: 'ms' },
   { key: 'restart', label: 'server down', unit: 'ms' },
   { key: 'leftBehind', label: 'left behind', unit: 'count' },
+  { key: 'otherCpu', label: 'other CPU', unit: 'cores' },
 ]
 
 /**
  * Restart the server under `clients` and time the way back: from the stop until every client has lost
  * its sync and regained it, then check that each client's marker reaches every client of its doc.
  */
-async function measure(ctx: BenchContext, system: System, first: ServerProcess, p: ReconnectParams, distributions: Distribution[], notes: string[]): Promise<{ row: Row; server: ServerProcess }> {
+async function measure(ctx: BenchContext, system: System, first: ServerProcess, p: ReconnectParams, notes: string[]): Promise<{ row: Row; server: ServerProcess }> {
   const tracked: Tracked[] = []
   try {
     await inBatches(
@@ -70,11 +73,16 @@ async function measure(ctx: BenchContext, system: System, first: ServerProcess, 
       t.lost.length = 0
       t.synced.length = 0
     }
+    const bench = benchCpu()
+    const machine = machineCpu()
     const stopAt = performance.now()
     const server = await first.restart()
+    const serverCpu = server.cpu()
     const listeningAt = performance.now()
     const allBack = await until(() => tracked.every((t) => t.lost.length > 0 && !Number.isNaN(resyncedAt(t, listeningAt))), p.timeoutMs, 10)
     const doneAt = performance.now()
+    // The old server's share before the stop is not known here; the new one's and the bench's are.
+    const otherCpu = Math.max(0, machine() - serverCpu.read() * ((doneAt - listeningAt) / (doneAt - stopAt)) - bench())
     const notResynced = tracked.filter((t) => Number.isNaN(resyncedAt(t, listeningAt))).length
     // A client that synced again before the new server listened reached the old one while it stopped.
     const rejoinedStopping = tracked.filter((t) => t.synced.some((at) => at < listeningAt)).length
@@ -94,7 +102,7 @@ async function measure(ctx: BenchContext, system: System, first: ServerProcess, 
       if (!Number.isNaN(at)) perClient.push(at - stopAt)
     }
     const s = perClient.summary()
-    distributions.push({ label: system.label, unit: 'ms', summary: s, cdf: cdfPoints(perClient.sorted()) })
+    const distribution = { label: system.label, unit: 'ms' as const, summary: s, cdf: cdfPoints(perClient.sorted()) }
     const row = okRow(
       system,
       {
@@ -104,10 +112,11 @@ async function measure(ctx: BenchContext, system: System, first: ServerProcess, 
         p99: s.p99,
         restart: listeningAt - stopAt,
         leftBehind: Math.max(notResynced, missingMarkers),
+        otherCpu,
       },
       system.persists ? system.persistence : `${system.persistence}; the clients re-send the docs after the restart`,
     )
-    return { row, server }
+    return { row: { ...row, distribution }, server }
   } finally {
     await Promise.all(tracked.map((t) => t.client.destroy()))
   }
@@ -119,18 +128,17 @@ export const reconnect: Scenario = {
   async run(ctx) {
     const started = performance.now()
     const p = params(ctx.quick)
-    const rows: Row[] = []
+    const measured: Row[] = []
     const notes: string[] = []
-    const distributions: Distribution[] = []
     for (const system of ctx.systems) {
       ctx.log(`  ${system.label}`)
-      rows.push(
-        await measureRow(ctx, system, async () => {
+      measured.push(
+        await measureRowQuietly(ctx, system, async () => {
           await ctx.settle()
           const first = await ServerProcess.start(system.launch(dataDir(ctx, 'reconnect', system)))
           let server = first
           try {
-            const result = await measure(ctx, system, first, p, distributions, notes)
+            const result = await measure(ctx, system, first, p, notes)
             server = result.server
             return result.row
           } finally {
@@ -140,6 +148,7 @@ export const reconnect: Scenario = {
         }),
       )
     }
+    const { rows, distributions } = splitDistributions(measured)
     const murmur = rows.find((r) => r.systemId === 'murmur' && r.status === RowStatus.ok)
     return {
       id: 'reconnect',
