@@ -111,6 +111,7 @@ export class Cluster {
     this.timers.push(tick)
     await this.buildIndex()
     this.indexReady = true
+    this.replication.handOffUnowned(this.index.keys())
     const ae = setInterval(() => this.antiEntropyRound(), this.config.antiEntropyMs)
     ae.unref()
     this.timers.push(ae)
@@ -153,7 +154,11 @@ export class Cluster {
       else this.links.dial(m.url)
     }
     // Down members keep their partitions: only a decommission (left) moves ownership.
-    this.placement.setMembers(this.membership.members().filter((x) => x.state !== MemberState.left).map((x) => x.id))
+    const owners = this.membership.members().filter((x) => x.state !== MemberState.left).map((x) => x.id)
+    if (this.placement.setMembers(owners) && this.indexReady) {
+      this.replication.refreshIndex()
+      this.replication.handOffUnowned(this.index.keys())
+    }
   }
 
   private onMessage(peer: NodeId, msg: PeerMessage): void {

@@ -32,10 +32,13 @@ export class Placement {
 
   constructor(private readonly replicationFactor: number) {}
 
-  /** Recompute for a member set (not down members: only decommissioned ones leave the set). */
-  setMembers(members: readonly NodeId[]): void {
+  /**
+   * Recompute for a member set (not down members: only decommissioned ones leave the set). Returns
+   * whether ownership may have changed.
+   */
+  setMembers(members: readonly NodeId[]): boolean {
     const sorted = [...new Set(members)].sort()
-    if (sorted.length === this.members.length && sorted.every((m, i) => m === this.members[i])) return
+    if (sorted.length === this.members.length && sorted.every((m, i) => m === this.members[i])) return false
     this.members = sorted
     const n = Math.min(this.replicationFactor, sorted.length)
     this.owners = Array.from({ length: PARTITIONS }, (_, p) =>
@@ -45,6 +48,7 @@ export class Placement {
         .slice(0, n)
         .map((x) => x.m),
     )
+    return true
   }
 
   get size(): number {

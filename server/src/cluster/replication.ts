@@ -168,8 +168,35 @@ export class Replication implements DocObserver {
 
   linkDown(peer: NodeId): void {
     const prefix = `${peer}\u0000`
-    for (const id of [...this.sessions.keys()]) if (id.startsWith(prefix)) this.sessions.delete(id)
+    for (const id of [...this.sessions.keys()]) {
+      if (!id.startsWith(prefix)) continue
+      this.sessions.delete(id)
+      // A handoff cut short must be retried: anti-entropy only covers partitions both sides replicate.
+      const key = id.slice(prefix.length)
+      if (!this.isReplica(key) && this.replicasOf(key).includes(peer)) this.addHint(peer, key)
+    }
     for (const set of this.interest.values()) set.delete(peer)
+  }
+
+  /**
+   * Hand every doc this node holds but does not replicate to its replicas (an engine sync each).
+   * Clients may write through any node, and a node that is not a replica acknowledges after its own
+   * fsync: if its pushes were lost, or placement was not yet known when it took the write (just after a
+   * start), only this handoff brings the write to the replicas. Run after the index is built and
+   * whenever placement changes (a join, or a decommission, which also hands a leaving node's data on).
+   */
+  handOffUnowned(keys: Iterable<string>): number {
+    let n = 0
+    for (const key of keys) {
+      if (this.isReplica(key)) continue
+      n++
+      for (const r of this.replicasOf(key)) {
+        if (r === this.self) continue
+        if (this.links.isUp(r)) this.startSync(r, key)
+        else this.addHint(r, key)
+      }
+    }
+    return n
   }
 
   // ── engine sync with one peer ────────────────────────────────────────────────────────────────

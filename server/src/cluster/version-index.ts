@@ -40,6 +40,11 @@ export class VersionIndex {
     return this.entries.size
   }
 
+  /** Every doc this node holds. */
+  keys(): IterableIterator<string> {
+    return this.entries.keys()
+  }
+
   version(key: string): string | undefined {
     return this.entries.get(key)?.version
   }

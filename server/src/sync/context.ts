@@ -6,7 +6,10 @@ import type { DocKey } from '../storage/storage.js'
 
 /** What the sync endpoints need from the cluster (absent on a single node). */
 export interface ClusterWrites {
-  /** Resolves once `replicas` replicas hold the update durably; rejects with REPLICATION_TIMEOUT. */
+  /**
+   * Resolves once `replicas` (≥ 1) replicas hold the update durably, counting this node when it is one
+   * and the caller already made the update durable here; rejects with REPLICATION_TIMEOUT.
+   */
   replicate(doc: DocKey, update: Uint8Array, replicas: number): Promise<void>
   /**
    * A doc was deleted here (its tombstone is durable): tell the other nodes, which apply it with

@@ -159,10 +159,12 @@ export function serveMurmurSync(socket: ServerSocket, ctx: SyncContext, upgradeT
           return
         }
         session.peerHas?.(payload)
-        if (replicas > 1) {
+        // In a cluster every ack involves a replica: W replicas when asked, and at least one when this
+        // node does not replicate the doc itself (its own fsync alone would leave the only copy here).
+        if (replicas > 1 || ctx.cluster !== null) {
           durable = durable.then(() => {
             if (ctx.cluster === null) throw new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this node is not in a cluster`)
-            return ctx.cluster.replicate(doc.key, payload, replicas)
+            return ctx.cluster.replicate(doc.key, payload, Math.max(1, replicas))
           })
         }
         durable.then(

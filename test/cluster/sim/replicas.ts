@@ -201,10 +201,9 @@ class NodeRun {
 
   /**
    * A client write: durable here, pushed at once to the doc's replicas (`Replication.changed`), and
-   * acknowledged as the client's `replicas` option (W) asks, with the node's semantics: W = 1 (the
-   * default) once durable here, replica or not; W ≥ 2 also waits for `Replication.replicate`: this node
-   * counts if it replicates the doc, and the other replicas it places the doc on must ack the push once
-   * durable, within the replication timeout. A write not acknowledged is not counted (the client retries).
+   * acknowledged as the client's `replicas` option (W) asks, with the node's semantics: once durable
+   * here and on W replicas (W ≥ 1; this node counts if it replicates the doc), the other replicas acking
+   * the push once durable, within the replication timeout. A write not acknowledged is not counted (the client retries).
    */
   write(key: string, element: string, w: number): void {
     this.world.counters.attempts++
@@ -218,10 +217,11 @@ class NodeRun {
       if (this.alive.has(r)) this.world.send(this.id, r, { kind: 'push', key, element, reqId: 0 })
       else this.addHint(r, key)
     }
-    if (w <= 1) return this.acked(write)
-    // `Replication.replicate`: a second push, asking each replica to ack once durable.
-    if (w > replicas.length) return
-    const needed = w - (replicas.includes(this.id) ? 1 : 0)
+    // `Replication.replicate`: a second push, asking each replica to ack once durable. Every ack
+    // involves a replica: W of them, and at least one when this node does not replicate the doc.
+    const effective = Math.max(1, w)
+    if (effective > replicas.length) return
+    const needed = effective - (replicas.includes(this.id) ? 1 : 0)
     if (needed <= 0) return this.acked(write)
     const reqId = this.nextReqId++
     this.pending.set(reqId, { write, needed, acks: new Set() })
@@ -318,7 +318,17 @@ class NodeRun {
 
   private onMember(m: MemberInfo): void {
     // Down members keep their partitions: only `left` moves ownership (as in `Cluster.onMember`).
+    const before = this.placement
     this.placement = this.world.placement(this.membership.members().filter((x) => x.state !== MemberState.left).map((x) => x.id))
+    // `Replication.handOffUnowned`: on a placement change, every doc held here but not replicated here
+    // is synced with its replicas (writes taken while placement was not yet known, or before a decommission).
+    if (this.placement !== before) {
+      for (const key of this.docs.keys()) {
+        const replicas = this.replicasOf(key)
+        if (replicas.includes(this.id)) continue
+        for (const r of replicas) this.startSync(r, key)
+      }
+    }
     if (m.id === this.id) return
     if (m.state !== MemberState.alive) {
       this.alive.delete(m.id)
