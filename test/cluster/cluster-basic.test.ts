@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { startCluster, untilMeshed } from '../support/cluster.js'
+import { SECRET, startCluster, untilMeshed } from '../support/cluster.js'
+import WebSocket from 'ws'
+import { peerHeaders } from '../../server/dist/cluster/peer-auth.js'
 import { sdkClient, untilSaved, untilSynced } from '../support/sdk.js'
 import { untilText, whenProviderSynced, yProvider } from '../support/ywebsocket.js'
 import { until } from '../support/wait.js'
@@ -72,5 +74,25 @@ describe('cluster: any node serves any doc', () => {
     await until(() => errors.length > 0, (cb) => h.on('error', cb), 10_000, 'an error')
     expect(errors[0]).toBe('MUR_ERR_REPLICATION_TIMEOUT')
     expect(h.unsavedCount).toBe(1)
+  })
+
+  it('/peer refuses links without a valid signature from the cluster secret', async () => {
+    const [node] = await startCluster(1)
+    const url = node.url.replace(/^http/u, 'ws') + '/peer'
+    const attempt = (headers: Record<string, string>) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(url, { headers })
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+        ws.on('open', () => {
+          ws.close()
+          resolve(101)
+        })
+        ws.on('error', () => undefined)
+      })
+    expect(await attempt({})).toBe(401)
+    expect(await attempt(peerHeaders('wrong-secret', 'intruder', 'ws://127.0.0.1:1'))).toBe(401)
+    const stale = peerHeaders(SECRET, 'old', 'ws://127.0.0.1:1', Date.now() - 60 * 60_000)
+    expect(await attempt(stale)).toBe(401)
+    expect(await attempt(peerHeaders(SECRET, 'friend', 'ws://127.0.0.1:1'))).toBe(101)
   })
 })
