@@ -347,9 +347,14 @@ export function runStorageAcceptance(name: string, setup: () => Promise<StorageH
 
     it('keeps an outbox: put, due in order, retry with attempts, done, across restarts', async () => {
       expect(await h.storage.outboxCount()).toBe(0)
-      await h.storage.outboxPut({ id: 'b', body: '{"n":2}', dueAt: 2000 })
-      await h.storage.outboxPut({ id: 'a', body: '{"n":1}', dueAt: 1000 })
-      await h.storage.outboxPut({ id: 'c', body: '{"n":3}', dueAt: 9000 })
+      await h.storage.outboxPut([{ id: 'b', body: '{"n":2}', dueAt: 2000 }])
+      await h.storage.outboxPut([
+        { id: 'a', body: '{"n":0}', dueAt: 1000 },
+        { id: 'c', body: '{"n":3}', dueAt: 9000 },
+        // The same id twice in one call: the later one counts.
+        { id: 'a', body: '{"n":1}', dueAt: 1000 },
+      ])
+      await h.storage.outboxPut([])
       expect((await h.storage.outboxDue(5000, 10)).map((m) => m.id)).toEqual(['a', 'b'])
       expect((await h.storage.outboxDue(5000, 1)).map((m) => m.id)).toEqual(['a'])
       await h.storage.outboxRetry('a', 3000, 'HTTP 503')
@@ -359,7 +364,7 @@ export function runStorageAcceptance(name: string, setup: () => Promise<StorageH
       expect(due[1]).toMatchObject({ body: '{"n":1}', lastError: 'HTTP 503' })
       expect(due[1].createdAt).toBeGreaterThan(0)
       // A put with a known id replaces body and due time but keeps the attempts.
-      await s.outboxPut({ id: 'a', body: '{"n":11}', dueAt: 100 })
+      await s.outboxPut([{ id: 'a', body: '{"n":11}', dueAt: 100 }])
       expect(await s.outboxDue(150, 10)).toMatchObject([{ id: 'a', body: '{"n":11}', attempts: 1 }])
       await s.outboxDone('a')
       await s.outboxDone('never-there')

@@ -35,7 +35,7 @@ describe('SQLite schema upgrade', () => {
     const seq = await storage.append(key, new Uint8Array([4]))
     expect((await storage.history(key))?.entries.at(-1)?.at).toBeGreaterThan(0)
     expect(seq).toBe(2)
-    await storage.outboxPut({ id: 'x', body: '{}', dueAt: 0 })
+    await storage.outboxPut([{ id: 'x', body: '{}', dueAt: 0 }])
     expect(await storage.outboxCount()).toBe(1)
     await storage.tombstone(key, 1)
     expect(await storage.tombstoneOf(key)).toEqual({ deletedAt: 1 })

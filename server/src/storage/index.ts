@@ -11,6 +11,7 @@ export type {
   ListOptions,
   LogEntryInfo,
   Outbox,
+  OutboxInput,
   OutboxMessage,
   Storage,
   StorageStats,

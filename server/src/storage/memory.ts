@@ -6,6 +6,7 @@ import type {
   DocKey,
   HistoryOptions,
   ListOptions,
+  OutboxInput,
   OutboxMessage,
   Storage,
   StorageStats,
@@ -187,18 +188,20 @@ export class MemoryStorage implements Storage {
     this.group.onCommit(listener)
   }
 
-  async outboxPut(message: { readonly id: string; readonly body: string; readonly dueAt: number }): Promise<void> {
+  async outboxPut(messages: readonly OutboxInput[]): Promise<void> {
     this.assertOpen()
     this.assertWritable()
-    const existing = this.disk.outbox.get(message.id)
-    this.disk.outbox.set(message.id, {
-      id: message.id,
-      body: message.body,
-      dueAt: message.dueAt,
-      attempts: existing?.attempts ?? 0,
-      createdAt: existing?.createdAt ?? Date.now(),
-      lastError: existing?.lastError ?? null,
-    })
+    for (const message of messages) {
+      const existing = this.disk.outbox.get(message.id)
+      this.disk.outbox.set(message.id, {
+        id: message.id,
+        body: message.body,
+        dueAt: message.dueAt,
+        attempts: existing?.attempts ?? 0,
+        createdAt: existing?.createdAt ?? Date.now(),
+        lastError: existing?.lastError ?? null,
+      })
+    }
   }
 
   async outboxDue(now: number, limit: number): Promise<OutboxMessage[]> {

@@ -9,6 +9,7 @@ import type {
   DocKey,
   HistoryOptions,
   ListOptions,
+  OutboxInput,
   OutboxMessage,
   Storage,
   StorageStats,
@@ -336,14 +337,23 @@ export class PostgresStorage implements Storage {
     this.group.onCommit(listener)
   }
 
-  async outboxPut(message: { readonly id: string; readonly body: string; readonly dueAt: number }): Promise<void> {
+  async outboxPut(messages: readonly OutboxInput[]): Promise<void> {
     this.assertOpen()
+    if (messages.length === 0) return
+    // One id at most once per statement: ON CONFLICT cannot touch a row twice.
+    const latest = [...new Map(messages.map((m) => [m.id, m])).values()]
+    const now = Date.now()
     await this.guard('outbox put', () =>
-      this.pool.query(
-        `INSERT INTO ${this.s}.outbox (id, body, due_at, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at`,
-        [message.id, message.body, message.dueAt, Date.now()],
-      ),
+      transaction(this.pool, async (client) => {
+        for (let i = 0; i < latest.length; i += ROWS_PER_INSERT) {
+          const chunk = latest.slice(i, i + ROWS_PER_INSERT)
+          await client.query(
+            `INSERT INTO ${this.s}.outbox (id, body, due_at, created_at) VALUES ${placeholders(chunk.length, 3, `, ${now}`)}
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at`,
+            chunk.flatMap((m) => [m.id, m.body, m.dueAt]),
+          )
+        }
+      }),
     )
   }
 

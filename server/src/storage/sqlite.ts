@@ -10,6 +10,7 @@ import type {
   DocKey,
   HistoryOptions,
   ListOptions,
+  OutboxInput,
   OutboxMessage,
   Storage,
   StorageStats,
@@ -316,9 +317,14 @@ export class SqliteStorage implements Storage {
     this.group.onCommit(listener)
   }
 
-  async outboxPut(message: { readonly id: string; readonly body: string; readonly dueAt: number }): Promise<void> {
+  async outboxPut(messages: readonly OutboxInput[]): Promise<void> {
     this.assertOpen()
-    guard('outbox put', () => this.sql.outboxPut.run(message.id, message.body, message.dueAt, Date.now()))
+    const now = Date.now()
+    guard('outbox put', () =>
+      this.db.transaction(() => {
+        for (const m of messages) this.sql.outboxPut.run(m.id, m.body, m.dueAt, now)
+      }).immediate(),
+    )
   }
 
   async outboxDue(now: number, limit: number): Promise<OutboxMessage[]> {

@@ -76,13 +76,23 @@ export interface OutboxMessage {
   readonly lastError: string | null
 }
 
+/** A message as it is put into the outbox. */
+export interface OutboxInput {
+  readonly id: string
+  readonly body: string
+  readonly dueAt: number
+}
+
 /**
  * A durable queue of messages to send at least once. Writes are durable when they resolve; nothing
  * leaves it but `outboxDone`.
  */
 export interface Outbox {
-  /** Add a message, or replace the body and due time of the message with this id (its attempts stay). */
-  outboxPut(message: { readonly id: string; readonly body: string; readonly dueAt: number }): Promise<void>
+  /**
+   * Add messages, or replace the body and due time of those whose id is known (their attempts stay), in
+   * one transaction.
+   */
+  outboxPut(messages: readonly OutboxInput[]): Promise<void>
   /** Messages due at `now`, earliest first, at most `limit`. */
   outboxDue(now: number, limit: number): Promise<OutboxMessage[]>
   /** Record a failed attempt and when to try again. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { DocObserver, LiveDoc } from '../docs/live-doc.js'
 import type { Logger } from '../logger.js'
-import type { DocKey, Outbox } from '../storage/storage.js'
+import type { DocKey, Outbox, OutboxInput } from '../storage/storage.js'
 import type { WebhookEvent } from './events.js'
 
 export interface NotifierOptions {
@@ -37,6 +37,8 @@ interface Window {
 export class WebhookNotifier implements DocObserver {
   private readonly windows = new Map<string, Window>()
   private closed = false
+  /** Writes waiting for the next batch: every doc's first change in one turn of the event loop shares it. */
+  private batch: { message: OutboxInput; resolve(): void; reject(err: unknown): void }[] = []
 
   constructor(
     private readonly outbox: Outbox,
@@ -90,7 +92,7 @@ export class WebhookNotifier implements DocObserver {
       await this.finishWindow(w)
     }
     const event: WebhookEvent = { event: 'doc.deleted', engine: key.engine, docId: key.docId, deletedAt: new Date(deletedAt).toISOString(), node: this.options.nodeId() }
-    await this.outbox.outboxPut({ id: randomUUID(), body: JSON.stringify(event), dueAt: Date.now() })
+    await this.write({ id: randomUUID(), body: JSON.stringify(event), dueAt: Date.now() })
     this.options.onDue()
   }
 
@@ -130,10 +132,31 @@ export class WebhookNotifier implements DocObserver {
       lastChangeAt: new Date(w.lastAt).toISOString(),
       node: this.options.nodeId(),
     }
-    return this.outbox.outboxPut({ id: w.id, body: JSON.stringify(event), dueAt }).catch((err: unknown) => {
+    return this.write({ id: w.id, body: JSON.stringify(event), dueAt }).catch((err: unknown) => {
       this.log.error({ err, doc: w.key.docId }, 'could not write a webhook message to the outbox')
       throw err
     })
+  }
+
+  /**
+   * Queue a message for the outbox; resolves once it is durable. Messages queued in the same turn of the
+   * event loop are written in one transaction, off the path of the change that caused them.
+   */
+  private write(message: OutboxInput): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.batch.length === 0) setImmediate(() => this.flush())
+      this.batch.push({ message, resolve, reject })
+    })
+  }
+
+  private flush(): void {
+    const batch = this.batch
+    this.batch = []
+    if (batch.length === 0) return
+    this.outbox.outboxPut(batch.map((b) => b.message)).then(
+      () => batch.forEach((b) => b.resolve()),
+      (err: unknown) => batch.forEach((b) => b.reject(err)),
+    )
   }
 }
 
