@@ -120,7 +120,7 @@ export function defaultConfig(): ServerConfig {
     authIssuer: null,
     authAudience: null,
     maxMessagesPerSecond: 2000,
-    messageBurst: 20_000,
+    messageBurst: 50_000,
     ipConnectionsPerSecond: 50,
     ipConnectionBurst: 1000,
     httpRequestsPerMinute: 600,

@@ -235,6 +235,9 @@ function yjsFrame(r: Rng, m: Material): Uint8Array {
 
 const cbor = new Encoder({ tagUint8Array: false, useRecords: false })
 
+/** The node never compresses; not offering it saves each of the many reconnects some work. */
+const NO_DEFLATE = { perMessageDeflate: false }
+
 /** Frames for /automerge (after a join, most of the time). */
 function repoFrame(r: Rng, m: Material): Uint8Array {
   if (r.chance(0.15)) return r.bytes(40)
@@ -383,11 +386,11 @@ describe('fuzz: every endpoint', () => {
       const work: Promise<void>[] = []
       for (let lane = 0; lane < lanes; lane++) {
         const rs = rng(SEED + 1 + lane)
-        work.push(socketLane(() => new WebSocket(wsUrl(server.url, '/sync')), (ws) => hello(ws, rs), () => syncFrame(rs, m, fuzzToken), share.sync, closes))
+        work.push(socketLane(() => new WebSocket(wsUrl(server.url, '/sync'), NO_DEFLATE), (ws) => hello(ws, rs), () => syncFrame(rs, m, fuzzToken), share.sync, closes))
         const ry = rng(SEED + 101 + lane)
         work.push(
           socketLane(
-            () => new WebSocket(wsUrl(server.url, `/yjs/${ry.chance(0.95) ? ry.pick(DOCS) : urlDocId(ry)}?token=${ry.chance(0.97) ? fuzzToken : 'bad'}`)),
+            () => new WebSocket(wsUrl(server.url, `/yjs/${ry.chance(0.95) ? ry.pick(DOCS) : urlDocId(ry)}?token=${ry.chance(0.97) ? fuzzToken : 'bad'}`), NO_DEFLATE),
             () => undefined,
             () => yjsFrame(ry, m),
             share.yjs,
@@ -395,7 +398,9 @@ describe('fuzz: every endpoint', () => {
           ),
         )
         const ra = rng(SEED + 201 + lane)
-        work.push(socketLane(() => new WebSocket(`${wsUrl(server.url, '/automerge')}?token=${ra.chance(0.97) ? fuzzToken : 'bad'}`), (ws) => join(ws, ra), () => repoFrame(ra, m), share.repo, closes))
+        work.push(
+          socketLane(() => new WebSocket(`${wsUrl(server.url, '/automerge')}?token=${ra.chance(0.97) ? fuzzToken : 'bad'}`, NO_DEFLATE), (ws) => join(ws, ra), () => repoFrame(ra, m), share.repo, closes),
+        )
       }
       const httpFailures: string[] = []
       work.push(httpLane(server, rng(SEED + 301), m, httpCount, fuzzToken, statuses, httpFailures))
