@@ -159,6 +159,16 @@ describe('/sync', () => {
     expect(await snapshot(server, 'yjs', 'notes')).toEqual(before)
   })
 
+  it('takes the upgrade’s token when hello carries none', async () => {
+    const server = await authServer()
+    const r = recorder(new WebSocket(`${wsUrl(server.url, '/sync')}?token=${await token({ 'yjs:x': 'read' })}`), (d) => decodeMessage(new Uint8Array(d)))
+    await r.opened
+    r.ws.send(encodeMessage({ type: MessageType.hello, major: 1, minor: 0, token: '', client: 'query-token' }))
+    await r.next((m) => m.type === MessageType.welcome, 'welcome')
+    r.ws.send(encodeMessage({ type: MessageType.open, ref: 1, engine: 'yjs', docId: 'y' }))
+    await r.next((m) => m.type === MessageType.error && m.code === 'MUR_ERR_FORBIDDEN', 'the token’s rights applied')
+  })
+
   it('a token for another doc cannot open this one; the connection goes on for the docs it may use', async () => {
     const server = await authServer()
     await seedYjs(server, 'notes')
