@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as A from '@automerge/automerge'
 import { asDocId } from '@murmur/shared'
@@ -6,7 +7,7 @@ import type { MurmurServer } from '../../server/dist/index.js'
 import { AUTH_SECRET, token } from '../support/auth.js'
 import { startTestServer } from '../support/servers.js'
 import { sdkClient, untilSynced } from '../support/sdk.js'
-import { until } from '../support/wait.js'
+import { until, within } from '../support/wait.js'
 
 const octets = { 'content-type': 'application/octet-stream' }
 
@@ -145,11 +146,16 @@ describe('HTTP API (/v1)', () => {
     await untilSynced(handle)
     const errors: string[] = []
     handle.on('error', (e) => errors.push(e.code))
+    const y = new WebSocket(`${server.url.replace(/^http/u, 'ws')}/yjs/doomed`)
+    y.on('error', () => undefined)
+    const yClosed = new Promise<number>((resolve) => y.once('close', (code) => resolve(code)))
+    await new Promise<void>((resolve) => y.once('message', () => resolve()))
 
     const del = await server.http.inject({ method: 'DELETE', url: '/v1/docs/yjs/doomed' })
     expect(del.statusCode).toBe(200)
     expect(del.json()).toMatchObject({ deleted: true })
     await until(() => errors.includes('MUR_ERR_DOC_DELETED'), (cb) => handle.on('error', cb), 10_000, 'the SDK to hear of the deletion')
+    expect(await within(yClosed, 10_000, 'the y-websocket socket to close')).toBe(4410)
 
     for (const url of ['/v1/docs/yjs/doomed', '/v1/docs/yjs/doomed/state', '/v1/docs/yjs/doomed/history', '/v1/docs/yjs/doomed/history/1']) {
       const res = await server.http.inject({ url })
