@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { renderChart } from './lib/chart.js'
 import { waitForQuiet } from './lib/machine.js'
-import { renderScenario, renderSummary } from './lib/report.js'
+import { renderScenario, renderScenarioMarkdown, renderSummary, renderSummaryMarkdown } from './lib/report.js'
 import type { BenchContext, ScenarioResult } from './lib/scenario.js'
 import { killAllServers } from './lib/server-process.js'
 import { allSystems } from './lib/systems.js'
@@ -24,6 +24,9 @@ import { loadTrace } from './traces.js'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const RESULTS_DIR = path.resolve(here, '../results')
 const USAGE = `usage: npm run bench -- [--scenario id[,id]] [--quick] [--trace DIR] [--systems id[,id]] [--keep] [--profile]`
+/** Measurements taken on a busy machine are repeated at most this often, and only in the first part of a run. */
+const MAX_REPEATS = 6
+const REPEAT_BUDGET_MS = 5 * 60_000
 /** Open files the idle scenario needs in this process (10,000 client sockets and some). */
 const NEEDED_FILES = 12_000
 
@@ -104,6 +107,7 @@ async function main(): Promise<number> {
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'murmur-bench-'))
   const startedAt = new Date()
   let traceUpdates: YjsTraceUpdates | null = null
+  let repeats = 0
   const ctx: BenchContext = {
     quick,
     systems,
@@ -122,6 +126,12 @@ async function main(): Promise<number> {
     },
     async settle() {
       if (!quick) await waitForQuiet(3000)
+    },
+    mayRepeat() {
+      // Bounded in number and in time, so that a busy machine cannot push a run past 10 minutes.
+      if (repeats >= MAX_REPEATS || Date.now() - startedAt.getTime() > REPEAT_BUDGET_MS) return false
+      repeats++
+      return true
     },
     log: (message) => process.stdout.write(`${message}\n`),
   }
@@ -154,11 +164,15 @@ async function main(): Promise<number> {
   }
   writeFileSync(path.join(RESULTS_DIR, `${name}.json`), JSON.stringify(json, null, 1))
   writeFileSync(path.join(RESULTS_DIR, 'latest.json'), JSON.stringify(json, null, 1))
+  // The same tables in Markdown, for docs/performance.md.
+  const markdown = [renderSummaryMarkdown(results), ...results.map(renderScenarioMarkdown)].join('\n\n') + '\n'
+  writeFileSync(path.join(RESULTS_DIR, `${name}.md`), markdown)
+  writeFileSync(path.join(RESULTS_DIR, 'latest.md'), markdown)
   const caption = `Murmur bench ${startedAt.toISOString()}${quick ? ' (quick)' : ''} — ${os.cpus().length} cores, Node ${process.version}, loopback`
   const svg = renderChart(results, caption)
   writeFileSync(path.join(RESULTS_DIR, `${name}.svg`), svg)
   writeFileSync(path.join(RESULTS_DIR, 'latest.svg'), svg)
-  ctx.log(`\nwrote ${path.relative(process.cwd(), path.join(RESULTS_DIR, `${name}.json`))} and .svg (also latest.json, latest.svg); total ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s`)
+  ctx.log(`\nwrote ${path.relative(process.cwd(), path.join(RESULTS_DIR, `${name}.json`))} and .svg and .md (also latest.*); total ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s`)
   return 0
 }
 

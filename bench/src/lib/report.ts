@@ -119,3 +119,64 @@ export function renderSummary(results: readonly ScenarioResult[]): string {
   }
   return pad(cells)
 }
+
+function mdCell(s: string): string {
+  return s.replace(/\|/g, '\\|')
+}
+
+/** A scenario as a Markdown table with its target and notes (for docs/performance.md). */
+export function renderScenarioMarkdown(result: ScenarioResult): string {
+  const column = result.columns.find((c) => c.key === result.ratioKey)
+  const { ratios } = ratiosToBestPeer(result)
+  const header = ['system', ...result.columns.map((c) => c.label)]
+  if (column !== undefined) header.push(ratioHeader(result, column))
+  header.push('persistence / notes')
+  const lines = [
+    `### ${result.title}`,
+    '',
+    `Target: ${result.target}${result.targetMet === null ? '' : result.targetMet ? ' — **met**' : ' — **not met**'}.`,
+    '',
+    `| ${header.map(mdCell).join(' | ')} |`,
+    `|${header.map((_, i) => (i === 0 || i === header.length - 1 ? '---' : '---:')).join('|')}|`,
+  ]
+  for (const r of result.rows) {
+    const cells =
+      r.status !== RowStatus.ok
+        ? [r.system, ...result.columns.map((_, i) => (i === 0 ? r.status : '')), ...(column !== undefined ? [''] : []), r.note]
+        : [
+            r.system,
+            ...result.columns.map((c) => formatValue(r.values[c.key], c.unit)),
+            ...(column !== undefined ? [ratios.has(r) ? `${(ratios.get(r) as number).toFixed(2)}×` : '–'] : []),
+            r.note,
+          ]
+    lines.push(`| ${cells.map(mdCell).join(' | ')} |`)
+  }
+  if (result.notes.length > 0) lines.push('', ...result.notes.map((n) => `- ${n}`))
+  return lines.join('\n')
+}
+
+export function renderSummaryMarkdown(results: readonly ScenarioResult[]): string {
+  const lines = ['| scenario | metric | Murmur | best peer | ratio | target | met |', '|---|---|---:|---:|---:|---|---|']
+  for (const result of results) {
+    const column = result.columns.find((c) => c.key === result.ratioKey) ?? result.columns[0]
+    const murmur = result.rows.find((r) => r.systemId === 'murmur')
+    const { best, ratios } = ratiosToBestPeer(result)
+    const value = (r: Row | null | undefined): string => {
+      if (r === null || r === undefined) return 'none'
+      if (r.status !== RowStatus.ok || column === undefined) return r.status
+      return formatValue(r.values[column.key], column.unit)
+    }
+    const ratio = murmur !== undefined ? ratios.get(murmur) : undefined
+    const cells = [
+      result.id,
+      column?.label ?? '–',
+      value(murmur),
+      best === null ? 'none' : `${value(best)} (${best.systemId})`,
+      ratio === undefined ? '–' : `${ratio.toFixed(2)}×`,
+      result.target,
+      result.targetMet === null ? '–' : result.targetMet ? 'yes' : 'no',
+    ]
+    lines.push(`| ${cells.map(mdCell).join(' | ')} |`)
+  }
+  return lines.join('\n')
+}

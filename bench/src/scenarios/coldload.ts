@@ -143,7 +143,8 @@ export const coldload: Scenario = {
       distributions: [],
       targetMet: murmur === undefined ? null : murmur.values.vsDecode <= 2,
       notes: [
-        ...notes,
+        // A repeated measurement may note the same thing twice.
+        ...new Set(notes),
         `raw decode in the bench process: median ${rawDecode.toFixed(1)} ms (min ${decodeSummary.min.toFixed(1)}, max ${decodeSummary.max.toFixed(1)})`,
         'the first load after a restart also warms the server’s JIT; the median is over all loads',
       ],

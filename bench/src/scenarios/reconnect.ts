@@ -166,7 +166,8 @@ export const reconnect: Scenario = {
       distributions,
       targetMet: murmur === undefined ? null : murmur.values.leftBehind === 0 && Number.isFinite(murmur.values.allSynced),
       notes: [
-        ...notes,
+        // A repeated measurement may note the same thing twice.
+        ...new Set(notes),
         "each client library reconnects with its own default backoff (Murmur SDK: 250 ms doubling to 10 s, jittered; y-websocket: 100 ms doubling to 2.5 s; Hocuspocus: 1 s first delay, then its backoff): the figures include each one's policy",
       ],
       durationMs: performance.now() - started,
