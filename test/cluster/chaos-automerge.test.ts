@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest'
+import type { AutomergeHandle, DocHandle, YjsHandle } from '../../client/dist/index.js'
+import { spawnNode, tempDir, type NodeProcess } from '../support/servers.js'
+import { freePort } from '../support/ports.js'
+import { TcpProxy } from '../support/tcp-proxy.js'
+import { sdkClient, untilSaved, untilSynced } from '../support/sdk.js'
+import { AckedSet } from '../support/jepsen.js'
+import { SECRET } from '../support/cluster.js'
+import { eventually, until } from '../support/wait.js'
+
+interface Node {
+  name: string
+  port: number
+  proxy: TcpProxy
+  dataDir: string
+  proc: NodeProcess
+}
+
+interface Ledger {
+  items?: string[]
+}
+
+/** Automerge and Yjs docs side by side, written at the same time through the same sockets. */
+const DOCS = [
+  { engine: 'automerge', id: 'am-ledger-1' },
+  { engine: 'yjs', id: 'y-ledger-1' },
+  { engine: 'automerge', id: 'am-ledger-2' },
+] as const
+type DocSpec = (typeof DOCS)[number]
+const keyOf = (d: DocSpec): string => `${d.engine}/${d.id}`
+
+/**
+ * Real node processes on loopback. Every node advertises a fault-injecting proxy in front of itself,
+ * so the links other nodes open to it can be blackholed, delayed or reset.
+ */
+async function startNodes(): Promise<Node[]> {
+  const ports = await Promise.all([0, 1, 2].map(() => freePort()))
+  const proxies = await Promise.all(ports.map((p) => TcpProxy.start(p)))
+  const nodes: Node[] = []
+  for (let i = 0; i < 3; i++) {
+    const name = `node-${'abc'[i]}`
+    const dataDir = tempDir()
+    nodes.push({ name, port: ports[i], proxy: proxies[i], dataDir, proc: await spawn(name, ports[i], proxies, i, dataDir) })
+  }
+  return nodes
+}
+
+function spawn(name: string, port: number, proxies: TcpProxy[], i: number, dataDir: string): Promise<NodeProcess> {
+  const peers = proxies.filter((_, j) => j !== i).map((p) => `ws://127.0.0.1:${p.port}`)
+  return spawnNode([
+    '--port', String(port), '--data-dir', dataDir, '--node-id', name,
+    '--advertise-url', `ws://127.0.0.1:${proxies[i].port}`, '--peers', peers.join(','), '--cluster-secret', SECRET,
+    '--probe-interval-ms', '200', '--anti-entropy-ms', '300',
+  ])
+}
+
+async function docItems(port: number, doc: DocSpec): Promise<{ version: string; items: string[] }> {
+  const res = await fetch(`http://127.0.0.1:${port}/v1/docs/${doc.engine}/${doc.id}`)
+  expect(res.status).toBe(200)
+  const body = (await res.json()) as { version: string; content: { items?: string[] } }
+  return { version: body.version, items: body.content.items ?? [] }
+}
+
+/** Append ids to the doc's `items` list, in whichever engine the handle speaks. */
+function append(handle: DocHandle, ids: string[]): void {
+  if (handle.engineName === 'yjs') (handle as YjsHandle).doc.getArray<string>('items').push(ids)
+  else (handle as AutomergeHandle<Ledger>).change((d) => d.items!.push(...ids))
+}
+
+/** Each writer appends unique ids in small batches and records them as acknowledged once saved. */
+async function writeLoop(handle: DocHandle, tag: string, set: AckedSet, stop: { done: boolean }): Promise<void> {
+  let k = 0
+  while (!stop.done) {
+    const batch = Array.from({ length: 5 }, () => `${tag}-${k++}`)
+    batch.forEach((id) => set.attempt(id))
+    append(handle, batch)
+    try {
+      await untilSaved(handle, 30_000)
+    } catch {
+      continue // not acknowledged (yet): not counted; it stays in the outbox and is re-sent
+    }
+    batch.forEach((id) => set.ack(id))
+  }
+}
+
+describe('chaos with Automerge docs mixed in: kill -9 and cut links while clients write through every node', () => {
+  it('every acknowledged element ends on every replica, and replicas hold equal versions', async () => {
+    const nodes = await startNodes()
+    // An Automerge list must be created once: two replicas that each created it would keep only one.
+    const founder = sdkClient(`http://127.0.0.1:${nodes[0].port}`)
+    for (const d of DOCS.filter((x) => x.engine === 'automerge')) {
+      const h = founder.automerge<Ledger>(d.id)
+      await untilSynced(h)
+      h.change((doc) => {
+        doc.items = []
+      })
+      await untilSaved(h)
+    }
+    await founder.close()
+
+    const sets = new Map(DOCS.map((d) => [keyOf(d), new AckedSet()]))
+    const total = () => [...sets.values()].reduce((n, s) => n + s.ackedCount, 0)
+    const stop = { done: false }
+    const writers: Promise<void>[] = []
+    for (const [i, node] of nodes.entries()) {
+      const client = sdkClient(`http://127.0.0.1:${node.port}`, { backoffInitialMs: 50, backoffMaxMs: 500 })
+      for (const d of DOCS) {
+        let h: DocHandle
+        if (d.engine === 'yjs') h = client.yjs(d.id)
+        else {
+          const am = client.automerge<Ledger>(d.id)
+          await until(() => Array.isArray(am.doc().items), (cb) => am.on('change', cb), 30_000, `${d.id} created on ${node.name}`)
+          h = am
+        }
+        await untilSynced(h)
+        writers.push(writeLoop(h, `${node.name}/${d.id}/${i}`, sets.get(keyOf(d))!, stop))
+      }
+    }
+    const progress = (n: number) => {
+      const target = total() + n
+      return until(() => total() >= target, (cb) => {
+        const offs = [...sets.values()].map((s) => s.onAck(cb))
+        return () => offs.forEach((off) => off())
+      }, 60_000, `${n} more acks`)
+    }
+
+    await progress(200)
+    // Blackhole node-a's inbound links, reset node-c's, delay node-b's.
+    nodes[0].proxy.mode = { kind: 'blackhole' }
+    nodes[2].proxy.reset()
+    nodes[1].proxy.mode = { kind: 'delay', ms: 150 }
+    await progress(300)
+    // kill -9 node-b mid-stream, restart it on the same port and data.
+    await nodes[1].proc.kill('SIGKILL')
+    await progress(200)
+    nodes[1].proc = await spawn(nodes[1].name, nodes[1].port, nodes.map((n) => n.proxy), 1, nodes[1].dataDir)
+    nodes[0].proxy.mode = { kind: 'pass' }
+    nodes[1].proxy.mode = { kind: 'pass' }
+    await progress(300)
+    nodes[2].proxy.reset()
+    await progress(200)
+    stop.done = true
+    await Promise.all(writers)
+
+    // Heal: every node ends holding every acknowledged id of every doc, at equal versions.
+    for (const d of DOCS) {
+      const set = sets.get(keyOf(d))!
+      const converged = async () => {
+        const views = await Promise.all(nodes.map((n) => docItems(n.port, d)))
+        const complete = views.every((v, i) => set.check(nodes[i].name, v.items) === null)
+        return complete && views.every((v) => v.version === views[0].version)
+      }
+      await eventually(converged, 30_000, `${keyOf(d)} to converge`).catch(() => undefined)
+      const views = await Promise.all(nodes.map((n) => docItems(n.port, d)))
+      for (const [i, v] of views.entries()) set.expectOn(`${nodes[i].name}:${keyOf(d)}`, v.items)
+      expect(new Set(views.map((v) => v.version)).size).toBe(1)
+    }
+    expect(total()).toBeGreaterThan(1000)
+    // Automerge docs took their share of the acknowledged writes.
+    for (const d of DOCS) expect(sets.get(keyOf(d))!.ackedCount).toBeGreaterThan(100)
+  }, 240_000)
+})
