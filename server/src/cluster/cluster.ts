@@ -96,6 +96,10 @@ export class Cluster {
       if (this.indexReady) this.antiEntropy.startRound(peer)
     })
     this.links.on('down', (peer) => this.replication.linkDown(peer))
+    this.links.on('lost', (peer) => {
+      this.replication.linkLost(peer)
+      if (this.indexReady) this.antiEntropy.startRound(peer)
+    })
     this.links.on('message', (peer, msg) => this.onMessage(peer, msg))
   }
 

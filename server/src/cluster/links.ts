@@ -27,7 +27,7 @@ interface Link {
  * accepts links from others, so a pair may share two links; sends use whichever is open. Dialled links
  * come back with jittered backoff until the target is forgotten.
  */
-export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; message: [NodeId, PeerMessage] }> {
+export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost: [NodeId]; message: [NodeId, PeerMessage] }> {
   private readonly links = new Map<NodeId, Set<Link>>()
   private readonly urls = new Map<NodeId, string>()
   private readonly dialing = new Map<string, { timer: NodeJS.Timeout | null; attempt: number; ws: WebSocket | null }>()
@@ -183,6 +183,9 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; mess
       if (set.size === 0) {
         this.links.delete(peer)
         this.emit('down', peer)
+      } else {
+        // Another link to the peer remains, but frames on this one may be lost (a half-dead path).
+        this.emit('lost', peer)
       }
     })
   }

@@ -39,8 +39,12 @@ export type PeerMessage =
   /** Push of one update; `reqId` > 0 asks for a docAck once it is durable on the receiver. */
   | { readonly type: typeof PeerMessageType.docUpdate; readonly doc: DocRef; readonly reqId: number; readonly update: Uint8Array }
   | { readonly type: typeof PeerMessageType.docAck; readonly reqId: number; readonly ok: boolean }
-  /** An engine sync message of the per-(doc, peer) sync session. */
-  | { readonly type: typeof PeerMessageType.docSync; readonly doc: DocRef; readonly payload: Uint8Array }
+  /**
+   * An engine sync message of the per-(doc, peer) sync session. `fresh` marks the first message of a new
+   * session: the receiver drops whatever session it had with the sender for this doc and starts anew, so
+   * that neither side keeps a sync state that believes in messages the other never got.
+   */
+  | { readonly type: typeof PeerMessageType.docSync; readonly doc: DocRef; readonly payload: Uint8Array; readonly fresh: boolean }
   /** The sender has clients on this doc (on) or no longer (off): push its updates to the sender. */
   | { readonly type: typeof PeerMessageType.interest; readonly doc: DocRef; readonly on: boolean }
   /** Anti-entropy step 1: digests of the partitions both sides replicate. */
@@ -100,6 +104,7 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
     case PeerMessageType.docSync:
       writeDoc(e, m.doc)
       encoding.writeVarUint8Array(e, m.payload)
+      encoding.writeVarUint(e, m.fresh ? 1 : 0)
       break
     case PeerMessageType.interest:
       writeDoc(e, m.doc)
@@ -150,7 +155,7 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
       case PeerMessageType.docAck:
         return { type, reqId: decoding.readVarUint(d), ok: decoding.readVarUint(d) === 1 }
       case PeerMessageType.docSync:
-        return { type, doc: readDoc(d), payload: decoding.readVarUint8Array(d) }
+        return { type, doc: readDoc(d), payload: decoding.readVarUint8Array(d), fresh: decoding.readVarUint(d) === 1 }
       case PeerMessageType.interest:
         return { type, doc: readDoc(d), on: decoding.readVarUint(d) === 1 }
       case PeerMessageType.aeTop:

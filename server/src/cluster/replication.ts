@@ -208,10 +208,25 @@ export class Replication implements DocObserver {
       const doc = await this.registry.get(parseDocKey(key))
       const session = doc.doc.createSyncSession()
       this.sessions.set(`${peer}\u0000${key}`, session)
-      for (const payload of session.start()) {
-        if (!this.links.send(peer, { type: PeerMessageType.docSync, doc: doc.key, payload })) this.addHint(peer, key)
-      }
+      session.start().forEach((payload, i) => {
+        if (!this.links.send(peer, { type: PeerMessageType.docSync, doc: doc.key, payload, fresh: i === 0 })) this.addHint(peer, key)
+      })
     })
+  }
+
+  /**
+   * A link to `peer` closed while another may still be open: messages on it may be lost, so sync
+   * sessions with that peer are dropped (their state could count lost messages as delivered) and the
+   * docs they were syncing are synced again from scratch.
+   */
+  linkLost(peer: NodeId): void {
+    const prefix = `${peer}\u0000`
+    for (const id of [...this.sessions.keys()]) {
+      if (!id.startsWith(prefix)) continue
+      this.sessions.delete(id)
+      this.addHint(peer, id.slice(prefix.length))
+    }
+    if (this.links.isUp(peer)) this.linkUp(peer)
   }
 
   // ── messages ─────────────────────────────────────────────────────────────────────────────────
@@ -247,7 +262,7 @@ export class Replication implements DocObserver {
         this.inOrder(key, async () => {
           const doc = await this.registry.get(msg.doc)
           const id = `${peer}\u0000${key}`
-          let session = this.sessions.get(id)
+          let session = msg.fresh ? undefined : this.sessions.get(id)
           const replies: Uint8Array[] = []
           if (session === undefined) {
             // The peer started this sync: answer with our side's opening as well, so both directions run.
@@ -257,7 +272,7 @@ export class Replication implements DocObserver {
           }
           const result = doc.receiveSync(session, msg.payload, this.origin(peer))
           result.durable.catch(() => undefined)
-          for (const payload of [...replies, ...result.replies]) this.links.send(peer, { type: PeerMessageType.docSync, doc: doc.key, payload })
+          for (const payload of [...replies, ...result.replies]) this.links.send(peer, { type: PeerMessageType.docSync, doc: doc.key, payload, fresh: false })
         })
         return
       }
