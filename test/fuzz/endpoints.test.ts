@@ -7,6 +7,8 @@
  * Seeded: MURMUR_FUZZ_SEED=<n> replays a run (each lane's inputs are a function of the seed); the seed
  * is printed with any failure. MURMUR_FUZZ_INPUTS scales the run (default 52,000 inputs).
  */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
@@ -32,6 +34,7 @@ import { within } from '../support/wait.js'
 
 const SEED = Number(process.env.MURMUR_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31))
 const TOTAL = Number(process.env.MURMUR_FUZZ_INPUTS ?? 52_000)
+const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts/fuzz')
 
 /** mulberry32: small, fast, seedable. */
 function rng(seed: number) {
@@ -425,7 +428,16 @@ describe('fuzz: every endpoint', () => {
         const doc = await server.storage.load(key)
         expect(doc, `${key.engine}:${key.docId}`).not.toBeNull()
         if (doc === null || !isEngineName(key.engine)) continue
-        getEngine(key.engine).load(doc.snapshot, doc.updates).destroy()
+        try {
+          getEngine(key.engine).load(doc.snapshot, doc.updates).destroy()
+        } catch (err) {
+          // Keep what storage holds, so the failure can be studied without replaying the whole run.
+          const file = path.join(ARTIFACTS, `fuzz-${SEED}-${key.engine}-${encodeURIComponent(key.docId)}.json`)
+          mkdirSync(ARTIFACTS, { recursive: true })
+          const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+          writeFileSync(file, JSON.stringify({ key, snapshot: doc.snapshot && hex(doc.snapshot), updates: doc.updates.map(hex) }))
+          throw new Error(`${key.engine}:${key.docId} was stored but does not load (${(err as Error).message}); its bytes are in ${file}`)
+        }
       }
       const byCode = [...closes.entries()].sort(([a], [b]) => a - b).map(([c, n]) => `${c}×${n}`).join(' ')
       const byStatus = [...statuses.entries()].sort(([a], [b]) => a - b).map(([c, n]) => `${c}×${n}`).join(' ')

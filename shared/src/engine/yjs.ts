@@ -43,7 +43,18 @@ function validate(update: Uint8Array): void {
   try {
     // Reads every struct and then the delete set (`parseUpdateMeta` stops before the delete set, so bytes
     // cut inside it passed and then failed half-applied); throws on truncated or corrupt bytes.
-    const { ds } = Y.decodeUpdate(update)
+    const { structs, ds } = Y.decodeUpdate(update)
+    // An item refers to its neighbours and parent as they were when it was made, so a reference to the
+    // same client is always to an earlier clock. Yjs trusts this and fails half-way through integrating
+    // an item that points ahead at its own client, leaving the doc changed but the update refused.
+    for (const s of structs) {
+      if (!(s instanceof Y.Item)) continue
+      const { client, clock } = s.id
+      const parent = s.parent instanceof Y.ID ? s.parent : null
+      for (const ref of [s.origin, s.rightOrigin, parent]) {
+        if (ref !== null && ref.client === client && ref.clock >= clock) throw new Error('an item refers ahead to its own client')
+      }
+    }
     // Yjs never writes an empty delete range, and one for items we do not have yet makes it throw when
     // it sets the range aside, after the update's structs went in: refused here, before anything applies.
     for (const ranges of ds.clients.values()) {
