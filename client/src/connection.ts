@@ -332,7 +332,10 @@ export class Connection {
     this.ws = null
     this.stopLiveness()
     if (ws === null) return
-    ws.onopen = ws.onmessage = ws.onerror = null
+    ws.onopen = ws.onmessage = null
+    // Closing a socket that is still connecting makes Node's `ws` emit an error; without a listener that
+    // error would be thrown.
+    ws.onerror = () => undefined
     ws.onclose = null
     try {
       ws.close(code, reason)

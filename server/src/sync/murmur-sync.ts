@@ -264,7 +264,11 @@ export function serveMurmurSync(socket: ServerSocket, ctx: SyncContext, upgradeT
     checked.then(
       (auth) => {
         checking = false
-        if (!socket.isOpen) return
+        if (!socket.isOpen) {
+          // Closed while the token was checked: the close handler may have run before `access` existed.
+          auth.dispose()
+          return
+        }
         then(auth)
         while (!checking && waiting.length > 0 && socket.isOpen) handleFrame(waiting.shift() as Uint8Array)
       },
