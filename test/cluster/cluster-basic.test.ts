@@ -4,7 +4,7 @@ import WebSocket from 'ws'
 import { peerHeaders } from '../../server/dist/cluster/peer-auth.js'
 import { sdkClient, untilSaved, untilSynced } from '../support/sdk.js'
 import { untilText, whenProviderSynced, yProvider } from '../support/ywebsocket.js'
-import { until } from '../support/wait.js'
+import { eventually, until } from '../support/wait.js'
 import { yjsEngine } from '@murmur/shared'
 
 describe('cluster: any node serves any doc', () => {
@@ -94,5 +94,21 @@ describe('cluster: any node serves any doc', () => {
     const stale = peerHeaders(SECRET, 'old', 'ws://127.0.0.1:1', Date.now() - 60 * 60_000)
     expect(await attempt(stale)).toBe(401)
     expect(await attempt(peerHeaders(SECRET, 'friend', 'ws://127.0.0.1:1'))).toBe(101)
+  })
+
+  it('a doc deleted through the HTTP API on one node is a tombstone on every node', async () => {
+    const nodes = await startCluster(3)
+    await untilMeshed(nodes)
+    const h = sdkClient(nodes[0].url).yjs('doomed')
+    await untilSynced(h)
+    h.doc.getText('t').insert(0, 'short-lived')
+    await untilSaved(h)
+    const res = await fetch(`${nodes[1].url}/v1/docs/yjs/doomed`, { method: 'DELETE' })
+    expect(res.status).toBe(200)
+    for (const n of nodes) {
+      await eventually(async () => (await n.storage.tombstoneOf({ engine: 'yjs', docId: 'doomed' as never })) !== null, 10_000, `the tombstone on ${n.cluster!.self}`)
+      expect(n.cluster!.index.version('yjs:doomed')).toBeUndefined()
+      expect((await fetch(`${n.url}/v1/docs/yjs/doomed`)).status).toBe(410)
+    }
   })
 })

@@ -59,7 +59,9 @@ export class Cluster {
     })
     this.placement = new Placement(config.replicationFactor)
     this.placement.setMembers([this.self])
-    this.replication = new Replication(this.self, registry, this.links, this.placement, this.index, log, config.replicationTimeoutMs)
+    this.replication = new Replication(this.self, registry, this.links, this.placement, this.index, log, config.replicationTimeoutMs, () =>
+      this.membership.members().filter((m) => m.state !== MemberState.left).map((m) => m.id),
+    )
     registry.observer = this.replication
     this.membershipOptions = {
       ...DEFAULT_MEMBERSHIP_OPTIONS,

@@ -18,6 +18,7 @@ export const PeerMessageType = {
   aeLeaves: 8,
   aeDocs: 9,
   aeDone: 10,
+  docDelete: 11,
 } as const
 export type PeerMessageType = (typeof PeerMessageType)[keyof typeof PeerMessageType]
 
@@ -53,6 +54,8 @@ export type PeerMessage =
   | { readonly type: typeof PeerMessageType.aeLeaves; readonly round: number; readonly partitions: Uint16Array; readonly leaves: Uint8Array }
   /** Step 3: the initiator's docs and versions in the leaves that differ. */
   | { readonly type: typeof PeerMessageType.aeDocs; readonly round: number; readonly leaves: Uint32Array; readonly docs: DocVersion[] }
+  /** The doc was deleted (HTTP API): every node replaces it with a tombstone. */
+  | { readonly type: typeof PeerMessageType.docDelete; readonly doc: DocRef; readonly deletedAt: number }
   /** Step 4: how many docs the responder started repairing (0 when in sync). */
   | { readonly type: typeof PeerMessageType.aeDone; readonly round: number; readonly repaired: number }
 
@@ -134,6 +137,10 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
       encoding.writeVarUint(e, m.round)
       encoding.writeVarUint(e, m.repaired)
       break
+    case PeerMessageType.docDelete:
+      writeDoc(e, m.doc)
+      encoding.writeFloat64(e, m.deletedAt)
+      break
   }
   return encoding.toUint8Array(e)
 }
@@ -176,6 +183,12 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
       }
       case PeerMessageType.aeDone:
         return { type, round: decoding.readVarUint(d), repaired: decoding.readVarUint(d) }
+      case PeerMessageType.docDelete: {
+        const doc = readDoc(d)
+        const deletedAt = decoding.readFloat64(d)
+        if (!Number.isFinite(deletedAt)) throw new Error('bad deletion time')
+        return { type, doc, deletedAt }
+      }
       default:
         throw new MurmurError(ErrorCode.UNKNOWN_MESSAGE, `unknown peer message type ${type}`)
     }

@@ -47,6 +47,8 @@ export class Replication implements DocObserver {
   private readonly sessions = new Map<string, SyncSession>()
   private readonly interest = new Map<string, Set<NodeId>>()
   private readonly hints = new Map<NodeId, Set<string>>()
+  /** Deletions not yet told to a peer (it was unreachable), by peer: doc key → deletion time. */
+  private readonly deletions = new Map<NodeId, Map<string, number>>()
   private readonly dirty = new Set<string>()
   private readonly pending = new Map<number, PendingAck>()
   private readonly chains = new Map<string, Promise<void>>()
@@ -61,6 +63,8 @@ export class Replication implements DocObserver {
     private readonly index: VersionIndex,
     private readonly log: Logger,
     private readonly replicationTimeoutMs: number,
+    /** Every member this node knows that has not left (deletions go to all of them). */
+    private readonly members: () => readonly NodeId[],
   ) {}
 
   private origin(peer: NodeId): PeerOrigin {
@@ -150,6 +154,9 @@ export class Replication implements DocObserver {
   }
 
   linkUp(peer: NodeId): void {
+    const deleted = this.deletions.get(peer)
+    this.deletions.delete(peer)
+    for (const [key, deletedAt] of deleted ?? []) this.sendDelete(peer, key, deletedAt)
     const hinted = this.hints.get(peer)
     this.hints.delete(peer)
     for (const key of hinted ?? []) {
@@ -197,6 +204,30 @@ export class Replication implements DocObserver {
       }
     }
     return n
+  }
+
+  // ── deletion ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * A doc was deleted here (its tombstone is stored): drop it from the index, so anti-entropy stops
+   * comparing it, and tell every other member, now or when it is next reachable.
+   */
+  announceDelete(doc: DocKey, deletedAt: number): void {
+    const key = docKeyString(doc)
+    this.index.delete(key)
+    this.dirty.delete(key)
+    for (const m of this.members()) {
+      if (m === this.self) continue
+      if (!this.sendDelete(m, key, deletedAt)) {
+        let pending = this.deletions.get(m)
+        if (pending === undefined) this.deletions.set(m, (pending = new Map()))
+        pending.set(key, deletedAt)
+      }
+    }
+  }
+
+  private sendDelete(peer: NodeId, key: string, deletedAt: number): boolean {
+    return this.links.send(peer, { type: PeerMessageType.docDelete, doc: parseDocKey(key), deletedAt })
   }
 
   // ── engine sync with one peer ────────────────────────────────────────────────────────────────
@@ -273,6 +304,15 @@ export class Replication implements DocObserver {
           const result = doc.receiveSync(session, msg.payload, this.origin(peer))
           result.durable.catch(() => undefined)
           for (const payload of [...replies, ...result.replies]) this.links.send(peer, { type: PeerMessageType.docSync, doc: doc.key, payload, fresh: false })
+        })
+        return
+      }
+      case PeerMessageType.docDelete: {
+        const key = docKeyString(msg.doc)
+        this.inOrder(key, async () => {
+          await this.registry.delete(msg.doc, msg.deletedAt)
+          this.index.delete(key)
+          this.dirty.delete(key)
         })
         return
       }
