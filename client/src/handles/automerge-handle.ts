@@ -1,13 +1,8 @@
 import * as Y from 'yjs'
-import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
+import { Awareness } from 'y-protocols/awareness'
 import { MessageType, automergeEngine, automergeValueOf, changeAutomerge } from '@murmur/shared'
-import { DocHandle, Origin, type HandleEvents, type HandleHost } from './doc-handle.js'
-
-interface AwarenessChange {
-  added: number[]
-  updated: number[]
-  removed: number[]
-}
+import { DocHandle, type HandleEvents, type HandleHost } from './doc-handle.js'
+import { PresenceRelay } from './presence.js'
 
 export interface AutomergeHandleEvents<T> extends HandleEvents {
   /** The doc changed: a local `change`, an edit from the server or another tab, or the local load. */
@@ -31,7 +26,7 @@ export class AutomergeHandle<T = Record<string, unknown>> extends DocHandle {
   readonly awareness: Awareness
   private readonly changeListeners = new Set<(doc: T) => void>()
   private readonly offChange: () => void
-  private readonly onAwarenessChange: (change: AwarenessChange, origin: unknown) => void
+  private readonly presence: PresenceRelay
 
   constructor(docId: string, ref: number, host: HandleHost) {
     super(automergeEngine, docId, ref, automergeEngine.create(), host)
@@ -42,11 +37,11 @@ export class AutomergeHandle<T = Record<string, unknown>> extends DocHandle {
       for (const l of [...this.changeListeners]) l(value)
     })
     this.awareness = new Awareness(new Y.Doc())
-    this.onAwarenessChange = ({ added, updated, removed }, origin) => {
-      if (origin === Origin.server || !this.isOpenOnServer) return
-      this.sendAwareness(encodeAwarenessUpdate(this.awareness, added.concat(updated, removed)))
-    }
-    this.awareness.on('update', this.onAwarenessChange)
+    this.presence = new PresenceRelay(
+      this.awareness,
+      (payload) => this.sendMessage({ type: MessageType.awareness, ref: this.ref, payload }),
+      () => this.isOpenOnServer,
+    )
   }
 
   /** The current value (read-only: edit through `change`). */
@@ -72,36 +67,21 @@ export class AutomergeHandle<T = Record<string, unknown>> extends DocHandle {
   }
 
   protected override onAttached(): void {
-    if (this.awareness.getLocalState() !== null) {
-      this.sendAwareness(encodeAwarenessUpdate(this.awareness, [this.awareness.clientID]))
-    }
+    this.presence.attached()
   }
 
   protected override onDetached(): void {
-    // Others' presence is unknown while disconnected; the server re-sends it on reconnect.
-    const others = [...this.awareness.getStates().keys()].filter((id) => id !== this.awareness.clientID)
-    if (others.length > 0) removeAwarenessStates(this.awareness, others, Origin.server)
+    this.presence.detached()
   }
 
   protected override onAwareness(payload: Uint8Array): void {
-    try {
-      applyAwarenessUpdate(this.awareness, payload, Origin.server)
-    } catch {
-      // A malformed presence update is not worth a reconnect.
-    }
+    this.presence.receive(payload)
   }
 
   override async close(): Promise<void> {
-    // Tell the others we left before the doc goes away.
-    this.awareness.setLocalState(null)
-    this.awareness.off('update', this.onAwarenessChange)
-    this.awareness.destroy()
+    this.presence.close()
     this.offChange()
     this.changeListeners.clear()
     await super.close()
-  }
-
-  private sendAwareness(payload: Uint8Array): void {
-    this.sendMessage({ type: MessageType.awareness, ref: this.ref, payload })
   }
 }

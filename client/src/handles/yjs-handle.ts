@@ -1,13 +1,8 @@
 import * as Y from 'yjs'
-import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
+import { Awareness } from 'y-protocols/awareness'
 import { MessageType, wrapYDoc, yjsEngine } from '@murmur/shared'
-import { DocHandle, Origin, type HandleHost } from './doc-handle.js'
-
-interface AwarenessChange {
-  added: number[]
-  updated: number[]
-  removed: number[]
-}
+import { DocHandle, type HandleHost } from './doc-handle.js'
+import { PresenceRelay } from './presence.js'
 
 /**
  * A Yjs doc kept on the device and synced with a server. Edit `handle.doc` as any Y.Doc; set presence
@@ -16,54 +11,34 @@ interface AwarenessChange {
 export class YjsHandle extends DocHandle {
   readonly doc: Y.Doc
   readonly awareness: Awareness
-  private readonly onAwarenessChange: (change: AwarenessChange, origin: unknown) => void
+  private readonly presence: PresenceRelay
 
   constructor(docId: string, ref: number, host: HandleHost) {
     const doc = new Y.Doc()
     super(yjsEngine, docId, ref, wrapYDoc(doc), host)
     this.doc = doc
     this.awareness = new Awareness(doc)
-    this.onAwarenessChange = ({ added, updated, removed }, origin) => {
-      if (origin === Origin.server) return
-      const changed = added.concat(updated, removed)
-      this.sendAwareness(encodeAwarenessUpdate(this.awareness, changed))
-    }
-    this.awareness.on('update', this.onAwarenessChange)
-  }
-
-  private sendAwareness(payload: Uint8Array): void {
-    if (this.isOpenOnServer) this.sendRaw(payload)
+    this.presence = new PresenceRelay(
+      this.awareness,
+      (payload) => this.sendMessage({ type: MessageType.awareness, ref: this.ref, payload }),
+      () => this.isOpenOnServer,
+    )
   }
 
   protected override onAttached(): void {
-    if (this.awareness.getLocalState() !== null) {
-      this.sendRaw(encodeAwarenessUpdate(this.awareness, [this.doc.clientID]))
-    }
+    this.presence.attached()
   }
 
   protected override onDetached(): void {
-    // Others' presence is unknown while disconnected; the server re-sends it on reconnect.
-    const others = [...this.awareness.getStates().keys()].filter((id) => id !== this.doc.clientID)
-    if (others.length > 0) removeAwarenessStates(this.awareness, others, Origin.server)
+    this.presence.detached()
   }
 
   protected override onAwareness(payload: Uint8Array): void {
-    try {
-      applyAwarenessUpdate(this.awareness, payload, Origin.server)
-    } catch {
-      // A malformed presence update is not worth a reconnect.
-    }
+    this.presence.receive(payload)
   }
 
   override async close(): Promise<void> {
-    // Tell the others we left before the doc goes away.
-    this.awareness.setLocalState(null)
-    this.awareness.off('update', this.onAwarenessChange)
-    this.awareness.destroy()
+    this.presence.close()
     await super.close()
-  }
-
-  private sendRaw(payload: Uint8Array): void {
-    this.sendMessage({ type: MessageType.awareness, ref: this.ref, payload })
   }
 }
