@@ -8,6 +8,9 @@ import { PeerMessageType, type DocRef, type PeerMessage } from './peer-protocol.
 import { locate, type Placement } from './placement.js'
 import type { VersionIndex } from './version-index.js'
 
+/** A sync this node started is not restarted for this long (see `startSync`). */
+const SYNC_GRACE_MS = 3000
+
 /** The origin of a change that came from another node; pushes never go back to it. */
 export class PeerOrigin {
   constructor(readonly peer: NodeId) {}
@@ -45,6 +48,8 @@ interface PendingAck {
 export class Replication implements DocObserver {
   private readonly origins = new Map<NodeId, PeerOrigin>()
   private readonly sessions = new Map<string, SyncSession>()
+  /** When this node last started each session (peer ‖ doc). */
+  private readonly sessionStartedAt = new Map<string, number>()
   private readonly interest = new Map<string, Set<NodeId>>()
   private readonly hints = new Map<NodeId, Set<string>>()
   /** Deletions not yet told to a peer (it was unreachable), by peer: doc key → deletion time. */
@@ -123,7 +128,11 @@ export class Replication implements DocObserver {
     const key = docKeyString(doc.key)
     if (this.dirty.delete(key)) this.index.set(key, doc.doc.version())
     const suffix = `\u0000${key}`
-    for (const id of [...this.sessions.keys()]) if (id.endsWith(suffix)) this.sessions.delete(id)
+    for (const id of [...this.sessions.keys()]) {
+      if (!id.endsWith(suffix)) continue
+      this.sessions.delete(id)
+      this.sessionStartedAt.delete(id)
+    }
     if (!this.isReplica(key)) {
       for (const r of this.replicasOf(key)) this.links.send(r, { type: PeerMessageType.interest, doc: doc.key, on: false })
     }
@@ -178,6 +187,7 @@ export class Replication implements DocObserver {
     for (const id of [...this.sessions.keys()]) {
       if (!id.startsWith(prefix)) continue
       this.sessions.delete(id)
+      this.sessionStartedAt.delete(id)
       // A handoff cut short must be retried: anti-entropy only covers partitions both sides replicate.
       const key = id.slice(prefix.length)
       if (!this.isReplica(key) && this.replicasOf(key).includes(peer)) this.addHint(peer, key)
@@ -232,13 +242,22 @@ export class Replication implements DocObserver {
 
   // ── engine sync with one peer ────────────────────────────────────────────────────────────────
 
-  /** Start (or restart) a sync of one doc with a peer; both sides send what the other lacks. */
+  /**
+   * Start (or restart) a sync of one doc with a peer; both sides send what the other lacks. A session
+   * started less than `SYNC_GRACE_MS` ago is left to finish: anti-entropy notices a difference every
+   * round until the sync completes, and restarting a stateful (Automerge) sync that often under load
+   * would keep it from ever completing.
+   */
   startSync(peer: NodeId, key: string): void {
+    const id = `${peer}\u0000${key}`
+    const started = this.sessionStartedAt.get(id)
+    if (started !== undefined && this.sessions.has(id) && Date.now() - started < SYNC_GRACE_MS) return
+    this.sessionStartedAt.set(id, Date.now())
     this.stats.syncsStarted++
     this.inOrder(key, async () => {
       const doc = await this.registry.get(parseDocKey(key))
       const session = doc.doc.createSyncSession()
-      this.sessions.set(`${peer}\u0000${key}`, session)
+      this.sessions.set(id, session)
       session.start().forEach((payload, i) => {
         if (!this.links.send(peer, { type: PeerMessageType.docSync, doc: doc.key, payload, fresh: i === 0 })) this.addHint(peer, key)
       })
@@ -255,6 +274,7 @@ export class Replication implements DocObserver {
     for (const id of [...this.sessions.keys()]) {
       if (!id.startsWith(prefix)) continue
       this.sessions.delete(id)
+      this.sessionStartedAt.delete(id)
       this.addHint(peer, id.slice(prefix.length))
     }
     if (this.links.isUp(peer)) this.linkUp(peer)
@@ -299,6 +319,8 @@ export class Replication implements DocObserver {
             // The peer started this sync: answer with our side's opening as well, so both directions run.
             session = doc.doc.createSyncSession()
             this.sessions.set(id, session)
+            // A sync the peer just started counts as one in progress here too.
+            this.sessionStartedAt.set(id, Date.now())
             replies.push(...session.start())
           }
           const result = doc.receiveSync(session, msg.payload, this.origin(peer))
