@@ -2,7 +2,7 @@ import type { Distribution, ScenarioResult } from './scenario.js'
 
 /**
  * Latency distributions as an SVG, written by hand: one panel per scenario that has distributions,
- * percentile on the x axis in the HdrHistogram style (0, 90, 99, 99.9 % equally spaced, so tails are
+ * percentile on the x axis with the tail stretched (0, 90, 99, 99.9 % equally spaced, so tails are
  * visible) and latency on a log y axis.
  */
 

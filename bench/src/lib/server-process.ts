@@ -58,7 +58,7 @@ export class ServerProcess {
   /** Start and wait until it listens (`startTimeoutMs`: a node that reads all its docs first needs longer). */
   static async start(launch: ServerLaunch, port = 0, startTimeoutMs = 30_000): Promise<ServerProcess> {
     const entry = path.join(here, '..', 'servers', `${launch.kind}.js`)
-    // `--profile`: Murmur servers write a CPU profile (.cpuprofile, for Chrome DevTools) when they stop.
+    // `--profile`: Murmur servers write a CPU profile (V8 .cpuprofile, for any profile viewer) when they stop.
     const profileDir = process.env.MURMUR_BENCH_PROFILE_DIR
     const profile = profileDir !== undefined && launch.kind === 'murmur' ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
     const child = spawn(
