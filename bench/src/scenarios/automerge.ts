@@ -35,7 +35,7 @@ function amSystems(): AmSystem[] {
   const repo: System = {
     ...murmur,
     id: 'automerge-repo' as System['id'],
-    label: `automerge-repo ${repoVersion} (Repo + NodeWS server adapter)`,
+    label: `automerge-repo ${repoVersion} (Repo + NodeWS adapter)`,
     peer: true,
     server: 'automerge-repo',
     persistence: 'none (no storage adapter package installed); in memory only',
