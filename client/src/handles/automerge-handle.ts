@@ -26,7 +26,6 @@ export class AutomergeHandle<T = Record<string, unknown>> extends DocHandle {
   readonly awareness: Awareness
   private readonly changeListeners = new Set<(doc: T) => void>()
   private readonly offChange: () => void
-  private readonly presence: PresenceRelay
 
   constructor(docId: string, ref: number, host: HandleHost) {
     super(automergeEngine, docId, ref, automergeEngine.create(), host)
@@ -66,20 +65,7 @@ export class AutomergeHandle<T = Record<string, unknown>> extends DocHandle {
     return super.on(event as keyof HandleEvents, listener as HandleEvents[keyof HandleEvents])
   }
 
-  protected override onAttached(): void {
-    this.presence.attached()
-  }
-
-  protected override onDetached(): void {
-    this.presence.detached()
-  }
-
-  protected override onAwareness(payload: Uint8Array): void {
-    this.presence.receive(payload)
-  }
-
   override async close(): Promise<void> {
-    this.presence.close()
     this.offChange()
     this.changeListeners.clear()
     await super.close()

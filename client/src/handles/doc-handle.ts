@@ -8,6 +8,8 @@ import {
   type SyncSession,
 } from '@murmur/shared'
 import type { LocalStore, OutboxEntry } from '../store/local-store.js'
+import { Origin } from './origin.js'
+import type { PresenceRelay } from './presence.js'
 import type { Logger } from '../logger.js'
 
 export const HandleStatus = {
@@ -22,12 +24,7 @@ export const HandleStatus = {
 } as const
 export type HandleStatus = (typeof HandleStatus)[keyof typeof HandleStatus]
 
-/** Origins of changes that are not local edits. */
-export const Origin = {
-  store: Symbol('murmur:store'),
-  server: Symbol('murmur:server'),
-  tab: Symbol('murmur:tab'),
-} as const
+export { Origin } from './origin.js'
 
 /** What a handle needs from its client: sending, ids, and the shared store. */
 export interface HandleHost {
@@ -242,9 +239,16 @@ export class DocHandle {
     return this.host.send(msg)
   }
 
-  /** Hooks for subclasses (awareness). */
-  protected onAttached(): void {}
-  protected onDetached(): void {}
+  /** Presence of this doc, when the subclass has one: opened, closed and fed with the doc. */
+  protected presence: PresenceRelay | null = null
+
+  private onAttached(): void {
+    this.presence?.attached()
+  }
+
+  private onDetached(): void {
+    this.presence?.detached()
+  }
 
   /**
    * Send every unacknowledged update again on the open doc (after a token refresh: writes the old token
@@ -310,7 +314,9 @@ export class DocHandle {
     }
   }
 
-  protected onAwareness(_payload: Uint8Array): void {}
+  private onAwareness(payload: Uint8Array): void {
+    this.presence?.receive(payload)
+  }
 
   private acknowledge(ids: readonly string[]): void {
     const done: string[] = []
@@ -348,6 +354,9 @@ export class DocHandle {
   /** Stop syncing this doc; local data stays in the store. */
   async close(): Promise<void> {
     if (this.closed) return
+    // Tell the others we left before the doc goes away.
+    this.presence?.close()
+    this.presence = null
     await this.writeChain
     this.closed = true
     if (this.opened) this.host.send({ type: MessageType.close, ref: this.ref })

@@ -1,5 +1,5 @@
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
-import { Origin } from './doc-handle.js'
+import { Origin } from './origin.js'
 
 interface AwarenessChange {
   added: number[]

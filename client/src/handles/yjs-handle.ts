@@ -11,7 +11,6 @@ import { PresenceRelay } from './presence.js'
 export class YjsHandle extends DocHandle {
   readonly doc: Y.Doc
   readonly awareness: Awareness
-  private readonly presence: PresenceRelay
 
   constructor(docId: string, ref: number, host: HandleHost) {
     const doc = new Y.Doc()
@@ -23,22 +22,5 @@ export class YjsHandle extends DocHandle {
       (payload) => this.sendMessage({ type: MessageType.awareness, ref: this.ref, payload }),
       () => this.isOpenOnServer,
     )
-  }
-
-  protected override onAttached(): void {
-    this.presence.attached()
-  }
-
-  protected override onDetached(): void {
-    this.presence.detached()
-  }
-
-  protected override onAwareness(payload: Uint8Array): void {
-    this.presence.receive(payload)
-  }
-
-  override async close(): Promise<void> {
-    this.presence.close()
-    await super.close()
   }
 }
