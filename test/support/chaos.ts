@@ -87,8 +87,11 @@ async function writeLoop(handle: DocHandle, tag: string, set: AckedSet, stop: { 
   }
 }
 
-/** Run the scenario over `docs` (Yjs and Automerge docs alike). */
-export async function runChaos(docs: readonly DocSpec[]): Promise<void> {
+/**
+ * Run the scenario over `docs` (Yjs and Automerge docs alike). `convergeMs` bounds the wait, after the
+ * heal, for every doc to hold every acknowledged id on every node at equal versions.
+ */
+export async function runChaos(docs: readonly DocSpec[], convergeMs = 30_000): Promise<void> {
   const nodes = await startNodes()
   // An Automerge list must be created once: two replicas that each created it would keep only one.
   const founder = sdkClient(`http://127.0.0.1:${nodes[0].port}`)
@@ -154,7 +157,7 @@ export async function runChaos(docs: readonly DocSpec[]): Promise<void> {
       const complete = views.every((v, i) => set.check(nodes[i].name, v.items) === null)
       return complete && views.every((v) => v.version === views[0].version)
     }
-    await eventually(converged, 30_000, `${keyOf(d)} to converge`).catch(() => undefined)
+    await eventually(converged, convergeMs, `${keyOf(d)} to converge`).catch(() => undefined)
     const views = await Promise.all(nodes.map((n) => docItems(n.port, d)))
     for (const [i, v] of views.entries()) set.expectOn(`${nodes[i].name}:${keyOf(d)}`, v.items)
     expect(new Set(views.map((v) => v.version)).size).toBe(1)
