@@ -85,7 +85,7 @@ export class Cluster {
       send: (peer, msg) => {
         this.aeBytesSent += this.sendCounted(peer, msg)
       },
-      repair: (peer, key) => this.replication.startSync(peer, key),
+      repair: (peer, key) => this.replication.repair(peer, key),
       refresh: () => this.replication.refreshIndex(),
     })
 

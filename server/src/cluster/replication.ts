@@ -265,6 +265,21 @@ export class Replication implements DocObserver {
   }
 
   /**
+   * Repair one doc that anti-entropy found different on `peer`. Automerge docs also get this node's
+   * whole state pushed as one update: a stateful Automerge sync can take many rounds to deliver a change
+   * that a lost message once carried, while a snapshot is applied in one step whatever either side
+   * believes it sent (the other direction follows when the peer repairs in its own rounds).
+   */
+  repair(peer: NodeId, key: string): void {
+    this.startSync(peer, key)
+    if (parseDocKey(key).engine !== 'automerge') return
+    this.inOrder(key, async () => {
+      const doc = await this.registry.get(parseDocKey(key))
+      this.links.send(peer, { type: PeerMessageType.docUpdate, doc: doc.key, reqId: 0, update: doc.doc.encodeSnapshot() })
+    })
+  }
+
+  /**
    * A link to `peer` closed while another may still be open: messages on it may be lost, so sync
    * sessions with that peer are dropped (their state could count lost messages as delivered) and the
    * docs they were syncing are synced again from scratch.
