@@ -1,28 +1,14 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
 import pg from 'pg'
+import { PG_URL, postgresReachable } from '../support/postgres.js'
 import * as Y from 'yjs'
 import { randomId } from '@murmur/shared'
 import { spawnNode } from '../support/servers.js'
 import { sdkClient, untilSaved, untilSynced } from '../support/sdk.js'
 import { untilText, whenProviderSynced, yProvider } from '../support/ywebsocket.js'
 
-const url = process.env.MURMUR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-
-async function reachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
-  try {
-    await client.connect()
-    await client.query('SELECT 1')
-    return true
-  } catch {
-    return false
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
-
-const available = await reachable()
-if (!available) console.warn(`PostgreSQL is not reachable at ${url}: skipping the end-to-end PostgreSQL node test`)
+const url = PG_URL
+const available = await postgresReachable('the end-to-end PostgreSQL node test')
 
 describe.skipIf(!available)('a node on PostgreSQL (--storage postgres://…)', () => {
   it('syncs a doc between an SDK client and y-websocket, keeps it across kill -9, and serves its history', async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { within } from '../support/wait.js'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { asDocId } from '@murmur/shared'
 import { SqliteStorage } from '../../server/dist/storage/index.js'
@@ -42,9 +43,8 @@ async function runAndKill(dir: string, firstN: number, count: number): Promise<A
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)))
 
   let killed = false
-  await new Promise<void>((resolve, reject) => {
-    // An upper bound only: the synchronisation is the ack lines themselves.
-    const bound = setTimeout(() => reject(new Error(`only ${acks.length} acks within 60 s; stderr: ${stderr}`)), 60_000)
+  // The synchronisation is the ack lines themselves; `within` only bounds the wait.
+  const enoughAcks = new Promise<void>((resolve, reject) => {
     lines.on('line', (line) => {
       const m = /^ack (\d+) (\d+) (\d+)$/.exec(line)
       if (!m) return
@@ -52,15 +52,14 @@ async function runAndKill(dir: string, firstN: number, count: number): Promise<A
       if (!killed && acks.length >= count) {
         killed = true
         process.kill(child.pid ?? 0, 'SIGKILL')
-        clearTimeout(bound)
         resolve()
       }
     })
     child.once('exit', (code, signal) => {
-      clearTimeout(bound)
       if (!killed) reject(new Error(`worker exited early (${code ?? signal}); stderr: ${stderr}`))
     })
   })
+  await within(enoughAcks, 60_000, `${count} acks (got ${acks.length}; stderr: ${stderr})`)
   expect(await exited).toBe('SIGKILL')
   await allLines // lines written before death still arrive: those appends were acknowledged as well
   return acks

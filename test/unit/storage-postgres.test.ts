@@ -1,26 +1,12 @@
 import { describe } from 'vitest'
 import pg from 'pg'
+import { PG_URL, postgresReachable } from '../support/postgres.js'
 import { randomId } from '@murmur/shared'
 import { PostgresStorage } from '../../server/dist/storage/index.js'
 import { runStorageAcceptance, type StorageHarness } from './storage-acceptance.js'
 
-const url = process.env.MURMUR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-
-async function reachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
-  try {
-    await client.connect()
-    await client.query('SELECT 1')
-    return true
-  } catch {
-    return false
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
-
-const available = await reachable()
-if (!available) console.warn(`PostgreSQL is not reachable at ${url}: skipping the PostgreSQL storage tests`)
+const url = PG_URL
+const available = await postgresReachable('the PostgreSQL storage tests')
 
 async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url })
