@@ -20,6 +20,8 @@ export interface ServerConfig {
   maxDocBytes: number
   /** A doc with no clients is unloaded after this long. */
   idleUnloadMs: number
+  /** A loaded doc nobody writes to for this long is kept encoded in memory (0 = keep docs decoded). */
+  hibernateAfterMs: number
   /** Compact a doc's log into a snapshot after this many updates... */
   compactEveryUpdates: number
   /** ...or this many bytes of updates, whichever comes first. */
@@ -98,6 +100,7 @@ export function defaultConfig(): ServerConfig {
     maxFrameBytes: 64 * 1024 * 1024,
     maxDocBytes: 256 * 1024 * 1024,
     idleUnloadMs: 30_000,
+    hibernateAfterMs: 2_000,
     compactEveryUpdates: 1000,
     compactEveryBytes: 1024 * 1024,
     groupCommitMs: 2,
@@ -149,6 +152,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'maxFrameBytes', flag: 'max-frame-bytes', env: 'MURMUR_MAX_FRAME_BYTES', kind: 'int', help: 'largest WebSocket frame' },
   { key: 'maxDocBytes', flag: 'max-doc-bytes', env: 'MURMUR_MAX_DOC_BYTES', kind: 'int', help: 'largest doc' },
   { key: 'idleUnloadMs', flag: 'idle-unload-ms', env: 'MURMUR_IDLE_UNLOAD_MS', kind: 'int', help: 'unload docs idle this long' },
+  { key: 'hibernateAfterMs', flag: 'hibernate-after-ms', env: 'MURMUR_HIBERNATE_AFTER_MS', kind: 'int', help: 'keep docs nobody writes to for this long encoded in memory (doubles each time a write wakes one; 0 = never)' },
   { key: 'compactEveryUpdates', flag: 'compact-every-updates', env: 'MURMUR_COMPACT_EVERY_UPDATES', kind: 'int', help: 'compact after this many updates' },
   { key: 'compactEveryBytes', flag: 'compact-every-bytes', env: 'MURMUR_COMPACT_EVERY_BYTES', kind: 'int', help: 'compact after this many update bytes' },
   { key: 'groupCommitMs', flag: 'group-commit-ms', env: 'MURMUR_GROUP_COMMIT_MS', kind: 'int', help: 'group commit window' },

@@ -39,6 +39,12 @@ export interface LiveDocOptions {
   readonly compactEveryUpdates: number
   readonly compactEveryBytes: number
   readonly maxDocBytes: number
+  /**
+   * A doc nobody has written to for this long is kept encoded (`EngineDoc.hibernate`), 0 = never. Each
+   * time a write wakes it the wait doubles (up to 64×), so a doc edited in bursts is not decoded and
+   * encoded at every pause.
+   */
+  readonly hibernateAfterMs?: number
   /** Clock for timing snapshot encodes (compaction pacing); `performance.now` unless a test sets one. */
   readonly clock?: () => number
 }
@@ -60,6 +66,11 @@ export class LiveDoc {
   /** How long encoding the last snapshot took (ms); 0 until one was made. */
   private lastSnapshotMs = 0
   private failed: MurmurError | null = null
+  /** Writes that changed or extended the doc; tells a hibernation whether its snapshot is still current. */
+  private writes = 0
+  private lastWriteAt = 0
+  private wakeups = 0
+  private quietTimer: NodeJS.Timeout | null = null
   /**
    * The doc's size as `maxDocBytes` sees it: bytes of the last exact measure (the stored snapshot and log
    * at load, a compaction's snapshot, or an encoding made to check the limit) plus bytes persisted since.
@@ -86,6 +97,7 @@ export class LiveDoc {
       for (const sub of this.subscribers) if (sub !== origin) sub.deliverUpdate(update)
       this.observer?.changed(this, update, origin)
     })
+    this.armHibernation()
   }
 
   get isFailed(): boolean {
@@ -96,14 +108,19 @@ export class LiveDoc {
   apply(update: Uint8Array, origin: unknown): Promise<void> {
     this.assertUsable()
     this.assertRoom(update.length, () => true)
-    return this.persist(this.doc.applyUpdate(update, origin))
+    const wasHibernating = this.doc.hibernating === true
+    const applied = this.doc.applyUpdate(update, origin)
+    this.noteUse(wasHibernating, applied)
+    return this.persist(applied)
   }
 
   /** Handle an engine sync message on `session`; replies are returned at once, durability later. */
   receiveSync(session: SyncSession, message: Uint8Array, origin: unknown): { replies: Uint8Array[]; durable: Promise<void> } {
     this.assertUsable()
     this.assertRoom(message.length, () => this.carriesChanges(message))
+    const wasHibernating = this.doc.hibernating === true
     const { replies, applied } = session.receive(message, origin)
+    this.noteUse(wasHibernating, applied)
     return { replies, durable: this.persist(applied) }
   }
 
@@ -132,7 +149,12 @@ export class LiveDoc {
 
   /** Fold the log into a snapshot now (also done automatically past the thresholds). */
   async compact(): Promise<void> {
-    if (this.compacting || this.failed !== null || this.updatesSinceSnapshot === 0) return
+    await this.compactNow()
+  }
+
+  /** Compact; the snapshot made and the write count it holds, or null when none was made. */
+  private async compactNow(): Promise<{ snapshot: Uint8Array; writes: number } | null> {
+    if (this.compacting || this.failed !== null || this.updatesSinceSnapshot === 0) return null
     this.compacting = true
     try {
       await this.durableTail
@@ -144,6 +166,7 @@ export class LiveDoc {
       const clock = this.options.clock ?? performance.now.bind(performance)
       const encodeStart = clock()
       const snapshot = this.doc.encodeSnapshot()
+      const writes = this.writes
       this.lastSnapshotMs = clock() - encodeStart
       const growthAtSnapshot = this.sizeGrowth
       await this.storage.compact(this.key, snapshot, upToSeq)
@@ -151,14 +174,55 @@ export class LiveDoc {
       this.bytesSinceSnapshot -= bytesAtSnapshot
       this.sizeBase = snapshot.length
       this.sizeGrowth = Math.max(0, this.sizeGrowth - growthAtSnapshot)
+      return { snapshot, writes }
     } catch (err) {
       this.log.warn({ err, doc: this.key.docId }, 'compaction failed; the log is kept as it is')
+      return null
     } finally {
       this.compacting = false
     }
   }
 
+  /** Count a write, and whether it woke the doc from hibernation (which lengthens the next wait). */
+  private noteUse(wasHibernating: boolean, applied: ApplyResult): void {
+    if (wasHibernating && this.doc.hibernating === false) this.wakeups++
+    if (applied.persist === null) return
+    this.writes++
+    this.lastWriteAt = Date.now()
+    this.armHibernation()
+  }
+
+  private hibernateDelay(): number {
+    return (this.options.hibernateAfterMs ?? 0) * 2 ** Math.min(this.wakeups, 6)
+  }
+
+  private armHibernation(delay = this.hibernateDelay()): void {
+    if (this.quietTimer !== null || delay <= 0 || this.doc.hibernate === undefined || this.doc.hibernating === true) return
+    this.quietTimer = setTimeout(() => {
+      this.quietTimer = null
+      void this.hibernateIfQuiet()
+    }, delay)
+    this.quietTimer.unref()
+  }
+
+  /** Keep the doc encoded once no write came for a while: compact (if the log has grown), then hibernate. */
+  private async hibernateIfQuiet(): Promise<void> {
+    const wait = this.lastWriteAt + this.hibernateDelay() - Date.now()
+    if (wait > 0) return this.armHibernation(wait)
+    if (this.failed !== null || this.doc.hibernating !== false) return
+    const writes = this.writes
+    const made = await this.durableTail.then(
+      () => this.compactNow(),
+      () => null,
+    )
+    // A write that came in meanwhile keeps the doc live (and armed the timer again).
+    if (this.failed !== null || this.writes !== writes || this.quietTimer !== null) return
+    const current = made !== null && made.writes === writes ? made.snapshot : undefined
+    if (this.doc.hibernate?.(current) === false) this.armHibernation()
+  }
+
   destroy(): void {
+    if (this.quietTimer !== null) clearTimeout(this.quietTimer)
     this.offUpdate()
     this.doc.destroy()
   }

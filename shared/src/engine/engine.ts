@@ -45,6 +45,15 @@ export interface EngineDoc {
   createSyncSession(options?: SyncSessionOptions): SyncSession
   /** A JSON view of the content (for HTTP reads and tests). */
   toJSON(): unknown
+  /**
+   * Optional: drop the in-memory structures and keep only the encoded state (`encoded`, when the caller
+   * just encoded it, or one made here); the next call that needs them rebuilds them. Reads that can be
+   * answered from the encoded state (a sync with a new peer, the snapshot, the version) do not. Returns
+   * false when the doc cannot hibernate now (Yjs: updates wait for missing dependencies).
+   */
+  hibernate?(encoded?: Uint8Array): boolean
+  /** True while hibernating (see `hibernate`). */
+  readonly hibernating?: boolean
   destroy(): void
 }
 

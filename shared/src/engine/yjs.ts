@@ -40,6 +40,11 @@ export function decodeYSyncMessage(message: Uint8Array): { type: YSyncMessage; p
 }
 
 function validate(update: Uint8Array): void {
+  decodeValidated(update)
+}
+
+/** Decode an update and check it the way `validate` documents; its structs, in update order. */
+function decodeValidated(update: Uint8Array): Array<Y.Item | Y.GC | Y.Skip> {
   try {
     // Reads every struct and then the delete set (`parseUpdateMeta` stops before the delete set, so bytes
     // cut inside it passed and then failed half-applied); throws on truncated or corrupt bytes.
@@ -60,9 +65,33 @@ function validate(update: Uint8Array): void {
     for (const ranges of ds.clients.values()) {
       for (const range of ranges) if (!(range.len > 0)) throw new Error('empty delete range')
     }
+    return structs
   } catch (err) {
     throw new MurmurError(ErrorCode.INVALID_UPDATE, `malformed Yjs update: ${(err as Error).message}`)
   }
+}
+
+/**
+ * The state vector a doc holding just this update has, from its decoded structs: per client, the end of
+ * the run that starts at clock 0 and has no gap (what `Y.encodeStateVectorFromUpdate` computes).
+ */
+function stateVectorOf(structs: ReadonlyArray<Y.Item | Y.GC | Y.Skip>): Uint8Array {
+  const sv = new Map<number, number>()
+  let client = -1
+  let end = 0
+  let counting = false
+  for (const s of structs) {
+    if (s.id.client !== client) {
+      if (end > 0) sv.set(client, end)
+      client = s.id.client
+      end = 0
+      counting = s.id.clock === 0
+    }
+    if (s instanceof Y.Skip || s.id.clock !== end) counting = false
+    if (counting) end = s.id.clock + s.length
+  }
+  if (end > 0) sv.set(client, end)
+  return Y.encodeStateVector(sv)
 }
 
 function validateStateVector(sv: Uint8Array): Map<number, number> {
@@ -93,55 +122,140 @@ function rootToJSON(doc: Y.Doc, name: string, type: Y.AbstractType<Y.YEvent<Y.Ab
   return doc.getArray(name).toJSON()
 }
 
+function decodeStored(bytes: Uint8Array, doc: Y.Doc): void {
+  try {
+    Y.applyUpdate(doc, bytes)
+  } catch (err) {
+    throw new MurmurError(ErrorCode.LOAD_FAILED, `stored Yjs doc is corrupt: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/**
+ * A Yjs doc that is either live (a Y.Doc) or hibernating (its whole state as one encoded update). A
+ * decoded Y.Doc takes 15–20× its encoded size in memory and a few times its decode time to build, so a
+ * server keeps docs nobody edits encoded: a new peer's sync is answered from the encoded bytes as they
+ * are, a returning peer's with `Y.diffUpdate`, and only a write (or a content read) decodes the doc.
+ */
 class YjsDoc implements EngineDoc {
   readonly engine = EngineName.yjs
-  readonly doc: Y.Doc
+  private live: Y.Doc | null
+  private encoded: Uint8Array | null
   private cachedVersion: string | null = null
+  private cachedStateVector: Uint8Array | null = null
+  private readonly listeners = new Set<UpdateListener>()
 
-  constructor(doc: Y.Doc) {
-    this.doc = doc
-    // Any change, however it arrives, invalidates the cached version.
-    doc.on('update', () => {
-      this.cachedVersion = null
-    })
+  constructor(doc: Y.Doc | null, encoded: Uint8Array | null = null, stateVector: Uint8Array | null = null) {
+    this.live = doc
+    this.encoded = doc === null ? encoded : null
+    this.cachedStateVector = stateVector
+    doc?.on('update', this.onYUpdate)
+  }
+
+  /** The Y.Doc, decoded from the encoded state first if the doc is hibernating. */
+  get doc(): Y.Doc {
+    if (this.live !== null) return this.live
+    const doc = new Y.Doc({ gc: true })
+    try {
+      decodeStored(this.encoded as Uint8Array, doc)
+    } catch (err) {
+      doc.destroy()
+      throw err
+    }
+    // Attached after the decode: rebuilding the doc is not a change anyone needs to hear about.
+    doc.on('update', this.onYUpdate)
+    this.live = doc
+    this.encoded = null
+    return doc
+  }
+
+  get hibernating(): boolean {
+    return this.live === null
+  }
+
+  hibernate(encoded?: Uint8Array): boolean {
+    const doc = this.live
+    if (doc === null) return true
+    if (hasPending(doc)) return false
+    this.version()
+    this.cachedStateVector ??= Y.encodeStateVector(doc)
+    this.encoded = encoded ?? Y.encodeStateAsUpdate(doc)
+    doc.off('update', this.onYUpdate)
+    doc.destroy()
+    this.live = null
+    return true
+  }
+
+  /** Any change, however it arrives, invalidates the cached version and state vector. */
+  private readonly onYUpdate = (update: Uint8Array, origin: unknown): void => {
+    this.cachedVersion = null
+    this.cachedStateVector = null
+    for (const listener of this.listeners) listener(update, origin)
   }
 
   applyUpdate(update: Uint8Array, origin?: unknown): ApplyResult {
     validate(update)
+    const doc = this.doc
     let changed = false
     const onUpdate = (): void => {
       changed = true
     }
-    this.doc.on('update', onUpdate)
+    doc.on('update', onUpdate)
     try {
-      Y.applyUpdate(this.doc, update, origin)
+      Y.applyUpdate(doc, update, origin)
     } catch (err) {
       // Decoded fine but Yjs still failed on it; the caller gets the same error as for malformed bytes.
       throw new MurmurError(ErrorCode.INVALID_UPDATE, `Yjs rejected update: ${(err as Error).message}`, { cause: err })
     } finally {
-      this.doc.off('update', onUpdate)
+      doc.off('update', onUpdate)
     }
     // Keep the raw bytes when they changed the doc, or when part of them waits for missing
     // dependencies (pending structs are not in the 'update' event but must survive a restart).
-    if (!changed && !hasPending(this.doc)) return NOTHING_APPLIED
+    if (!changed && !hasPending(doc)) return NOTHING_APPLIED
     return { changed, persist: update }
   }
 
   encodeSnapshot(): Uint8Array {
-    return Y.encodeStateAsUpdate(this.doc)
+    return this.live === null ? (this.encoded as Uint8Array) : Y.encodeStateAsUpdate(this.live)
+  }
+
+  /** The state vector, from the encoded state while hibernating. */
+  stateVector(): Uint8Array {
+    if (this.live !== null) return Y.encodeStateVector(this.live)
+    this.cachedStateVector ??= Y.encodeStateVectorFromUpdate(this.encoded as Uint8Array)
+    return this.cachedStateVector
+  }
+
+  /** What a peer at `stateVector` lacks, as one update. */
+  diff(stateVector: Uint8Array, peerHasNothing: boolean): Uint8Array {
+    if (this.live !== null) return Y.encodeStateAsUpdate(this.live, stateVector)
+    const encoded = this.encoded as Uint8Array
+    return peerHasNothing ? encoded : Y.diffUpdate(encoded, stateVector)
   }
 
   version(): string {
     // A Yjs snapshot is (delete set, state vector), both written in sorted client order, so equal states
     // give equal bytes. The delete set matters: a delete leaves the state vector unchanged.
-    if (this.cachedVersion === null) this.cachedVersion = sha256Hex(Y.encodeSnapshot(Y.snapshot(this.doc)))
+    if (this.cachedVersion !== null) return this.cachedVersion
+    if (this.live !== null) {
+      this.cachedVersion = sha256Hex(Y.encodeSnapshot(Y.snapshot(this.live)))
+      return this.cachedVersion
+    }
+    // Hibernating without a known version (loaded that way): decode a copy, keep only the digest.
+    const copy = new Y.Doc({ gc: true })
+    try {
+      decodeStored(this.encoded as Uint8Array, copy)
+      this.cachedVersion = sha256Hex(Y.encodeSnapshot(Y.snapshot(copy)))
+    } finally {
+      copy.destroy()
+    }
     return this.cachedVersion
   }
 
   onUpdate(listener: UpdateListener): () => void {
-    const handler = (update: Uint8Array, origin: unknown): void => listener(update, origin)
-    this.doc.on('update', handler)
-    return () => this.doc.off('update', handler)
+    // A wrapper per registration, so the same function registered twice is called twice.
+    const entry: UpdateListener = (update, origin) => listener(update, origin)
+    this.listeners.add(entry)
+    return () => this.listeners.delete(entry)
   }
 
   createSyncSession(options: SyncSessionOptions = {}): SyncSession {
@@ -149,13 +263,17 @@ class YjsDoc implements EngineDoc {
   }
 
   toJSON(): unknown {
+    const doc = this.doc
     const out: Record<string, unknown> = {}
-    for (const [name, type] of this.doc.share) out[name] = rootToJSON(this.doc, name, type)
+    for (const [name, type] of doc.share) out[name] = rootToJSON(doc, name, type)
     return out
   }
 
   destroy(): void {
-    this.doc.destroy()
+    this.listeners.clear()
+    this.live?.destroy()
+    this.live = null
+    this.encoded = null
   }
 }
 
@@ -167,22 +285,23 @@ class YjsSyncSession implements SyncSession {
   ) {}
 
   start(): Uint8Array[] {
-    return [encodeYSyncMessage(YSyncMessage.step1, Y.encodeStateVector(this.ydoc.doc))]
+    return [encodeYSyncMessage(YSyncMessage.step1, this.ydoc.stateVector())]
   }
 
   receive(message: Uint8Array, origin?: unknown): { replies: Uint8Array[]; applied: ApplyResult } {
     const { type, payload } = decodeYSyncMessage(message)
     if (type === YSyncMessage.step1) {
-      validateStateVector(payload)
-      const diff = Y.encodeStateAsUpdate(this.ydoc.doc, payload)
+      const peerHasNothing = validateStateVector(payload).size === 0
+      const diff = this.ydoc.diff(payload, peerHasNothing)
       return { replies: [encodeYSyncMessage(YSyncMessage.step2, diff)], applied: NOTHING_APPLIED }
     }
+    // A peer with nothing new (every new client) changes nothing: no need to decode a hibernating doc.
     // A peer's SyncStep2 always carries its whole delete set, so "not empty" is not "has changes": a
     // read-only peer holding deletes would be refused. What matters is whether it has anything we lack.
-    if (this.readOnly && !isEmptyUpdate(payload) && !this.containsUpdate(payload)) {
+    if (!isEmptyUpdate(payload) && this.readOnly && !this.containsUpdate(payload)) {
       throw new MurmurError(ErrorCode.FORBIDDEN, 'this session is read-only')
     }
-    const applied = this.ydoc.applyUpdate(payload, origin)
+    const applied = isEmptyUpdate(payload) ? NOTHING_APPLIED : this.ydoc.applyUpdate(payload, origin)
     if (type === YSyncMessage.step2) this.peerStateMerged = true
     return { replies: [], applied }
   }
@@ -210,11 +329,24 @@ export const yjsEngine: Engine = {
     return new YjsDoc(new Y.Doc({ gc: true }))
   },
   load(snapshot: Uint8Array | null, updates: Iterable<Uint8Array>): EngineDoc {
+    const rest = [...updates]
+    // One piece of stored state (a compacted doc, or a doc written once) is served encoded, as it is.
+    // Its state vector is read at once: the first sync needs it, and reading it checks the bytes.
+    const single = rest.length === 0 ? snapshot : snapshot === null && rest.length === 1 ? rest[0] : null
+    if (single !== null) {
+      let stateVector
+      try {
+        stateVector = stateVectorOf(decodeValidated(single))
+      } catch (err) {
+        throw new MurmurError(ErrorCode.LOAD_FAILED, `stored Yjs doc is corrupt: ${(err as Error).message}`, { cause: err })
+      }
+      return new YjsDoc(null, single, stateVector)
+    }
     const doc = new Y.Doc({ gc: true })
     try {
       Y.transact(doc, () => {
         if (snapshot !== null) Y.applyUpdate(doc, snapshot)
-        for (const u of updates) Y.applyUpdate(doc, u)
+        for (const u of rest) Y.applyUpdate(doc, u)
       })
     } catch (err) {
       doc.destroy()
