@@ -1,10 +1,14 @@
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
+import { MurmurError } from '@murmur/shared'
 import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
 import { crc32 } from './crc32.js'
 import { GroupCommit, storageError, type LogEntry } from './group-commit.js'
 import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, versionUnavailable, type StoredEntry } from './log.js'
+import { prepareLogReads, readDoc, type KeyArgs, type UpdateRow } from './sqlite-schema.js'
+import { ownedCopy, pack, unpack, type WriterOp, type WriterRequest, type WriterResult } from './sqlite-writer-protocol.js'
+import { WriterThread } from './sqlite-writer-thread.js'
 import type {
   DocHistory,
   DocKey,
@@ -27,75 +31,12 @@ export interface SqliteStorageOptions {
   readonly maxBatch?: number
   /**
    * How long a write waits for a lock held by another connection (a backup, the sqlite3 CLI) before it
-   * fails. better-sqlite3 waits synchronously, blocking the event loop, so keep it short. Default 1000.
+   * fails. The wait blocks the writer thread, not the event loop, but every write queues behind it.
+   * Default 1000.
    */
   readonly busyTimeoutMs?: number
 }
 
-/** Bumped when the schema changes; a database from a newer version is refused rather than misread. */
-const SCHEMA_VERSION = 2
-
-/*
- * `snapshots` has one row per doc that ever had anything stored. `last_seq` is the doc's high-water mark:
- * it only grows, so seqs are never reused, even after compaction or torn-tail recovery deleted the rows
- * that carried them.
- *
- * `updates` is clustered on (engine, doc_id, seq) (WITHOUT ROWID): loading a doc and deleting what a
- * compaction covers are both one contiguous range of the primary key.
- */
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS snapshots (
-  engine     TEXT    NOT NULL,
-  doc_id     TEXT    NOT NULL,
-  snapshot   BLOB,
-  up_to_seq  INTEGER NOT NULL DEFAULT 0,
-  last_seq   INTEGER NOT NULL DEFAULT 0,
-  updated_at INTEGER NOT NULL,
-  PRIMARY KEY (engine, doc_id)
-);
-CREATE TABLE IF NOT EXISTS updates (
-  engine TEXT    NOT NULL,
-  doc_id TEXT    NOT NULL,
-  seq    INTEGER NOT NULL,
-  data   BLOB    NOT NULL,
-  crc32  INTEGER NOT NULL,
-  PRIMARY KEY (engine, doc_id, seq)
-) WITHOUT ROWID;
-`
-
-/**
- * Version 2: commit times on log entries and snapshots (history), tombstones of deleted docs, and the
- * webhook outbox. Applied to version-1 files and to new ones alike, so both end with the same schema.
- */
-const MIGRATE_TO_2 = `
-ALTER TABLE updates ADD COLUMN at INTEGER;
-ALTER TABLE snapshots ADD COLUMN snapshot_at INTEGER;
-CREATE TABLE tombstones (
-  engine     TEXT    NOT NULL,
-  doc_id     TEXT    NOT NULL,
-  deleted_at INTEGER NOT NULL,
-  PRIMARY KEY (engine, doc_id)
-) WITHOUT ROWID;
-CREATE TABLE outbox (
-  id         TEXT    PRIMARY KEY,
-  body       TEXT    NOT NULL,
-  due_at     INTEGER NOT NULL,
-  attempts   INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL,
-  last_error TEXT
-);
-CREATE INDEX outbox_due ON outbox (due_at, id);
-`
-
-interface SnapshotRow {
-  snapshot: Buffer | null
-  up_to_seq: number
-}
-interface UpdateRow {
-  seq: number
-  data: Buffer
-  crc32: number
-}
 interface OutboxRow {
   id: string
   body: string
@@ -108,35 +49,11 @@ interface KeyRow {
   engine: DocKey['engine']
   doc_id: string
 }
-type KeyArgs = [engine: string, docId: string]
 
-/** Statements prepared once at open; better-sqlite3 re-prepares them itself if the schema changes. */
-function prepare(db: Db) {
+/** The reader's statements, prepared once at open; better-sqlite3 re-prepares them if the schema changes. */
+function prepareReads(db: Db) {
   return {
-    lastSeq: db.prepare<KeyArgs, number>('SELECT last_seq FROM snapshots WHERE engine = ? AND doc_id = ?').pluck(),
-    setLastSeq: db.prepare<[string, string, number, number]>(
-      `INSERT INTO snapshots (engine, doc_id, last_seq, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (engine, doc_id) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
-    ),
-    insertUpdate: db.prepare<[string, string, number, Uint8Array, number, number]>(
-      'INSERT INTO updates (engine, doc_id, seq, data, crc32, at) VALUES (?, ?, ?, ?, ?, ?)',
-    ),
-    snapshot: db.prepare<KeyArgs, SnapshotRow>(
-      'SELECT snapshot, up_to_seq FROM snapshots WHERE engine = ? AND doc_id = ?',
-    ),
-    updates: db.prepare<[string, string, number], UpdateRow>(
-      'SELECT seq, data, crc32 FROM updates WHERE engine = ? AND doc_id = ? AND seq > ? ORDER BY seq',
-    ),
-    deleteRange: db.prepare<[string, string, number, number]>(
-      'DELETE FROM updates WHERE engine = ? AND doc_id = ? AND seq >= ? AND seq <= ?',
-    ),
-    putSnapshot: db.prepare<[string, string, Uint8Array, number, number, number, number]>(
-      `INSERT INTO snapshots (engine, doc_id, snapshot, up_to_seq, last_seq, updated_at, snapshot_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (engine, doc_id) DO UPDATE SET snapshot = excluded.snapshot, up_to_seq = excluded.up_to_seq,
-         last_seq = max(last_seq, excluded.last_seq), updated_at = excluded.updated_at, snapshot_at = excluded.snapshot_at`,
-    ),
-    deleteUpdates: db.prepare<KeyArgs>('DELETE FROM updates WHERE engine = ? AND doc_id = ?'),
-    deleteDoc: db.prepare<KeyArgs>('DELETE FROM snapshots WHERE engine = ? AND doc_id = ?'),
+    ...prepareLogReads(db),
     historyHead: db.prepare<KeyArgs, { bytes: number | null; up_to_seq: number; last_seq: number; snapshot_at: number | null }>(
       'SELECT length(snapshot) AS bytes, up_to_seq, last_seq, snapshot_at FROM snapshots WHERE engine = ? AND doc_id = ?',
     ),
@@ -146,19 +63,8 @@ function prepare(db: Db) {
     updatesUpTo: db.prepare<[string, string, number, number], UpdateRow>(
       'SELECT seq, data, crc32 FROM updates WHERE engine = ? AND doc_id = ? AND seq > ? AND seq <= ? ORDER BY seq',
     ),
-    putTombstone: db.prepare<[string, string, number]>(
-      `INSERT INTO tombstones (engine, doc_id, deleted_at) VALUES (?, ?, ?)
-       ON CONFLICT (engine, doc_id) DO UPDATE SET deleted_at = excluded.deleted_at`,
-    ),
     getTombstone: db.prepare<KeyArgs, { deleted_at: number }>('SELECT deleted_at FROM tombstones WHERE engine = ? AND doc_id = ?'),
-    deleteTombstone: db.prepare<KeyArgs>('DELETE FROM tombstones WHERE engine = ? AND doc_id = ?'),
-    outboxPut: db.prepare<[string, string, number, number]>(
-      `INSERT INTO outbox (id, body, due_at, created_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at`,
-    ),
     outboxDue: db.prepare<[number, number], OutboxRow>('SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at, id LIMIT ?'),
-    outboxRetry: db.prepare<[number, string, string]>('UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?'),
-    outboxDone: db.prepare<[string]>('DELETE FROM outbox WHERE id = ?'),
     outboxCount: db.prepare<[], number>('SELECT count(*) FROM outbox').pluck(),
   }
 }
@@ -173,17 +79,26 @@ function guard<T>(what: string, fn: () => T): T {
   }
 }
 
-/** The embedded default backend: one SQLite file in WAL mode with synchronous=FULL, group-committed. */
+/**
+ * The embedded default backend: one SQLite file in WAL mode with synchronous=FULL, group-committed.
+ *
+ * Writes run on a writer thread that owns the write connection (sqlite-writer.ts), so a commit's fsync
+ * never stalls the event loop; an append resolves when the writer replied that its batch committed.
+ * Reads run here, on a read-only connection: WAL lets it read the last commit while the writer writes,
+ * so a load neither waits behind a commit nor copies the doc between threads.
+ */
 export class SqliteStorage implements Storage {
   readonly description: string
-  private readonly db: Db
-  private readonly sql: ReturnType<typeof prepare>
+  private readonly reader: Db
+  private readonly sql: ReturnType<typeof prepareReads>
+  private readonly writer: WriterThread
   private readonly group: GroupCommit
 
-  private constructor(path: string, db: Db, options: SqliteStorageOptions) {
+  private constructor(path: string, reader: Db, writer: WriterThread, options: SqliteStorageOptions) {
     this.description = `sqlite:${path}`
-    this.db = db
-    this.sql = prepare(db)
+    this.reader = reader
+    this.sql = prepareReads(reader)
+    this.writer = writer
     this.group = new GroupCommit({
       groupCommitMs: options.groupCommitMs ?? 2,
       maxBatch: options.maxBatch ?? 1024,
@@ -194,23 +109,19 @@ export class SqliteStorage implements Storage {
   static async open(options: SqliteStorageOptions): Promise<SqliteStorage> {
     const path = resolve(options.path)
     mkdirSync(dirname(path), { recursive: true })
-    const db = new Database(path)
+    const busyTimeoutMs = Math.max(0, Math.floor(options.busyTimeoutMs ?? 1000))
+    const writer = new WriterThread()
+    let reader: Db | null = null
     try {
-      const mode = db.pragma('journal_mode = WAL', { simple: true })
-      if (mode !== 'wal') throw new Error(`could not switch to WAL (journal_mode is ${String(mode)})`)
-      // FULL makes every commit fsync the WAL: an acknowledged append survives power loss, not only a crash.
-      db.pragma('synchronous = FULL')
-      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 1000))}`)
-      const version = Number(db.pragma('user_version', { simple: true }))
-      if (version > SCHEMA_VERSION) throw new Error(`schema version ${version} is newer than this server's`)
-      db.transaction(() => {
-        db.exec(SCHEMA)
-        if (version < 2) db.exec(MIGRATE_TO_2)
-        db.pragma(`user_version = ${SCHEMA_VERSION}`)
-      }).immediate()
-      return new SqliteStorage(path, db, options)
+      // The writer opens first: it creates the file, switches it to WAL and brings the schema up to date.
+      await writer.call({ op: 'open', path, busyTimeoutMs })
+      reader = new Database(path, { readonly: true, fileMustExist: true })
+      // A reader waits only in rare cases (a WAL being recovered); the wait is synchronous, keep it short.
+      reader.pragma(`busy_timeout = ${busyTimeoutMs}`)
+      return new SqliteStorage(path, reader, writer, options)
     } catch (err) {
-      db.close()
+      reader?.close()
+      await writer.stop().catch(() => writer.kill())
       throw storageError(`sqlite: cannot open ${path}`, err)
     }
   }
@@ -221,7 +132,13 @@ export class SqliteStorage implements Storage {
 
   async load(key: DocKey): Promise<StoredDoc | null> {
     this.assertOpen()
-    return guard('load', () => this.loadDoc(key))
+    const doc = guard('load', () => this.reader.transaction(() => readDoc(this.sql, key))())
+    if (!doc) return null
+    if (doc.log.firstCorruptSeq === null) return toStoredDoc(doc.snapshot, doc.upToSeq, doc.log)
+    // A torn tail must go, so that the next appends continue a clean log. The writer reads the doc again
+    // and deletes the tail in one transaction; its reading is the answer.
+    const repaired = await this.write('load', { op: 'repairLoad', key })
+    return repaired && { ...repaired, updates: unpack(repaired.updates) }
   }
 
   append(key: DocKey, update: Uint8Array): Promise<number> {
@@ -234,7 +151,8 @@ export class SqliteStorage implements Storage {
 
   async compact(key: DocKey, snapshot: Uint8Array, upToSeq: number): Promise<void> {
     assertSeq(upToSeq)
-    return this.group.exclusive(() => guard('compact', () => this.compactDoc(key, snapshot, upToSeq)))
+    const copy = ownedCopy(snapshot)
+    await this.group.exclusive(() => this.write('compact', { op: 'compact', key, snapshot: copy, upToSeq }, [copy.buffer]))
   }
 
   async list(options: ListOptions = {}): Promise<DocKey[]> {
@@ -258,19 +176,19 @@ export class SqliteStorage implements Storage {
     // LIMIT -1 is SQLite's "no limit"; a JS number past 2^63 would not bind.
     args.push(limit === Number.MAX_SAFE_INTEGER ? -1 : limit)
     const sql = `SELECT s.engine, s.doc_id FROM snapshots s WHERE ${where.join(' AND ')} ORDER BY s.engine, s.doc_id LIMIT ?`
-    const rows = guard('list', () => this.db.prepare<(string | number)[], KeyRow>(sql).all(...args))
+    const rows = guard('list', () => this.reader.prepare<(string | number)[], KeyRow>(sql).all(...args))
     return rows.map((r) => ({ engine: r.engine, docId: r.doc_id as DocKey['docId'] }))
   }
 
   async delete(key: DocKey): Promise<void> {
-    return this.group.exclusive(() => guard('delete', () => this.deleteDoc(key, null)))
+    await this.group.exclusive(() => this.write('delete', { op: 'remove', key, deletedAt: null }))
   }
 
   async history(key: DocKey, options: HistoryOptions = {}): Promise<DocHistory | null> {
     this.assertOpen()
     const limit = historyLimit(options.limit)
     return guard('history', () =>
-      this.db.transaction((): DocHistory | null => {
+      this.reader.transaction((): DocHistory | null => {
         const head = this.sql.historyHead.get(key.engine, key.docId)
         if (!head) return null
         const after = Math.max(options.afterSeq ?? 0, head.up_to_seq)
@@ -289,7 +207,7 @@ export class SqliteStorage implements Storage {
     this.assertOpen()
     assertSeq(seq)
     const found = guard('loadAt', () =>
-      this.db.transaction(() => {
+      this.reader.transaction(() => {
         const row = this.sql.snapshot.get(key.engine, key.docId)
         if (!row) return null
         if (row.snapshot !== null && seq < row.up_to_seq) return { compacted: true as const, upToSeq: row.up_to_seq }
@@ -304,7 +222,7 @@ export class SqliteStorage implements Storage {
   }
 
   async tombstone(key: DocKey, deletedAt: number): Promise<void> {
-    return this.group.exclusive(() => guard('tombstone', () => this.deleteDoc(key, deletedAt)))
+    await this.group.exclusive(() => this.write('tombstone', { op: 'remove', key, deletedAt }))
   }
 
   async tombstoneOf(key: DocKey): Promise<Tombstone | null> {
@@ -319,12 +237,7 @@ export class SqliteStorage implements Storage {
 
   async outboxPut(messages: readonly OutboxInput[]): Promise<void> {
     this.assertOpen()
-    const now = Date.now()
-    guard('outbox put', () =>
-      this.db.transaction(() => {
-        for (const m of messages) this.sql.outboxPut.run(m.id, m.body, m.dueAt, now)
-      }).immediate(),
-    )
+    await this.write('outbox put', { op: 'outboxPut', messages })
   }
 
   async outboxDue(now: number, limit: number): Promise<OutboxMessage[]> {
@@ -335,12 +248,12 @@ export class SqliteStorage implements Storage {
 
   async outboxRetry(id: string, dueAt: number, error: string): Promise<void> {
     this.assertOpen()
-    guard('outbox retry', () => this.sql.outboxRetry.run(dueAt, error, id))
+    await this.write('outbox retry', { op: 'outboxRetry', messageId: id, dueAt, error })
   }
 
   async outboxDone(id: string): Promise<void> {
     this.assertOpen()
-    guard('outbox done', () => this.sql.outboxDone.run(id))
+    await this.write('outbox done', { op: 'outboxDone', messageId: id })
   }
 
   async outboxCount(): Promise<number> {
@@ -348,69 +261,44 @@ export class SqliteStorage implements Storage {
     return guard('outbox count', () => this.sql.outboxCount.get() ?? 0)
   }
 
+  /** Commits what is pending, then closes the reader and the write connection and ends the writer thread. */
   close(): Promise<void> {
-    return this.group.close(() => {
-      if (this.db.open) this.db.close()
+    return this.group.close(async () => {
+      if (this.reader.open) this.reader.close()
+      await this.writer.stop()
     })
+  }
+
+  /**
+   * Ends the writer thread at once, as a crash would: every write waiting on it and every later one
+   * fails with MUR_ERR_STORAGE_FAILED. For tests of that path; a server never calls it.
+   * @internal
+   */
+  killWriter(): Promise<void> {
+    return this.writer.kill()
   }
 
   private assertOpen(): void {
     if (this.group.closed) throw storageError('storage is closed')
   }
 
-  /*
-   * Write transactions start IMMEDIATE: a deferred one would read first and then fail at once when it
-   * tries to upgrade to a write while another connection holds the lock, without waiting busy_timeout.
-   */
-
-  /** One transaction, one fsync, for the whole batch; seqs continue each doc's high-water mark. */
-  private commitBatch(batch: readonly LogEntry[]): number[] {
-    return this.db.transaction(() => {
-      const last = new Map<string, { key: DocKey; seq: number }>()
-      const now = Date.now()
-      const seqs = batch.map(({ key, data, crc }) => {
-        const k = `${key.engine}\u0000${key.docId}`
-        const seq = (last.get(k)?.seq ?? this.sql.lastSeq.get(key.engine, key.docId) ?? 0) + 1
-        last.set(k, { key, seq })
-        this.sql.insertUpdate.run(key.engine, key.docId, seq, data, crc, now)
-        return seq
-      })
-      for (const { key, seq } of last.values()) this.sql.setLastSeq.run(key.engine, key.docId, seq, now)
-      return seqs
-    }).immediate()
+  /** Runs a request on the writer thread; a failure becomes a storage error naming what failed. */
+  private async write<K extends WriterOp>(what: string, request: WriterRequest<K>, transfer?: readonly ArrayBuffer[]): Promise<WriterResult<K>> {
+    try {
+      return await this.writer.call(request, transfer)
+    } catch (err) {
+      if (err instanceof MurmurError) throw err
+      throw storageError(`sqlite: ${what} failed`, err)
+    }
   }
 
-  private loadDoc(key: DocKey): StoredDoc | null {
-    return this.db.transaction(() => {
-      const row = this.sql.snapshot.get(key.engine, key.docId)
-      if (!row) return null
-      const rows = this.sql.updates.all(key.engine, key.docId, row.up_to_seq)
-      const log = checkLog(rows.map((r): StoredEntry => ({ seq: r.seq, data: asBytes(r.data), crc: r.crc32 })))
-      if (log.firstCorruptSeq !== null) {
-        // Delete the torn tail so the next appends continue a clean log; last_seq keeps their seqs new.
-        this.sql.deleteRange.run(key.engine, key.docId, log.firstCorruptSeq, log.lastReadSeq)
-      }
-      return toStoredDoc(row.snapshot && asBytes(row.snapshot), row.up_to_seq, log)
-    })()
-  }
-
-  private compactDoc(key: DocKey, snapshot: Uint8Array, upToSeq: number): void {
-    this.db.transaction(() => {
-      const row = this.sql.snapshot.get(key.engine, key.docId)
-      if (row && upToSeq < row.up_to_seq) return
-      const now = Date.now()
-      this.sql.putSnapshot.run(key.engine, key.docId, snapshot, upToSeq, upToSeq, now, now)
-      this.sql.deleteRange.run(key.engine, key.docId, 0, upToSeq)
-    }).immediate()
-  }
-
-  /** Removes the doc's data; then records a tombstone (`deletedAt`) or removes any (null). */
-  private deleteDoc(key: DocKey, deletedAt: number | null): void {
-    this.db.transaction(() => {
-      this.sql.deleteUpdates.run(key.engine, key.docId)
-      this.sql.deleteDoc.run(key.engine, key.docId)
-      if (deletedAt === null) this.sql.deleteTombstone.run(key.engine, key.docId)
-      else this.sql.putTombstone.run(key.engine, key.docId, deletedAt)
-    }).immediate()
+  /** One transaction, one fsync, for the whole batch, on the writer thread; seqs in batch order. */
+  private commitBatch(batch: readonly LogEntry[]): Promise<number[]> {
+    // One buffer for the batch, moved to the writer: the entries' own buffers stay with their callers.
+    const data = pack(batch.map((e) => e.data))
+    return this.writer.call(
+      { op: 'commit', keys: batch.map((e) => e.key), crcs: batch.map((e) => e.crc), data },
+      [data.buffer],
+    )
   }
 }
