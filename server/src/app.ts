@@ -5,7 +5,7 @@ import type { Socket } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyStatic from '@fastify/static'
 import rateLimit from '@fastify/rate-limit'
-import { WebSocketServer, type WebSocket } from 'ws'
+import { WebSocketServer } from 'ws'
 import { CloseCode, EngineName, ErrorCode, MurmurError, closeReason, isDocId, type DocId } from '@murmur/shared'
 import { Auth, ConnectionAuth, tokenFromRequest, type Identity } from './auth/auth.js'
 import { defaultConfig, validateSecurity, type ServerConfig } from './config.js'
@@ -14,10 +14,11 @@ import { createLogger, type Logger } from './logger.js'
 import { openStorage } from './storage/index.js'
 import type { Storage } from './storage/storage.js'
 import type { SyncContext } from './sync/context.js'
-import { ServerSocket } from './sync/socket.js'
-import { serveYWebsocket } from './sync/y-websocket.js'
-import { serveMurmurSync } from './sync/murmur-sync.js'
-import { serveAutomergeRepo } from './sync/automerge-repo.js'
+import { ServerSocket, ServerWebSocket, type SocketEnv } from './sync/socket.js'
+import { LivenessWheel } from './sync/liveness.js'
+import { YWebsocketConnection } from './sync/y-websocket.js'
+import { SyncConnection } from './sync/murmur-sync.js'
+import { RepoConnection } from './sync/automerge-repo.js'
 import { registerHealthRoutes } from './http/health.js'
 import { registerDocRoutes } from './http/docs.js'
 import { registerClusterRoutes } from './http/cluster-routes.js'
@@ -57,6 +58,8 @@ export interface ServerDeps {
   readonly storage?: Storage
   readonly logger?: Logger
 }
+
+function ignore(): void {}
 
 /** Start a Murmur node. */
 export async function startServer(overrides: Partial<ServerConfig> = {}, deps: ServerDeps = {}): Promise<MurmurServer> {
@@ -156,36 +159,45 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     clusterSecret: config.clusterSecret,
   })
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false })
-  const sockets = new Set<ServerSocket>()
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, WebSocket: ServerWebSocket, clientTracking: false })
+  /** Every client socket; one timer visits them all for keep-alives and liveness. */
+  const sockets = new LivenessWheel<ServerSocket>(config.keepAliveMs)
   /** Raw TCP sockets of every upgrade, so that close() can end the ones that linger. */
   const upgraded = new Set<Duplex>()
+  const forgetUpgraded = function (this: Duplex): void {
+    upgraded.delete(this)
+  }
   let closing: Promise<void> | null = null
   const limits = {
     maxBufferedBytes: config.maxBufferedBytes,
     pingIntervalMs: Math.max(config.keepAliveMs, 1000),
+    keepAliveMs: config.keepAliveMs,
     maxMessagesPerSecond: config.maxMessagesPerSecond,
     messageBurst: config.messageBurst,
   }
+  // What the sockets of one endpoint share, made once per endpoint rather than once per socket.
+  const envOf = (endpoint: Endpoint): SocketEnv => ({
+    limits,
+    log,
+    wheel: sockets,
+    meter: {
+      received: (n) => metrics.received(endpoint, n),
+      sent: (n) => metrics.sent(endpoint, n),
+      error: (code) => metrics.error(code),
+      closed: () => {
+        connections[endpoint]--
+      },
+    },
+  })
+  const envs: Record<Endpoint, SocketEnv> = { sync: envOf(Endpoint.sync), yjs: envOf(Endpoint.yjs), automerge: envOf(Endpoint.automerge) }
   const perIp = new KeyedRateLimiter(config.ipConnectionsPerSecond, config.ipConnectionBurst)
 
+  /** Upgrade, then `serve` makes the endpoint's connection, which lives on as the socket's handler. */
   const accept = (req: IncomingMessage, tcp: Duplex, head: Buffer, endpoint: Endpoint, serve: (s: ServerSocket) => void): void => {
-    wss.handleUpgrade(req, tcp, head, (ws: WebSocket) => {
-      const meter = {
-        received: (n: number) => metrics.received(endpoint, n),
-        sent: (n: number) => metrics.sent(endpoint, n),
-        error: (code: string) => metrics.error(code),
-      }
-      const socket = new ServerSocket(ws, tcp as Socket, limits, log, meter)
-      sockets.add(socket)
+    wss.handleUpgrade(req, tcp, head, (ws) => {
+      const socket = new ServerSocket(ws as ServerWebSocket, tcp as Socket, envs[endpoint])
       connections[endpoint]++
       metrics.connectionOpened(endpoint)
-      ws.on('close', () => {
-        sockets.delete(socket)
-        connections[endpoint]--
-      })
-      // ws reports oversized frames (closing with 1009 itself) and protocol violations here.
-      ws.on('error', (err) => log.debug({ err }, 'websocket error'))
       serve(socket)
     })
   }
@@ -216,18 +228,18 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     )
   }
 
-  /** The identity of a live socket, closing it with 4401 once the token expires. */
+  /** The identity of a live socket, closing it with 4401 once the token expires (if it ever does). */
   const connectionAuth = (socket: ServerSocket, identity: Identity): ConnectionAuth =>
-    new ConnectionAuth(auth, identity, () => socket.closeWith(new MurmurError(ErrorCode.UNAUTHORIZED, 'token expired')))
+    new ConnectionAuth(auth, identity, identity.expiresAt === null ? ignore : () => socket.closeWith(new MurmurError(ErrorCode.UNAUTHORIZED, 'token expired')))
 
   http.server.on('upgrade', (req: IncomingMessage, tcp: Duplex, head: Buffer) => {
-    tcp.on('error', () => undefined)
+    tcp.on('error', ignore)
     if (closing !== null) {
       tcp.destroy()
       return
     }
     upgraded.add(tcp)
-    tcp.once('close', () => upgraded.delete(tcp))
+    tcp.on('close', forgetUpgraded)
     const url = new URL(req.url ?? '/', 'http://localhost')
     const endpoint: Endpoint | null = url.pathname.startsWith('/yjs/')
       ? Endpoint.yjs
@@ -236,7 +248,8 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
         : url.pathname === '/automerge' || url.pathname === '/automerge/'
           ? Endpoint.automerge
           : null
-    if (endpoint !== null && !perIp.take(req.socket.remoteAddress ?? '')) {
+    // The address is read only when limits need it: Node keeps what it read on the socket for good.
+    if (endpoint !== null && perIp.enabled && !perIp.take(req.socket.remoteAddress ?? '')) {
       refuse(req, tcp, head, endpoint, new MurmurError(ErrorCode.RATE_LIMITED, 'too many new connections from this address; retry later'))
       return
     }
@@ -259,16 +272,16 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
           socket.closeWith(new MurmurError(ErrorCode.FORBIDDEN, `the token does not allow reading yjs:${docId.slice(0, 60)}`))
           return
         }
-        serveYWebsocket(socket, docId as DocId, ctx, access)
+        new YWebsocketConnection(socket, docId as DocId, ctx, access)
       })
       return
     }
     if (endpoint === Endpoint.sync) {
-      accept(req, tcp, head, endpoint, (socket) => serveMurmurSync(socket, ctx, token))
+      accept(req, tcp, head, endpoint, (socket) => new SyncConnection(socket, ctx, token))
       return
     }
     if (endpoint === Endpoint.automerge) {
-      acceptAuthenticated(req, tcp, head, endpoint, token, (socket, identity) => serveAutomergeRepo(socket, ctx, connectionAuth(socket, identity)))
+      acceptAuthenticated(req, tcp, head, endpoint, token, (socket, identity) => new RepoConnection(socket, ctx, connectionAuth(socket, identity)))
       return
     }
     if (url.pathname === '/peer' && cluster !== null) {
@@ -319,7 +332,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
       closing ??= (async () => {
         ready = false
         cluster?.close()
-        for (const s of sockets) s.close(CloseCode.GOING_AWAY, closeReason(ErrorCode.SHUTTING_DOWN, 'server shutting down'))
+        for (const s of sockets.values()) s.close(CloseCode.GOING_AWAY, closeReason(ErrorCode.SHUTTING_DOWN, 'server shutting down'))
         wss.close()
         const httpClosed = http.close()
         // The HTTP server only finishes closing once every upgraded socket is gone; a peer that never

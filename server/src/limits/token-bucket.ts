@@ -1,3 +1,8 @@
+/** The default clock, one function for every bucket (a socket holds a bucket for its whole life). */
+function performanceNow(): number {
+  return performance.now()
+}
+
 /**
  * A token bucket: `ratePerSecond` tokens flow in continuously up to `burst`; each event takes one.
  * A rate of 0 means unlimited.
@@ -9,7 +14,7 @@ export class TokenBucket {
   constructor(
     private readonly ratePerSecond: number,
     private readonly burst: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = performanceNow,
   ) {
     this.tokens = burst
     this.last = now()
@@ -46,6 +51,11 @@ export class KeyedRateLimiter {
     private readonly burst: number,
     private readonly maxKeys = 100_000,
   ) {}
+
+  /** False when the rate is unlimited: every `take` succeeds, and callers need not find a key. */
+  get enabled(): boolean {
+    return this.ratePerSecond > 0
+  }
 
   take(key: string): boolean {
     if (this.ratePerSecond <= 0) return true

@@ -10,7 +10,7 @@ import {
 import type { ConnectionAuth } from '../auth/auth.js'
 import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
 import type { SyncContext } from './context.js'
-import type { ServerSocket } from './socket.js'
+import type { ServerSocket, SocketHandler } from './socket.js'
 import {
   REPO_PROTOCOL_VERSION,
   RepoMessageType,
@@ -34,6 +34,17 @@ function isEmptyDoc(doc: LiveDoc): boolean {
   return doc.doc.version() === emptyVersion
 }
 
+/** This node as an automerge-repo peer: the same strings and object for every socket. */
+let self: { readonly nodeId: string; readonly peerId: string; readonly metadata: PeerMetadata } | null = null
+
+function selfPeer(nodeId: string): { readonly peerId: string; readonly metadata: PeerMetadata } {
+  if (self === null || self.nodeId !== nodeId) {
+    const peerId = `murmur:${nodeId}`
+    self = { nodeId, peerId, metadata: { storageId: peerId, isEphemeral: false } }
+  }
+  return self
+}
+
 /**
  * One automerge-repo document synced over one socket: the Murmur Automerge doc whose id is the
  * automerge-repo documentId. Messages that arrive while it loads wait in `queued`.
@@ -41,7 +52,8 @@ function isEmptyDoc(doc: LiveDoc): boolean {
 class RepoDocPeer implements DocSubscriber {
   doc: LiveDoc | null = null
   session: SyncSession | null = null
-  readonly queued: FromClientMessage[] = []
+  /** Messages that arrived while the doc loaded (null: none). */
+  queued: FromClientMessage[] | null = null
   closed = false
 
   constructor(
@@ -70,16 +82,6 @@ class RepoDocPeer implements DocSubscriber {
   }
 }
 
-/** The state of one `/automerge` socket, shared by its docs. */
-interface RepoConnection {
-  /** The client's peer id, once it joined. */
-  remotePeerId: string | null
-  send(msg: FromServerMessage): void
-  /** Send sync messages for a doc once every write before them is durable, in order. */
-  sendSync(peer: RepoDocPeer, payloads: readonly Uint8Array[]): void
-  fatal(err: unknown): void
-}
-
 /**
  * An unmodified automerge-repo client (`WebSocketClientAdapter`) on `/automerge`: protocol "1", CBOR
  * messages. This node is a peer that keeps docs (`isEphemeral: false`); each documentId is the id of a
@@ -92,38 +94,108 @@ interface RepoConnection {
  * the socket with 4403 (automerge-repo has no per-doc refusal); without write access the doc's sync
  * session is read-only, and a sync message with changes closes the socket with 4403, the doc unchanged.
  */
-export function serveAutomergeRepo(socket: ServerSocket, ctx: SyncContext, access: ConnectionAuth): void {
-  const selfId = `murmur:${ctx.nodeId}`
-  const metadata: PeerMetadata = { storageId: selfId, isEphemeral: false }
-  const docs = new Map<string, RepoDocPeer>()
+export class RepoConnection implements SocketHandler {
+  /** The client's peer id, once it joined. */
+  remotePeerId: string | null = null
+  private docs: Map<string, RepoDocPeer> | null = null
 
-  const conn: RepoConnection = {
-    remotePeerId: null,
-    send(msg) {
-      socket.send(encodeRepoMessage(msg))
-    },
-    sendSync(peer, payloads) {
-      if (payloads.length === 0 || peer.doc === null) return
-      const target = conn.remotePeerId ?? ''
-      const send = (): void => {
-        if (peer.closed) return
-        for (const data of payloads) conn.send({ type: RepoMessageType.sync, senderId: selfId, targetId: target, documentId: peer.documentId, data })
-      }
-      // A failed write fails the doc, which closes this socket.
-      peer.doc.whenDurable().then(send, () => undefined)
-    },
-    fatal(err) {
-      const error = err instanceof MurmurError ? err : new MurmurError(ErrorCode.INTERNAL, 'internal error', { cause: err })
-      conn.send({ type: RepoMessageType.error, senderId: selfId, message: `${error.code}: ${error.message}`, targetId: conn.remotePeerId ?? '' })
-      socket.closeWith(err)
-    },
+  constructor(
+    private readonly socket: ServerSocket,
+    private readonly ctx: SyncContext,
+    private readonly access: ConnectionAuth,
+  ) {
+    socket.serve(this)
   }
 
-  const handleDocMessage = (peer: RepoDocPeer, msg: FromClientMessage): void => {
+  private get selfId(): string {
+    return selfPeer(this.ctx.nodeId).peerId
+  }
+
+  send(msg: FromServerMessage): void {
+    this.socket.send(encodeRepoMessage(msg))
+  }
+
+  /** Send sync messages for a doc once every write before them is durable, in order. */
+  sendSync(peer: RepoDocPeer, payloads: readonly Uint8Array[]): void {
+    if (payloads.length === 0 || peer.doc === null) return
+    const send = (): void => {
+      if (peer.closed) return
+      const senderId = this.selfId
+      const targetId = this.remotePeerId ?? ''
+      for (const data of payloads) this.send({ type: RepoMessageType.sync, senderId, targetId, documentId: peer.documentId, data })
+    }
+    // A failed write fails the doc, which closes this socket.
+    peer.doc.whenDurable().then(send, () => undefined)
+  }
+
+  fatal(err: unknown): void {
+    const error = err instanceof MurmurError ? err : new MurmurError(ErrorCode.INTERNAL, 'internal error', { cause: err })
+    this.send({ type: RepoMessageType.error, senderId: this.selfId, message: `${error.code}: ${error.message}`, targetId: this.remotePeerId ?? '' })
+    this.socket.closeWith(err)
+  }
+
+  receive(frame: Uint8Array): void {
+    let msg: FromClientMessage
+    try {
+      msg = decodeRepoMessage(frame)
+    } catch (err) {
+      this.fatal(err)
+      return
+    }
+    try {
+      if (msg.type === RepoMessageType.join) {
+        this.join(msg.senderId, msg.supportedProtocolVersions)
+        return
+      }
+      if (this.remotePeerId === null) throw new MurmurError(ErrorCode.HANDSHAKE_REQUIRED, 'the first message must be join')
+      switch (msg.type) {
+        case RepoMessageType.request:
+        case RepoMessageType.sync:
+        case RepoMessageType.ephemeral:
+          this.handleDocMessage(this.peerFor(msg.documentId), msg)
+          return
+        case RepoMessageType.error:
+          // The client is about to close; nothing of ours is wrong.
+          this.socket.close()
+          return
+        case RepoMessageType.docUnavailable:
+        case RepoMessageType.remoteSubscriptionChange:
+        case RepoMessageType.remoteHeadsChanged:
+          // The server never asks clients for docs, and takes no part in remote-heads gossip.
+          return
+      }
+    } catch (err) {
+      this.fatal(err)
+    }
+  }
+
+  closed(): void {
+    this.access.dispose()
+    if (this.docs === null) return
+    for (const peer of this.docs.values()) {
+      peer.closed = true
+      if (peer.doc !== null) this.ctx.registry.release(peer.doc, peer)
+    }
+    this.docs = null
+  }
+
+  private join(senderId: string, versions: readonly string[] | undefined): void {
+    if (this.remotePeerId !== null && this.remotePeerId !== senderId) {
+      throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, 'a socket joins as one peer only')
+    }
+    if (versions !== undefined && !versions.includes(REPO_PROTOCOL_VERSION)) {
+      throw new MurmurError(ErrorCode.UNSUPPORTED_VERSION, `unsupported protocol version; this server speaks "${REPO_PROTOCOL_VERSION}"`)
+    }
+    this.remotePeerId = senderId
+    const me = selfPeer(this.ctx.nodeId)
+    this.send({ type: RepoMessageType.peer, senderId: me.peerId, peerMetadata: me.metadata, selectedProtocolVersion: REPO_PROTOCOL_VERSION, targetId: senderId })
+  }
+
+  private handleDocMessage(peer: RepoDocPeer, msg: FromClientMessage): void {
     const doc = peer.doc
     const session = peer.session
     if (doc === null || session === null) {
-      peer.queued.push(msg)
+      ;(peer.queued ??= []).push(msg)
       return
     }
     switch (msg.type) {
@@ -135,10 +207,10 @@ export function serveAutomergeRepo(socket: ServerSocket, ctx: SyncContext, acces
         const { replies, durable } = doc.receiveSync(session, msg.data, peer)
         durable.catch(() => undefined) // a storage failure fails the doc and closes its sockets
         if (unavailable && isEmptyDoc(doc)) {
-          conn.send({ type: RepoMessageType.docUnavailable, senderId: selfId, targetId: conn.remotePeerId ?? '', documentId: peer.documentId })
+          this.send({ type: RepoMessageType.docUnavailable, senderId: this.selfId, targetId: this.remotePeerId ?? '', documentId: peer.documentId })
           return
         }
-        conn.sendSync(peer, replies)
+        this.sendSync(peer, replies)
         return
       }
       case RepoMessageType.ephemeral:
@@ -149,82 +221,36 @@ export function serveAutomergeRepo(socket: ServerSocket, ctx: SyncContext, acces
     }
   }
 
-  const peerFor = (documentId: string): RepoDocPeer => {
+  private peerFor(documentId: string): RepoDocPeer {
+    const docs = (this.docs ??= new Map())
     const existing = docs.get(documentId)
     if (existing !== undefined) return existing
     if (!isDocId(documentId)) throw new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid documentId')
     if (docs.size >= MAX_OPEN_DOCS) throw new MurmurError(ErrorCode.RATE_LIMITED, `at most ${MAX_OPEN_DOCS} docs per socket`)
-    access.require(EngineName.automerge, documentId, 'read')
-    const peer = new RepoDocPeer(documentId, conn)
+    this.access.require(EngineName.automerge, documentId, 'read')
+    const peer = new RepoDocPeer(documentId, this)
     docs.set(documentId, peer)
-    ctx.registry.acquire({ engine: EngineName.automerge, docId: documentId }, peer).then(
-      (doc) => {
-        if (peer.closed) {
-          ctx.registry.release(doc, peer)
-          return
-        }
-        peer.doc = doc
-        peer.session = doc.doc.createSyncSession({ readOnly: !access.can(EngineName.automerge, documentId, 'write') })
-        try {
-          for (const queued of peer.queued.splice(0)) handleDocMessage(peer, queued)
-        } catch (err) {
-          conn.fatal(err)
-        }
-      },
-      (err: unknown) => conn.fatal(err),
+    this.ctx.registry.acquire({ engine: EngineName.automerge, docId: documentId }, peer).then(
+      (doc) => this.loaded(peer, doc),
+      (err: unknown) => this.fatal(err),
     )
     return peer
   }
 
-  socket.onFrame((frame) => {
-    let msg: FromClientMessage
-    try {
-      msg = decodeRepoMessage(frame)
-    } catch (err) {
-      conn.fatal(err)
+  private loaded(peer: RepoDocPeer, doc: LiveDoc): void {
+    if (peer.closed) {
+      this.ctx.registry.release(doc, peer)
       return
     }
+    peer.doc = doc
+    peer.session = doc.doc.createSyncSession({ readOnly: !this.access.can(EngineName.automerge, peer.documentId, 'write') })
+    const queued = peer.queued
+    peer.queued = null
+    if (queued === null) return
     try {
-      if (msg.type === RepoMessageType.join) {
-        if (conn.remotePeerId !== null && conn.remotePeerId !== msg.senderId) {
-          throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, 'a socket joins as one peer only')
-        }
-        const versions = msg.supportedProtocolVersions
-        if (versions !== undefined && !versions.includes(REPO_PROTOCOL_VERSION)) {
-          throw new MurmurError(ErrorCode.UNSUPPORTED_VERSION, `unsupported protocol version; this server speaks "${REPO_PROTOCOL_VERSION}"`)
-        }
-        conn.remotePeerId = msg.senderId
-        conn.send({ type: RepoMessageType.peer, senderId: selfId, peerMetadata: metadata, selectedProtocolVersion: REPO_PROTOCOL_VERSION, targetId: msg.senderId })
-        return
-      }
-      if (conn.remotePeerId === null) throw new MurmurError(ErrorCode.HANDSHAKE_REQUIRED, 'the first message must be join')
-      switch (msg.type) {
-        case RepoMessageType.request:
-        case RepoMessageType.sync:
-        case RepoMessageType.ephemeral:
-          handleDocMessage(peerFor(msg.documentId), msg)
-          return
-        case RepoMessageType.error:
-          // The client is about to close; nothing of ours is wrong.
-          socket.close()
-          return
-        case RepoMessageType.docUnavailable:
-        case RepoMessageType.remoteSubscriptionChange:
-        case RepoMessageType.remoteHeadsChanged:
-          // The server never asks clients for docs, and takes no part in remote-heads gossip.
-          return
-      }
+      for (const msg of queued) this.handleDocMessage(peer, msg)
     } catch (err) {
-      conn.fatal(err)
+      this.fatal(err)
     }
-  })
-
-  socket.ws.on('close', () => {
-    access.dispose()
-    for (const peer of docs.values()) {
-      peer.closed = true
-      if (peer.doc !== null) ctx.registry.release(peer.doc, peer)
-    }
-    docs.clear()
-  })
+  }
 }

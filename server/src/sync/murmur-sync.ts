@@ -19,7 +19,7 @@ import { ConnectionAuth } from '../auth/auth.js'
 import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
 import type { DocKey } from '../storage/storage.js'
 import type { SyncContext } from './context.js'
-import type { ServerSocket } from './socket.js'
+import type { ServerSocket, SocketHandler } from './socket.js'
 
 /** Most docs one socket may have open at once. */
 const MAX_OPEN_DOCS = 10_000
@@ -30,23 +30,71 @@ const MAX_WAITING_FRAMES = 10_000
 /** Errors that refuse one doc's message without ending the connection (other docs share the socket). */
 const DOC_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.FORBIDDEN, ErrorCode.DOC_TOO_LARGE, ErrorCode.DOC_DELETED])
 
+/** The keep-alive: the same bytes for every socket. */
+const KEEP_ALIVE_PING = encodeMessage({ type: MessageType.ping, nonce: 0 })
+
 function isDocRefusal(err: unknown): err is MurmurError {
   return err instanceof MurmurError && DOC_REFUSALS.has(err.code)
 }
 
-/** One doc open on a `/sync` socket. Messages for it wait in `queued` until its load finished. */
-interface Binding {
-  readonly ref: number
-  readonly key: DocKey
-  /** The token allows writes to this doc; otherwise its sync session is read-only and updates are refused. */
-  canWrite: boolean
-  doc: LiveDoc | null
-  session: SyncSession | null
-  readonly queued: Message[]
-  readonly subscriber: DocSubscriber
-  closed: boolean
-  /** Acked update ids not yet sent (batched per turn of the event loop). */
-  pendingAcks: string[]
+function neverExpires(): void {}
+
+function flushAcks(b: Binding): void {
+  b.flushAcks()
+}
+
+/**
+ * One doc open on a `/sync` socket, and that socket's subscriber to the doc. Messages for it wait in
+ * `queued` until its load finished.
+ */
+class Binding implements DocSubscriber {
+  doc: LiveDoc | null = null
+  session: SyncSession | null = null
+  /** Messages that arrived while the doc loaded (null: none). */
+  queued: Message[] | null = null
+  closed = false
+  /** Acked update ids not yet sent, batched per turn of the event loop (null: none). */
+  private pendingAcks: string[] | null = null
+
+  constructor(
+    readonly conn: SyncConnection,
+    readonly ref: number,
+    /** The doc's key; once loaded, the registry's own (so each socket does not keep a copy of the id). */
+    public key: DocKey,
+    /** The token allows writes to this doc; otherwise its sync session is read-only and updates are refused. */
+    public canWrite: boolean,
+  ) {}
+
+  deliverUpdate(update: Uint8Array): void {
+    if (this.session === null) return
+    for (const payload of this.session.onDocUpdate(update)) this.conn.send({ type: MessageType.sync, ref: this.ref, payload })
+  }
+
+  deliverAwareness(payload: Uint8Array): void {
+    this.conn.send({ type: MessageType.awareness, ref: this.ref, payload })
+  }
+
+  fail(error: MurmurError): void {
+    this.conn.sendError(this.ref, error)
+    this.closed = true
+    this.conn.forget(this)
+  }
+
+  /** `id` is durable: acknowledge it with the others of this turn. */
+  ack(id: string): void {
+    if (this.pendingAcks === null) {
+      this.pendingAcks = []
+      setImmediate(flushAcks, this)
+    }
+    this.pendingAcks.push(id)
+  }
+
+  flushAcks(): void {
+    const ids = this.pendingAcks
+    this.pendingAcks = null
+    if (ids === null || this.closed) return
+    this.conn.send({ type: MessageType.ack, ref: this.ref, ids })
+  }
 }
 
 /**
@@ -57,190 +105,325 @@ interface Binding {
  * open needs read access, each write needs write access; a refused doc message gets an error for its ref
  * and the connection goes on. An `auth` message replaces the token on the live socket; when the token
  * expires the socket is closed with 4401.
+ *
+ * One object per socket, its methods shared: an idle connection holds its fields and its bindings,
+ * nothing else (no closures, no timers).
  */
-export function serveMurmurSync(socket: ServerSocket, ctx: SyncContext, upgradeToken = ''): void {
-  const bindings = new Map<number, Binding>()
-  let welcomed = false
-  let access: ConnectionAuth | null = null
-  /** A token is being checked: frames wait, in order, until it is done. */
-  let checking = false
-  const waiting: Uint8Array[] = []
+export class SyncConnection implements SocketHandler {
+  /** The docs open on this socket, by ref. Most sockets have one, which is held without a Map. */
+  private first: Binding | null = null
+  private more: Map<number, Binding> | null = null
+  private welcomed = false
+  private access: ConnectionAuth | null = null
+  /** A token is being checked: frames wait, in order, in `waiting` until it is done. */
+  private checking = false
+  private waiting: Uint8Array[] | null = null
+  private chunkId = 0
 
-  let chunkId = 0
-  // Large messages (a big doc's first sync) go out in chunks, so a ping never waits behind a whole one.
-  const send = (msg: Message): void => {
-    const frame = encodeMessage(msg)
-    if (frame.length <= CHUNK_BYTES) socket.send(frame)
-    else for (const piece of chunkFrame(frame, ++chunkId)) socket.send(piece)
+  constructor(
+    private readonly socket: ServerSocket,
+    private readonly ctx: SyncContext,
+    /** The upgrade request's token, used when hello carries none. */
+    private upgradeToken = '',
+  ) {
+    socket.serve(this)
   }
-  const sendError = (ref: number, error: MurmurError, updateId = ''): void => {
-    if (ref !== 0) ctx.metrics?.error(error.code)
-    send({ type: MessageType.error, ref, code: error.code, message: error.message, updateId })
+
+  /** Send a message; large ones (a big doc's first sync) go out in chunks, so a ping never waits behind a whole one. */
+  send(msg: Message): void {
+    const frame = encodeMessage(msg)
+    if (frame.length <= CHUNK_BYTES) this.socket.send(frame)
+    else for (const piece of chunkFrame(frame, ++this.chunkId)) this.socket.send(piece)
+  }
+
+  sendError(ref: number, error: MurmurError, updateId = ''): void {
+    if (ref !== 0) this.ctx.metrics?.error(error.code)
+    this.send({ type: MessageType.error, ref, code: error.code, message: error.message, updateId })
   }
 
   /** Tell the client why, then close with the matching code. */
-  const fatal = (err: unknown): void => {
-    if (err instanceof MurmurError) sendError(0, err)
-    socket.closeWith(err)
+  private fatal(err: unknown): void {
+    if (err instanceof MurmurError) this.sendError(0, err)
+    this.socket.closeWith(err)
   }
 
-  const flushAcks = (b: Binding): void => {
-    if (b.pendingAcks.length === 0 || b.closed) return
-    send({ type: MessageType.ack, ref: b.ref, ids: b.pendingAcks })
-    b.pendingAcks = []
+  private binding(ref: number): Binding | undefined {
+    return this.first !== null && this.first.ref === ref ? this.first : this.more?.get(ref)
   }
 
-  const makeBinding = (ref: number, key: DocKey, canWrite: boolean): Binding => {
-    const b: Binding = {
-      ref,
-      key,
-      canWrite,
-      doc: null,
-      session: null,
-      queued: [],
-      closed: false,
-      pendingAcks: [],
-      subscriber: {
-        deliverUpdate(update) {
-          if (b.session === null) return
-          for (const payload of b.session.onDocUpdate(update)) send({ type: MessageType.sync, ref, payload })
-        },
-        deliverAwareness(payload) {
-          send({ type: MessageType.awareness, ref, payload })
-        },
-        fail(error) {
-          sendError(ref, error)
-          b.closed = true
-          bindings.delete(ref)
-        },
-      },
+  private get bindingCount(): number {
+    return (this.first !== null ? 1 : 0) + (this.more?.size ?? 0)
+  }
+
+  private bindings(): Binding[] {
+    const all = this.more !== null ? [...this.more.values()] : []
+    if (this.first !== null) all.unshift(this.first)
+    return all
+  }
+
+  /** A binding that failed leaves without releasing its doc (the doc dropped it). */
+  forget(b: Binding): void {
+    if (this.first === b) this.first = null
+    else if (this.more?.get(b.ref) === b) this.more.delete(b.ref)
+  }
+
+  receive(frame: Uint8Array): void {
+    if (!this.checking) {
+      this.handleFrame(frame)
+      return
     }
-    return b
+    const waiting = (this.waiting ??= [])
+    if (waiting.length >= MAX_WAITING_FRAMES) {
+      this.fatal(new MurmurError(ErrorCode.RATE_LIMITED, 'too many messages while the token is checked'))
+      return
+    }
+    waiting.push(frame)
   }
 
-  const handleDocMessage = (b: Binding, msg: Message): void => {
+  keepAlive(): void {
+    this.socket.sendNow(KEEP_ALIVE_PING)
+  }
+
+  closed(): void {
+    this.access?.dispose()
+    for (const b of this.bindings()) this.close(b.ref)
+  }
+
+  private handleFrame(frame: Uint8Array): void {
+    let msg: Message
+    try {
+      msg = decodeMessage(frame)
+    } catch (err) {
+      this.fatal(err)
+      return
+    }
+    if (!this.welcomed) {
+      this.hello(msg)
+      return
+    }
+    try {
+      switch (msg.type) {
+        case MessageType.open:
+          this.open(msg)
+          return
+        case MessageType.close:
+          this.close(msg.ref)
+          return
+        case MessageType.sync:
+        case MessageType.update:
+        case MessageType.awareness: {
+          const b = this.binding(msg.ref)
+          if (b === undefined) {
+            // A doc closed (or failed) a moment ago may still have messages in flight; say so, keep going.
+            this.sendError(msg.ref, new MurmurError(ErrorCode.UNKNOWN_DOC_REF, `doc ref ${msg.ref} is not open`), msg.type === MessageType.update ? msg.id : '')
+            return
+          }
+          this.handleDocMessage(b, msg)
+          return
+        }
+        case MessageType.ping:
+          this.socket.sendNow(encodeMessage({ type: MessageType.pong, nonce: msg.nonce }))
+          return
+        case MessageType.pong:
+          return
+        case MessageType.auth:
+          this.checkToken(msg.token)
+          return
+        default:
+          throw new MurmurError(ErrorCode.UNKNOWN_MESSAGE, `a client may not send message type ${msg.type}`)
+      }
+    } catch (err) {
+      this.fatal(err)
+    }
+  }
+
+  private hello(msg: Message): void {
+    if (msg.type !== MessageType.hello || this.access !== null) {
+      this.fatal(new MurmurError(ErrorCode.HANDSHAKE_REQUIRED, 'the first message must be hello'))
+      return
+    }
+    if (msg.major !== PROTOCOL_MAJOR) {
+      this.fatal(new MurmurError(ErrorCode.UNSUPPORTED_VERSION, `protocol ${msg.major}.x is not supported; this server speaks ${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`))
+      return
+    }
+    const token = msg.token !== '' ? msg.token : this.upgradeToken
+    this.upgradeToken = ''
+    this.checkToken(token)
+  }
+
+  /**
+   * Check a token (hello's or auth's), holding later frames until it is done. A valid one becomes the
+   * connection's identity; one that never expires needs no expiry callback (anonymous, or no `exp`).
+   */
+  private checkToken(token: string): void {
+    this.checking = true
+    const first = this.access === null
+    this.ctx.auth.authenticate(token).then(
+      (identity) => {
+        this.access?.dispose()
+        const auth = new ConnectionAuth(this.ctx.auth, identity, identity.expiresAt === null ? neverExpires : () => this.expired())
+        this.access = auth
+        this.tokenChecked(auth, first)
+      },
+      (err: unknown) => {
+        this.checking = false
+        this.waiting = null
+        this.fatal(err)
+      },
+    )
+  }
+
+  private expired(): void {
+    this.fatal(new MurmurError(ErrorCode.UNAUTHORIZED, 'token expired; send a fresh one with auth before it expires'))
+  }
+
+  private tokenChecked(auth: ConnectionAuth, first: boolean): void {
+    this.checking = false
+    if (!this.socket.isOpen) {
+      // Closed while the token was checked: the close handler may have run before `access` existed.
+      auth.dispose()
+      return
+    }
+    if (first) {
+      this.welcomed = true
+      this.send({ type: MessageType.welcome, major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, nodeId: this.ctx.nodeId })
+    } else this.recheckBindings(auth)
+    const waiting = this.waiting
+    while (!this.checking && waiting !== null && waiting.length > 0 && this.socket.isOpen) this.handleFrame(waiting.shift() as Uint8Array)
+    if (!this.checking) this.waiting = null
+  }
+
+  private handleDocMessage(b: Binding, msg: Message): void {
     const doc = b.doc
     const session = b.session
     if (doc === null || session === null) {
-      b.queued.push(msg)
+      ;(b.queued ??= []).push(msg)
       return
     }
     switch (msg.type) {
       case MessageType.sync: {
         let result: ReturnType<LiveDoc['receiveSync']>
         try {
-          result = doc.receiveSync(session, msg.payload, b.subscriber)
+          result = doc.receiveSync(session, msg.payload, b)
         } catch (err) {
           // A reader's changes (read-only session), or a doc at its size limit: refused, the doc unchanged.
           if (!isDocRefusal(err)) throw err
-          sendError(b.ref, err)
+          this.sendError(b.ref, err)
           return
         }
         const { replies, durable } = result
         durable.catch(() => undefined) // a storage failure fails the doc, which tells its subscribers
-        for (const payload of replies) send({ type: MessageType.sync, ref: b.ref, payload })
+        for (const payload of replies) this.send({ type: MessageType.sync, ref: b.ref, payload })
         return
       }
-      case MessageType.update: {
-        const id = msg.id
-        const payload = msg.payload
-        const replicas = msg.replicas
-        const arrived = performance.now()
-        if (!b.canWrite) {
-          sendError(b.ref, new MurmurError(ErrorCode.FORBIDDEN, 'read-only: the token does not allow writes to this doc'), id)
-          return
-        }
-        let durable: Promise<void>
-        try {
-          durable = doc.apply(payload, b.subscriber)
-        } catch (err) {
-          if (!isDocRefusal(err)) throw err
-          sendError(b.ref, err, id)
-          return
-        }
-        session.peerHas?.(payload)
-        // In a cluster every ack involves a replica: W replicas when asked, and at least one when this
-        // node does not replicate the doc itself (its own fsync alone would leave the only copy here).
-        if (replicas > 1 || ctx.cluster !== null) {
-          durable = durable.then(() => {
-            if (ctx.cluster === null) throw new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this node is not in a cluster`)
-            return ctx.cluster.replicate(doc.key, payload, Math.max(1, replicas))
-          })
-        }
-        durable.then(
-          () => {
-            ctx.metrics?.acked((performance.now() - arrived) / 1000)
-            if (b.pendingAcks.length === 0) setImmediate(() => flushAcks(b))
-            b.pendingAcks.push(id)
-          },
-          (err: unknown) => {
-            if (!b.closed) sendError(b.ref, err instanceof MurmurError ? err : new MurmurError(ErrorCode.STORAGE_FAILED, 'not durable'), id)
-          },
-        )
+      case MessageType.update:
+        this.update(b, doc, session, msg)
         return
-      }
       case MessageType.awareness:
-        doc.relayAwareness(msg.payload, b.subscriber)
+        doc.relayAwareness(msg.payload, b)
         return
       default:
         return
     }
   }
 
-  const open = (msg: MessageOf<typeof MessageType.open>): void => {
-    if (bindings.has(msg.ref)) throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, `doc ref ${msg.ref} is already open`)
-    if (!isEngineName(msg.engine)) throw new MurmurError(ErrorCode.UNKNOWN_ENGINE, `unknown engine ${msg.engine.slice(0, 40)}`)
-    if (!isDocId(msg.docId)) throw new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid doc id')
-    if (bindings.size >= MAX_OPEN_DOCS) throw new MurmurError(ErrorCode.RATE_LIMITED, `at most ${MAX_OPEN_DOCS} docs per socket`)
-    const key: DocKey = { engine: msg.engine, docId: msg.docId as DocId }
-    const auth = access as ConnectionAuth
-    if (!auth.can(key.engine, key.docId, 'read')) {
-      // The ref stays unused, so the client may try again (after a token refresh) under the same ref.
-      sendError(msg.ref, new MurmurError(ErrorCode.FORBIDDEN, `the token does not allow reading ${key.engine}:${key.docId.slice(0, 80)}`))
+  private update(b: Binding, doc: LiveDoc, session: SyncSession, msg: MessageOf<typeof MessageType.update>): void {
+    const { id, payload, replicas } = msg
+    const arrived = performance.now()
+    if (!b.canWrite) {
+      this.sendError(b.ref, new MurmurError(ErrorCode.FORBIDDEN, 'read-only: the token does not allow writes to this doc'), id)
       return
     }
-    const b = makeBinding(msg.ref, key, auth.can(key.engine, key.docId, 'write'))
-    bindings.set(msg.ref, b)
-    ctx.registry.acquire(key, b.subscriber).then(
-      (doc) => {
-        if (b.closed) {
-          ctx.registry.release(doc, b.subscriber)
-          return
-        }
-        b.doc = doc
-        b.session = doc.doc.createSyncSession({ readOnly: !b.canWrite })
-        for (const payload of b.session.start()) send({ type: MessageType.sync, ref: b.ref, payload })
-        const all = doc.awareness.encodeAll()
-        if (all !== null) send({ type: MessageType.awareness, ref: b.ref, payload: all })
-        try {
-          for (const queued of b.queued.splice(0)) handleDocMessage(b, queued)
-        } catch (err) {
-          fatal(err)
-        }
+    let durable: Promise<void>
+    try {
+      durable = doc.apply(payload, b)
+    } catch (err) {
+      if (!isDocRefusal(err)) throw err
+      this.sendError(b.ref, err, id)
+      return
+    }
+    session.peerHas?.(payload)
+    // In a cluster every ack involves a replica: W replicas when asked, and at least one when this
+    // node does not replicate the doc itself (its own fsync alone would leave the only copy here).
+    const cluster = this.ctx.cluster
+    if (replicas > 1 || cluster !== null) {
+      durable = durable.then(() => {
+        if (cluster === null) throw new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this node is not in a cluster`)
+        return cluster.replicate(doc.key, payload, Math.max(1, replicas))
+      })
+    }
+    durable.then(
+      () => {
+        this.ctx.metrics?.acked((performance.now() - arrived) / 1000)
+        b.ack(id)
       },
       (err: unknown) => {
-        // The doc is not served at all rather than served empty; other docs on this socket go on.
-        b.closed = true
-        bindings.delete(b.ref)
-        sendError(b.ref, err instanceof MurmurError ? err : new MurmurError(ErrorCode.LOAD_FAILED, 'load failed'))
+        if (!b.closed) this.sendError(b.ref, err instanceof MurmurError ? err : new MurmurError(ErrorCode.STORAGE_FAILED, 'not durable'), id)
       },
     )
   }
 
-  const close = (ref: number): void => {
-    const b = bindings.get(ref)
+  private open(msg: MessageOf<typeof MessageType.open>): void {
+    if (this.binding(msg.ref) !== undefined) throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, `doc ref ${msg.ref} is already open`)
+    if (!isEngineName(msg.engine)) throw new MurmurError(ErrorCode.UNKNOWN_ENGINE, `unknown engine ${msg.engine.slice(0, 40)}`)
+    if (!isDocId(msg.docId)) throw new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid doc id')
+    if (this.bindingCount >= MAX_OPEN_DOCS) throw new MurmurError(ErrorCode.RATE_LIMITED, `at most ${MAX_OPEN_DOCS} docs per socket`)
+    const key: DocKey = { engine: msg.engine, docId: msg.docId as DocId }
+    const auth = this.access as ConnectionAuth
+    if (!auth.can(key.engine, key.docId, 'read')) {
+      // The ref stays unused, so the client may try again (after a token refresh) under the same ref.
+      this.sendError(msg.ref, new MurmurError(ErrorCode.FORBIDDEN, `the token does not allow reading ${key.engine}:${key.docId.slice(0, 80)}`))
+      return
+    }
+    const b = new Binding(this, msg.ref, key, auth.can(key.engine, key.docId, 'write'))
+    if (this.first === null) this.first = b
+    else (this.more ??= new Map()).set(b.ref, b)
+    this.ctx.registry.acquire(key, b).then(
+      (doc) => this.loaded(b, doc),
+      (err: unknown) => {
+        // The doc is not served at all rather than served empty; other docs on this socket go on.
+        b.closed = true
+        this.forget(b)
+        this.sendError(b.ref, err instanceof MurmurError ? err : new MurmurError(ErrorCode.LOAD_FAILED, 'load failed'))
+      },
+    )
+  }
+
+  private loaded(b: Binding, doc: LiveDoc): void {
+    if (b.closed) {
+      this.ctx.registry.release(doc, b)
+      return
+    }
+    b.doc = doc
+    b.key = doc.key
+    b.session = doc.doc.createSyncSession({ readOnly: !b.canWrite })
+    for (const payload of b.session.start()) this.send({ type: MessageType.sync, ref: b.ref, payload })
+    const all = doc.awareness.encodeAll()
+    if (all !== null) this.send({ type: MessageType.awareness, ref: b.ref, payload: all })
+    const queued = b.queued
+    b.queued = null
+    if (queued === null) return
+    try {
+      for (const msg of queued) this.handleDocMessage(b, msg)
+    } catch (err) {
+      this.fatal(err)
+    }
+  }
+
+  private close(ref: number): void {
+    const b = this.binding(ref)
     if (b === undefined) return
     b.closed = true
-    bindings.delete(ref)
-    if (b.doc !== null) ctx.registry.release(b.doc, b.subscriber)
+    this.forget(b)
+    if (b.doc !== null) this.ctx.registry.release(b.doc, b)
   }
 
   /** After a token change: drop docs it no longer lets us read, switch sessions whose write right changed. */
-  const recheckBindings = (auth: ConnectionAuth): void => {
-    for (const b of [...bindings.values()]) {
+  private recheckBindings(auth: ConnectionAuth): void {
+    for (const b of this.bindings()) {
       if (!auth.can(b.key.engine, b.key.docId, 'read')) {
-        sendError(b.ref, new MurmurError(ErrorCode.FORBIDDEN, `the new token does not allow reading ${b.key.engine}:${b.key.docId.slice(0, 80)}; closed`))
-        close(b.ref)
+        this.sendError(b.ref, new MurmurError(ErrorCode.FORBIDDEN, `the new token does not allow reading ${b.key.engine}:${b.key.docId.slice(0, 80)}; closed`))
+        this.close(b.ref)
         continue
       }
       const canWrite = auth.can(b.key.engine, b.key.docId, 'write')
@@ -249,118 +432,7 @@ export function serveMurmurSync(socket: ServerSocket, ctx: SyncContext, upgradeT
       if (b.doc === null || b.session === null) continue
       // A session's read-only flag is fixed, so a new one replaces it; it starts over with the client.
       b.session = b.doc.doc.createSyncSession({ readOnly: !canWrite })
-      for (const payload of b.session.start()) send({ type: MessageType.sync, ref: b.ref, payload })
+      for (const payload of b.session.start()) this.send({ type: MessageType.sync, ref: b.ref, payload })
     }
   }
-
-  /** Check a token (hello or auth), holding later frames until it is done. */
-  const checkToken = (token: string, then: (auth: ConnectionAuth) => void): void => {
-    checking = true
-    const expired = (): void => fatal(new MurmurError(ErrorCode.UNAUTHORIZED, 'token expired; send a fresh one with auth before it expires'))
-    const checked =
-      access === null
-        ? ctx.auth.authenticate(token).then((identity) => (access = new ConnectionAuth(ctx.auth, identity, expired)))
-        : access.refresh(token).then(() => access as ConnectionAuth)
-    checked.then(
-      (auth) => {
-        checking = false
-        if (!socket.isOpen) {
-          // Closed while the token was checked: the close handler may have run before `access` existed.
-          auth.dispose()
-          return
-        }
-        then(auth)
-        while (!checking && waiting.length > 0 && socket.isOpen) handleFrame(waiting.shift() as Uint8Array)
-      },
-      (err: unknown) => {
-        checking = false
-        waiting.length = 0
-        fatal(err)
-      },
-    )
-  }
-
-  const handleFrame = (frame: Uint8Array): void => {
-    let msg: Message
-    try {
-      msg = decodeMessage(frame)
-    } catch (err) {
-      fatal(err)
-      return
-    }
-    if (!welcomed) {
-      if (msg.type !== MessageType.hello || access !== null) {
-        fatal(new MurmurError(ErrorCode.HANDSHAKE_REQUIRED, 'the first message must be hello'))
-        return
-      }
-      if (msg.major !== PROTOCOL_MAJOR) {
-        fatal(new MurmurError(ErrorCode.UNSUPPORTED_VERSION, `protocol ${msg.major}.x is not supported; this server speaks ${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`))
-        return
-      }
-      checkToken(msg.token !== '' ? msg.token : upgradeToken, () => {
-        welcomed = true
-        send({ type: MessageType.welcome, major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, nodeId: ctx.nodeId })
-      })
-      return
-    }
-    try {
-      switch (msg.type) {
-        case MessageType.open:
-          open(msg)
-          return
-        case MessageType.close:
-          close(msg.ref)
-          return
-        case MessageType.sync:
-        case MessageType.update:
-        case MessageType.awareness: {
-          const b = bindings.get(msg.ref)
-          if (b === undefined) {
-            // A doc closed (or failed) a moment ago may still have messages in flight; say so, keep going.
-            sendError(msg.ref, new MurmurError(ErrorCode.UNKNOWN_DOC_REF, `doc ref ${msg.ref} is not open`), msg.type === MessageType.update ? msg.id : '')
-            return
-          }
-          handleDocMessage(b, msg)
-          return
-        }
-        case MessageType.ping:
-          socket.sendNow(encodeMessage({ type: MessageType.pong, nonce: msg.nonce }))
-          return
-        case MessageType.pong:
-          return
-        case MessageType.auth:
-          checkToken(msg.token, recheckBindings)
-          return
-        default:
-          throw new MurmurError(ErrorCode.UNKNOWN_MESSAGE, `a client may not send message type ${msg.type}`)
-      }
-    } catch (err) {
-      fatal(err)
-    }
-  }
-
-  socket.onFrame((frame) => {
-    if (!checking) {
-      handleFrame(frame)
-      return
-    }
-    if (waiting.length >= MAX_WAITING_FRAMES) {
-      fatal(new MurmurError(ErrorCode.RATE_LIMITED, 'too many messages while the token is checked'))
-      return
-    }
-    waiting.push(frame)
-  })
-
-  const keepAlive = setInterval(() => {
-    if (Date.now() - socket.lastSendAt >= ctx.config.keepAliveMs * 0.9) {
-      socket.sendNow(encodeMessage({ type: MessageType.ping, nonce: 0 }))
-    }
-  }, ctx.config.keepAliveMs)
-  keepAlive.unref()
-
-  socket.ws.on('close', () => {
-    clearInterval(keepAlive)
-    access?.dispose()
-    for (const ref of [...bindings.keys()]) close(ref)
-  })
 }

@@ -1,69 +1,131 @@
-import type { WebSocket, RawData } from 'ws'
+import type { Socket } from 'node:net'
+import { WebSocket, type RawData } from 'ws'
 import { CloseCode, ErrorCode, MurmurError, closeCodeFor, closeReason } from '@murmur/shared'
 import type { Logger } from '../logger.js'
 import { TokenBucket } from '../limits/token-bucket.js'
+import type { LivenessCheck, LivenessWheel } from './liveness.js'
 
 /** Bytes handed to the socket at most before we wait for it to drain. */
 const HIGH_WATER = 512 * 1024
+
+/** How long a closing socket may take to finish the closing handshake before it is dropped. */
+const CLOSE_GRACE_MS = 5_000
 
 export interface SocketLimits {
   readonly maxBufferedBytes: number
   /** Liveness pings; a socket that does not answer two in a row (and has nothing queued) is dropped. */
   readonly pingIntervalMs: number
+  /** A socket that sent nothing for this long gets its protocol's keep-alive (see `SocketHandler`). */
+  readonly keepAliveMs: number
   /** Messages per second on average (0 = unlimited), with bursts of `messageBurst`; past it: 4429. */
   readonly maxMessagesPerSecond?: number
   readonly messageBurst?: number
 }
 
-/** Where a socket reports its traffic and the errors it closes with (metrics). */
+/** Where a socket reports its traffic, the errors it closes with, and its end (metrics). */
 export interface SocketMeter {
   received(bytes: number): void
   sent(bytes: number): void
   error(code: string): void
+  closed(): void
+}
+
+/** What the sockets of one endpoint share: one object per endpoint, not one per socket. */
+export interface SocketEnv {
+  readonly limits: SocketLimits
+  readonly log: Logger
+  readonly meter: SocketMeter | null
+  /** Visits every socket once per keep-alive interval (`LivenessWheel` with `keepAliveMs`). */
+  readonly wheel: LivenessWheel<ServerSocket>
+}
+
+/** The protocol side of a socket: one connection object per socket, whose methods every socket shares. */
+export interface SocketHandler {
+  /** A binary frame arrived; what this throws or rejects with closes the socket with the matching code. */
+  receive(frame: Uint8Array): void | Promise<void>
+  /** Nothing was sent for a keep-alive interval: send the protocol's no-op, for clients that time out. */
+  keepAlive?(): void
+  /** The socket closed (called once). */
+  closed(): void
+}
+
+/**
+ * The `ws` socket class of the server: it knows its `ServerSocket`, so that one listener function serves
+ * every socket instead of a closure per socket and event.
+ */
+export class ServerWebSocket extends WebSocket {
+  owner: ServerSocket | null = null
+}
+
+// Listeners get the ws socket as `this`; every socket they are added to is a ServerWebSocket.
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  ;(this as ServerWebSocket).owner?.receive(data, isBinary)
+}
+
+function onClose(this: WebSocket): void {
+  ;(this as ServerWebSocket).owner?.ended()
+}
+
+function onError(this: WebSocket, err: Error): void {
+  // ws reports oversized frames (closing with 1009 itself) and protocol violations here.
+  ;(this as ServerWebSocket).owner?.env.log.debug({ err }, 'websocket error')
+}
+
+function terminate(ws: WebSocket): void {
+  ws.terminate()
+}
+
+function resumePump(socket: ServerSocket): void {
+  socket.pumpLater()
 }
 
 /**
  * A server-side WebSocket with the behaviour every endpoint shares: bounded send buffer, liveness
  * pings that never kill a socket busy receiving a large transfer, and decoding inside try/catch so that
  * untrusted input closes that socket with a code instead of crashing the process.
+ *
+ * An idle socket costs little: no timer of its own (the endpoint's `LivenessWheel` visits it), no send
+ * queue until a frame has to wait, no rate bucket when messages are unlimited.
  */
-export class ServerSocket {
-  private alive = true
+export class ServerSocket implements LivenessCheck {
+  livenessSlot = -1
   private closed = false
-  private lastBytesRead = 0
-  private readonly queue: Uint8Array[] = []
+  /** `tcp.bytesRead` at the last ping (-1: none yet). Any byte since, a pong included, proves the peer alive. */
+  private bytesReadAtPing = -1
+  private pingedAt: number
+  lastSendAt: number
+  /** Frames waiting for the socket to drain below `HIGH_WATER`; null while none wait. */
+  private queue: Uint8Array[] | null = null
   private queueBytes = 0
   private pumpTimer: NodeJS.Timeout | null = null
-  private readonly pingTimer: NodeJS.Timeout
-  private readonly messages: TokenBucket
-  lastSendAt = Date.now()
-  readonly openedAt = Date.now()
+  private readonly messages: TokenBucket | null
+  private handler: SocketHandler | null = null
 
   constructor(
-    readonly ws: WebSocket,
+    readonly ws: ServerWebSocket,
     /** The TCP socket under `ws`: bytes still arriving prove the peer alive while its pong waits behind them. */
-    private readonly tcp: { readonly bytesRead: number },
-    private readonly limits: SocketLimits,
-    private readonly log: Logger,
-    private readonly meter: SocketMeter | null = null,
+    private readonly tcp: Pick<Socket, 'bytesRead'>,
+    readonly env: SocketEnv,
   ) {
-    this.messages = new TokenBucket(limits.maxMessagesPerSecond ?? 0, limits.messageBurst ?? 1)
-    ws.on('pong', () => {
-      this.alive = true
-    })
-    this.pingTimer = setInterval(() => this.checkAlive(), limits.pingIntervalMs)
-    this.pingTimer.unref()
-    ws.on('close', () => {
-      this.closed = true
-      clearInterval(this.pingTimer)
-      if (this.pumpTimer !== null) clearTimeout(this.pumpTimer)
-      this.queue.length = 0
-      this.queueBytes = 0
-    })
+    const now = Date.now()
+    this.lastSendAt = now
+    this.pingedAt = now
+    const rate = env.limits.maxMessagesPerSecond ?? 0
+    this.messages = rate > 0 ? new TokenBucket(rate, env.limits.messageBurst ?? 1) : null
+    ws.owner = this
+    ws.on('message', onMessage)
+    ws.on('close', onClose)
+    ws.on('error', onError)
+    env.wheel.add(this)
+  }
+
+  /** Hand frames to `handler` from now on. */
+  serve(handler: SocketHandler): void {
+    this.handler = handler
   }
 
   get isOpen(): boolean {
-    return !this.closed && this.ws.readyState === this.ws.OPEN
+    return !this.closed && this.ws.readyState === WebSocket.OPEN
   }
 
   /** Bytes waiting in our own queue (not yet handed to the socket). */
@@ -79,107 +141,130 @@ export class ServerSocket {
    */
   send(frame: Uint8Array): void {
     if (!this.isOpen) return
-    const backlog = this.queueBytes + this.ws.bufferedAmount
-    if (backlog > 0 && backlog + frame.length > this.limits.maxBufferedBytes) {
+    const buffered = this.ws.bufferedAmount
+    const backlog = this.queueBytes + buffered
+    if (backlog > 0 && backlog + frame.length > this.env.limits.maxBufferedBytes) {
       this.closeWith(new MurmurError(ErrorCode.SLOW_CONSUMER, 'send buffer limit reached; the client does not read fast enough'))
       return
     }
-    this.queue.push(frame)
+    if (this.queueBytes === 0 && buffered < HIGH_WATER) {
+      this.write(frame)
+      return
+    }
+    ;(this.queue ??= []).push(frame)
     this.queueBytes += frame.length
     this.pump()
   }
 
   /** Send ahead of the queue (pings, pongs, keep-alives). */
   sendNow(frame: Uint8Array): void {
-    if (!this.isOpen) return
+    if (this.isOpen) this.write(frame)
+  }
+
+  private write(frame: Uint8Array): void {
     this.lastSendAt = Date.now()
-    this.meter?.sent(frame.length)
-    this.ws.send(frame, { binary: true })
+    this.env.meter?.sent(frame.length)
+    this.ws.send(frame)
   }
 
   private pump(): void {
-    while (this.queue.length > 0 && this.isOpen && this.ws.bufferedAmount < HIGH_WATER) {
-      const frame = this.queue.shift() as Uint8Array
+    const queue = this.queue
+    if (queue === null) return
+    while (queue.length > 0 && this.isOpen && this.ws.bufferedAmount < HIGH_WATER) {
+      const frame = queue.shift() as Uint8Array
       this.queueBytes -= frame.length
-      this.lastSendAt = Date.now()
-      this.meter?.sent(frame.length)
-      this.ws.send(frame, { binary: true })
+      this.write(frame)
     }
-    if (this.queue.length > 0 && this.isOpen && this.pumpTimer === null) {
-      this.pumpTimer = setTimeout(() => {
-        this.pumpTimer = null
-        this.pump()
-      }, 5)
-    }
-    if (!this.isOpen) {
-      this.queue.length = 0
+    if (queue.length === 0 || !this.isOpen) {
+      this.queue = null
       this.queueBytes = 0
+      return
+    }
+    this.pumpTimer ??= setTimeout(resumePump, 5, this)
+  }
+
+  /** @internal The pump's timer fired. */
+  pumpLater(): void {
+    this.pumpTimer = null
+    this.pump()
+  }
+
+  /** @internal A frame arrived (the shared `message` listener). */
+  receive(data: RawData, isBinary: boolean): void {
+    const handler = this.handler
+    if (this.closed || handler === null) return
+    if (!isBinary) {
+      this.closeWith(new MurmurError(ErrorCode.MALFORMED_MESSAGE, 'text frames are not part of the protocol'))
+      return
+    }
+    const frame = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data
+    this.env.meter?.received(frame.length)
+    if (this.messages !== null && !this.messages.take()) {
+      this.closeWith(new MurmurError(ErrorCode.RATE_LIMITED, 'too many messages; slow down (--max-messages-per-second)'))
+      return
+    }
+    try {
+      const result = handler.receive(frame)
+      if (result instanceof Promise) result.catch((err: unknown) => this.closeWith(err))
+    } catch (err) {
+      this.closeWith(err)
     }
   }
 
-  /** Register the frame handler; errors it throws close this socket with the matching code. */
-  onFrame(handler: (frame: Uint8Array) => void | Promise<void>): void {
-    this.ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (this.closed) return
-      let frame: Uint8Array
-      if (!isBinary) {
-        this.closeWith(new MurmurError(ErrorCode.MALFORMED_MESSAGE, 'text frames are not part of the protocol'))
-        return
-      }
-      if (Array.isArray(data)) frame = Buffer.concat(data)
-      else if (data instanceof ArrayBuffer) frame = new Uint8Array(data)
-      else frame = data
-      this.meter?.received(frame.length)
-      if (!this.messages.take()) {
-        this.closeWith(new MurmurError(ErrorCode.RATE_LIMITED, 'too many messages; slow down (--max-messages-per-second)'))
-        return
-      }
-      try {
-        const result = handler(frame)
-        if (result instanceof Promise) result.catch((err: unknown) => this.closeWith(err))
-      } catch (err) {
-        this.closeWith(err)
-      }
-    })
+  /** @internal The WebSocket closed (the shared `close` listener). */
+  ended(): void {
+    this.closed = true
+    this.env.wheel.delete(this)
+    if (this.pumpTimer !== null) clearTimeout(this.pumpTimer)
+    this.pumpTimer = null
+    this.queue = null
+    this.queueBytes = 0
+    this.env.meter?.closed()
+    this.handler?.closed()
   }
 
   /** Close with the code that belongs to the error; unknown errors are internal and logged. */
   closeWith(err: unknown): void {
     const error =
       err instanceof MurmurError ? err : new MurmurError(ErrorCode.INTERNAL, 'internal error', { cause: err })
-    if (error.code === ErrorCode.INTERNAL) this.log.error({ err }, 'closing socket after internal error')
-    else this.log.debug({ code: error.code, msg: error.message }, 'closing socket')
-    if (!this.closed) this.meter?.error(error.code)
+    if (error.code === ErrorCode.INTERNAL) this.env.log.error({ err }, 'closing socket after internal error')
+    else this.env.log.debug({ code: error.code, msg: error.message }, 'closing socket')
+    if (!this.closed) this.env.meter?.error(error.code)
     this.close(closeCodeFor[error.code], closeReason(error.code, error.message))
   }
 
   close(code: number = CloseCode.NORMAL, reason = ''): void {
     if (this.closed) return
     this.closed = true
-    clearInterval(this.pingTimer)
     try {
       this.ws.close(code, reason)
     } catch {
       this.ws.terminate()
     }
     // A peer that never completes the closing handshake must not hold the socket forever.
-    const timer = setTimeout(() => this.ws.terminate(), 5_000)
-    timer.unref()
+    setTimeout(terminate, CLOSE_GRACE_MS, this.ws).unref()
   }
 
-  private checkAlive(): void {
+  /**
+   * @internal The wheel's visit, once per keep-alive interval: the protocol's keep-alive when nothing
+   * was sent for a while, and every `pingIntervalMs` a liveness step: a socket that sent nothing at all
+   * since the last ping is dropped, unless frames of ours are still on their way to it (its pong then
+   * waits behind them), otherwise it is pinged again.
+   */
+  visit(now: number): void {
     if (!this.isOpen) return
-    if (this.tcp.bytesRead !== this.lastBytesRead) {
-      this.lastBytesRead = this.tcp.bytesRead
-      this.alive = true
-    }
-    // Frames we are still pushing out delay the pong; only a socket with nothing queued can be judged.
-    if (!this.alive && this.ws.bufferedAmount === 0) {
-      this.log.debug('terminating a socket that stopped answering pings')
+    const limits = this.env.limits
+    if (now - this.lastSendAt >= limits.keepAliveMs * 0.9) this.handler?.keepAlive?.()
+    if (now - this.pingedAt < limits.pingIntervalMs * 0.9) return
+    this.pingedAt = now
+    const read = this.tcp.bytesRead
+    const heard = read !== this.bytesReadAtPing
+    this.bytesReadAtPing = read
+    if (!heard && this.queueBytes === 0 && this.ws.bufferedAmount === 0) {
+      this.env.log.debug('terminating a socket that stopped answering pings')
       this.ws.terminate()
       return
     }
-    this.alive = false
     this.ws.ping()
   }
 }

@@ -11,7 +11,7 @@ import {
 import type { ConnectionAuth } from '../auth/auth.js'
 import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
 import type { SyncContext } from './context.js'
-import type { ServerSocket } from './socket.js'
+import type { ServerSocket, SocketHandler } from './socket.js'
 
 /** y-websocket's outer message types (one message per frame). */
 export const YWsMessage = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3 } as const
@@ -57,93 +57,107 @@ export function decodeYWsFrame(frame: Uint8Array): YWsFrame {
   }
 }
 
+/** The keep-alive: an empty awareness update, a no-op for the client; the same bytes for every socket. */
+const KEEP_ALIVE = encodeYWsFrame(YWsMessage.awareness, EMPTY_AWARENESS_UPDATE, true)
+
 /**
- * One y-websocket client on one doc (`/yjs/<doc>`). Frames that arrive while the doc loads are queued
- * and handled, in order, once it has loaded.
+ * One y-websocket client on one doc (`/yjs/<doc>`), and its subscriber to the doc. Frames that arrive
+ * while the doc loads are queued and handled, in order, once it has loaded.
  *
  * `access` was checked for read access at the upgrade. Without write access the sync session is
  * read-only: a SyncStep2 or update that would change the doc closes the socket with 4403 (FORBIDDEN)
  * and changes nothing; reading, and presence, go on working.
  */
-export function serveYWebsocket(socket: ServerSocket, docId: DocId, ctx: SyncContext, access: ConnectionAuth): void {
-  const key = { engine: EngineName.yjs, docId }
-  let doc: LiveDoc | null = null
-  let session: SyncSession | null = null
-  const queued: Uint8Array[] = []
-  let released = false
+export class YWebsocketConnection implements SocketHandler, DocSubscriber {
+  private doc: LiveDoc | null = null
+  private session: SyncSession | null = null
+  /** Frames that arrived while the doc loaded (null: none). */
+  private queued: Uint8Array[] | null = null
+  private released = false
 
-  const subscriber: DocSubscriber = {
-    deliverUpdate(update) {
-      if (session === null) return
-      for (const m of session.onDocUpdate(update)) socket.send(encodeYWsFrame(YWsMessage.sync, m, false))
-    },
-    deliverAwareness(update) {
-      socket.send(encodeYWsFrame(YWsMessage.awareness, update, true))
-    },
-    fail(error) {
-      socket.closeWith(error)
-    },
+  constructor(
+    private readonly socket: ServerSocket,
+    private readonly docId: DocId,
+    private readonly ctx: SyncContext,
+    private readonly access: ConnectionAuth,
+  ) {
+    socket.serve(this)
+    ctx.registry.acquire({ engine: EngineName.yjs, docId }, this).then(
+      (loaded) => this.loaded(loaded),
+      (err: unknown) => socket.closeWith(err),
+    )
   }
 
-  const handle = (frame: Uint8Array): void => {
+  deliverUpdate(update: Uint8Array): void {
+    if (this.session === null) return
+    for (const m of this.session.onDocUpdate(update)) this.socket.send(encodeYWsFrame(YWsMessage.sync, m, false))
+  }
+
+  deliverAwareness(update: Uint8Array): void {
+    this.socket.send(encodeYWsFrame(YWsMessage.awareness, update, true))
+  }
+
+  fail(error: MurmurError): void {
+    this.socket.closeWith(error)
+  }
+
+  receive(frame: Uint8Array): void {
+    const doc = this.doc
+    const session = this.session
     if (doc === null || session === null) {
-      queued.push(frame)
+      ;(this.queued ??= []).push(frame)
       return
     }
     const msg = decodeYWsFrame(frame)
     switch (msg.type) {
       case YWsMessage.sync: {
-        const { replies, durable } = doc.receiveSync(session, msg.message, subscriber)
+        const { replies, durable } = doc.receiveSync(session, msg.message, this)
         durable.catch(() => undefined) // a storage failure fails the doc and closes its sockets
-        for (const r of replies) socket.send(encodeYWsFrame(YWsMessage.sync, r, false))
+        for (const r of replies) this.socket.send(encodeYWsFrame(YWsMessage.sync, r, false))
         return
       }
       case YWsMessage.awareness:
-        doc.relayAwareness(msg.update, subscriber)
+        doc.relayAwareness(msg.update, this)
         return
       case YWsMessage.queryAwareness: {
         const all = doc.awareness.encodeAll()
-        if (all !== null) socket.send(encodeYWsFrame(YWsMessage.awareness, all, true))
+        if (all !== null) this.socket.send(encodeYWsFrame(YWsMessage.awareness, all, true))
         return
       }
       case YWsMessage.auth:
         return
     }
   }
-  socket.onFrame(handle)
 
-  const keepAlive = setInterval(() => {
-    // y-websocket clients reconnect after 30 s without a message; an empty awareness update is a no-op.
-    if (Date.now() - socket.lastSendAt >= ctx.config.keepAliveMs * 0.9) {
-      socket.sendNow(encodeYWsFrame(YWsMessage.awareness, EMPTY_AWARENESS_UPDATE, true))
+  /** y-websocket clients reconnect after 30 s without a message. */
+  keepAlive(): void {
+    this.socket.sendNow(KEEP_ALIVE)
+  }
+
+  closed(): void {
+    this.access.dispose()
+    this.released = true
+    if (this.doc !== null) this.ctx.registry.release(this.doc, this)
+  }
+
+  private loaded(doc: LiveDoc): void {
+    if (this.released) {
+      this.ctx.registry.release(doc, this)
+      return
     }
-  }, ctx.config.keepAliveMs)
-  keepAlive.unref()
-
-  socket.ws.on('close', () => {
-    clearInterval(keepAlive)
-    access.dispose()
-    released = true
-    if (doc !== null) ctx.registry.release(doc, subscriber)
-  })
-
-  ctx.registry.acquire(key, subscriber).then(
-    (loaded) => {
-      if (released) {
-        ctx.registry.release(loaded, subscriber)
-        return
-      }
-      doc = loaded
-      session = loaded.doc.createSyncSession({ readOnly: !access.can(EngineName.yjs, docId, 'write') })
-      for (const m of session.start()) socket.send(encodeYWsFrame(YWsMessage.sync, m, false))
-      const all = loaded.awareness.encodeAll()
-      if (all !== null) socket.send(encodeYWsFrame(YWsMessage.awareness, all, true))
-      try {
-        for (const frame of queued.splice(0)) handle(frame)
-      } catch (err) {
-        socket.closeWith(err)
-      }
-    },
-    (err: unknown) => socket.closeWith(err),
-  )
+    this.doc = doc
+    const session = doc.doc.createSyncSession({ readOnly: !this.access.can(EngineName.yjs, this.docId, 'write') })
+    this.session = session
+    for (const m of session.start()) this.socket.send(encodeYWsFrame(YWsMessage.sync, m, false))
+    const all = doc.awareness.encodeAll()
+    if (all !== null) this.socket.send(encodeYWsFrame(YWsMessage.awareness, all, true))
+    const queued = this.queued
+    this.queued = null
+    if (queued === null) return
+    try {
+      for (const frame of queued) this.receive(frame)
+    } catch (err) {
+      this.socket.closeWith(err)
+    }
+  }
 }

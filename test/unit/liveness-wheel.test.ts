@@ -1,0 +1,52 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { LivenessWheel } from '../../server/dist/sync/liveness.js'
+
+class Probe {
+  livenessSlot = -1
+  readonly visits: number[] = []
+  visit(now: number): void {
+    this.visits.push(now)
+  }
+}
+
+describe('LivenessWheel', () => {
+  beforeEach(() => {
+    vi.useFakeTimers()
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('visits every socket once per round, the first time about a round after it joined', () => {
+    const wheel = new LivenessWheel<Probe>(1600, () => Date.now())
+    const start = Date.now()
+    const a = new Probe()
+    wheel.add(a)
+    vi.advanceTimersByTime(500)
+    const b = new Probe()
+    wheel.add(b)
+    vi.advanceTimersByTime(1600 * 3)
+    expect(a.visits.length).toBe(3)
+    expect(b.visits.length).toBe(3)
+    expect(a.visits[0] - start).toBeGreaterThanOrEqual(1500)
+    expect(b.visits[0] - start - 500).toBeGreaterThanOrEqual(1500)
+    for (const p of [a, b]) for (let i = 1; i < p.visits.length; i++) expect(p.visits[i] - p.visits[i - 1]).toBe(1600)
+    expect(wheel.size).toBe(2)
+    expect([...wheel.values()].sort((x, y) => x.visits[0] - y.visits[0])).toEqual([a, b])
+  })
+
+  it('forgets a socket that left, and runs no timer while it holds none', () => {
+    const wheel = new LivenessWheel<Probe>(1600, () => Date.now())
+    const a = new Probe()
+    wheel.add(a)
+    wheel.add(a)
+    expect(wheel.size).toBe(1)
+    expect(vi.getTimerCount()).toBe(1)
+    wheel.delete(a)
+    expect(a.livenessSlot).toBe(-1)
+    expect(wheel.size).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
+    vi.advanceTimersByTime(5000)
+    expect(a.visits).toEqual([])
+  })
+})
