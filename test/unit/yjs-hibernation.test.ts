@@ -116,6 +116,28 @@ describe('Yjs engine: hibernating docs', () => {
     expect(yDocOf(doc).getText('t').toString()).toBe('ab')
   })
 
+  it('a stored snapshot carries the state vector; a plain update stored as a snapshot loads as before', () => {
+    const { state, text } = writtenState()
+    const live = yjsEngine.load(null, [state, new Uint8Array([0, 0])])
+    const stored = live.encodeForStorage!()
+    expect(stored).not.toEqual(state)
+    const loaded = yjsEngine.load(stored, [])
+    expect(loaded.hibernating).toBe(true)
+    expect(loaded.encodeSnapshot()).toEqual(live.encodeSnapshot())
+    expect(loaded.version()).toBe(live.version())
+    // With log entries after it, it is decoded with them.
+    const writer = new Y.Doc()
+    Y.applyUpdate(writer, state)
+    const sv = Y.encodeStateVector(writer)
+    writer.getText('t').insert(0, '! ')
+    const withLog = yjsEngine.load(stored, [Y.encodeStateAsUpdate(writer, sv)])
+    expect(withLog.toJSON()).toEqual({ t: `! ${text}` })
+    // A snapshot stored as a plain update (before the header existed) still loads.
+    expect(yjsEngine.load(state, []).toJSON()).toEqual({ t: text })
+    // A cut header is a load failure.
+    expect(() => yjsEngine.load(stored.subarray(0, 10), [])).toThrow(expect.objectContaining({ code: ErrorCode.LOAD_FAILED }))
+  })
+
   it('corrupt stored bytes fail the load with LOAD_FAILED, not later', () => {
     const { state } = writtenState()
     const cut = state.slice(0, Math.floor(state.length / 2))
@@ -221,7 +243,11 @@ describe('LiveDoc: hibernation after writes stop', () => {
     // The log was folded into the snapshot it now holds.
     const stored = await storage.load(key)
     expect(stored?.updates).toHaveLength(0)
-    expect(stored?.snapshot).toEqual(live.doc.encodeSnapshot())
+    // Stored with its state vector: loading it again needs no decode.
+    const reloaded = yjsEngine.load(stored!.snapshot, [])
+    expect(reloaded.hibernating).toBe(true)
+    expect(reloaded.encodeSnapshot()).toEqual(live.doc.encodeSnapshot())
+    expect(reloaded.createSyncSession().start()).toEqual(live.doc.createSyncSession().start())
     await type('g')
     expect(live.doc.hibernating).toBe(false)
     expect(live.doc.toJSON()).toEqual({ t: writer.getText('t').toString() })

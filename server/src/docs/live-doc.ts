@@ -165,7 +165,7 @@ export class LiveDoc {
       const bytesAtSnapshot = this.bytesSinceSnapshot
       const clock = this.options.clock ?? performance.now.bind(performance)
       const encodeStart = clock()
-      const snapshot = this.doc.encodeSnapshot()
+      const snapshot = this.doc.encodeForStorage?.() ?? this.doc.encodeSnapshot()
       const writes = this.writes
       this.lastSnapshotMs = clock() - encodeStart
       const growthAtSnapshot = this.sizeGrowth

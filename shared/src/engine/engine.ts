@@ -31,9 +31,14 @@ export type UpdateListener = (update: Uint8Array, origin: unknown) => void
 export interface EngineDoc {
   readonly engine: EngineName
   /** Apply engine-native update bytes (validated first: malformed bytes throw and change nothing). */
-  applyUpdate(update: Uint8Array, origin?: unknown): ApplyResult
+  applyUpdate(update: Uint8Array, origin?: unknown, options?: ApplyOptions): ApplyResult
   /** The whole state, in a form `Engine.load` accepts as a snapshot. */
   encodeSnapshot(): Uint8Array
+  /**
+   * Optional: the whole state in the form `Engine.load` reads fastest, for storage only (it may carry
+   * what the engine would otherwise recompute at load, so it is not an engine-native update).
+   */
+  encodeForStorage?(): Uint8Array
   /**
    * A digest of the doc's state that changes on every change (deletes included) and is equal for equal
    * states. Hex string.
@@ -57,9 +62,20 @@ export interface EngineDoc {
   destroy(): void
 }
 
+export interface ApplyOptions {
+  /**
+   * The bytes were checked before: this replica stored them itself, or they come from a server, which
+   * checks every update it accepts. They are not validated again, and update listeners get them as they
+   * are rather than re-encoded (Yjs). Never set for bytes from a client or another tab.
+   */
+  readonly trusted?: boolean
+}
+
 export interface SyncSessionOptions {
   /** When true, messages from the peer that would change the doc throw a FORBIDDEN MurmurError. */
   readonly readOnly?: boolean
+  /** The peer is a server: its updates are applied as `ApplyOptions.trusted`. */
+  readonly trustedPeer?: boolean
 }
 
 /**

@@ -6,6 +6,7 @@ import { sha256Hex } from '../digest.js'
 import {
   EngineName,
   NOTHING_APPLIED,
+  type ApplyOptions,
   type ApplyResult,
   type Engine,
   type EngineDoc,
@@ -102,6 +103,46 @@ function validateStateVector(sv: Uint8Array): Map<number, number> {
   }
 }
 
+/**
+ * A stored Yjs snapshot: this header, the state vector (length-prefixed), then the state as one V1 update.
+ * Loading it needs no decode at all. A V1 update never starts with these bytes in practice: they would
+ * read as no structs followed by a delete set of 0x3fa6ff... clients.
+ */
+const STORED_HEADER = new Uint8Array([0x00, 0xff, 0xcd, 0x4d, 0x55, 0x52, 0x59, 0x01])
+
+function encodeStored(stateVector: Uint8Array, update: Uint8Array): Uint8Array {
+  const enc = encoding.createEncoder()
+  encoding.writeUint8Array(enc, STORED_HEADER)
+  encoding.writeVarUint8Array(enc, stateVector)
+  encoding.writeUint8Array(enc, update)
+  return encoding.toUint8Array(enc)
+}
+
+/** The state vector and update of a stored snapshot, or null for a plain update (stored before the header existed). */
+function decodeStored(bytes: Uint8Array): { stateVector: Uint8Array; update: Uint8Array } | null {
+  if (bytes.length < STORED_HEADER.length || STORED_HEADER.some((b, i) => bytes[i] !== b)) return null
+  try {
+    const dec = decoding.createDecoder(bytes.subarray(STORED_HEADER.length))
+    const stateVector = decoding.readVarUint8Array(dec)
+    // lib0 reads past the end of a view into the buffer behind it rather than failing.
+    if (dec.pos > dec.arr.length) throw new Error('cut short')
+    Y.decodeStateVector(stateVector)
+    return { stateVector, update: bytes.subarray(STORED_HEADER.length + dec.pos) }
+  } catch (err) {
+    throw new MurmurError(ErrorCode.LOAD_FAILED, `stored Yjs snapshot is corrupt: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/** Updates up to this size are handed to update listeners as they arrived (see `YjsDoc.applyUpdate`). */
+const AS_IS_MAX_BYTES = 16 * 1024
+
+/** Whether a transaction changed the doc: what Yjs checks before it emits 'update'. */
+function transactionChanged(tr: Y.Transaction): boolean {
+  if (tr.deleteSet.clients.size > 0) return true
+  for (const [client, clock] of tr.afterState) if (tr.beforeState.get(client) !== clock) return true
+  return false
+}
+
 function hasPending(doc: Y.Doc): boolean {
   return doc.store.pendingStructs !== null || doc.store.pendingDs !== null
 }
@@ -122,7 +163,7 @@ function rootToJSON(doc: Y.Doc, name: string, type: Y.AbstractType<Y.YEvent<Y.Ab
   return doc.getArray(name).toJSON()
 }
 
-function decodeStored(bytes: Uint8Array, doc: Y.Doc): void {
+function applyStored(bytes: Uint8Array, doc: Y.Doc): void {
   try {
     Y.applyUpdate(doc, bytes)
   } catch (err) {
@@ -156,7 +197,7 @@ class YjsDoc implements EngineDoc {
     if (this.live !== null) return this.live
     const doc = new Y.Doc({ gc: true })
     try {
-      decodeStored(this.encoded as Uint8Array, doc)
+      applyStored(this.encoded as Uint8Array, doc)
     } catch (err) {
       doc.destroy()
       throw err
@@ -177,8 +218,9 @@ class YjsDoc implements EngineDoc {
     if (doc === null) return true
     if (hasPending(doc)) return false
     this.version()
-    this.cachedStateVector ??= Y.encodeStateVector(doc)
-    this.encoded = encoded ?? Y.encodeStateAsUpdate(doc)
+    const stored = encoded === undefined ? null : decodeStored(encoded)
+    this.cachedStateVector = stored?.stateVector ?? Y.encodeStateVector(doc)
+    this.encoded = stored?.update ?? encoded ?? Y.encodeStateAsUpdate(doc)
     doc.off('update', this.onYUpdate)
     doc.destroy()
     this.live = null
@@ -192,21 +234,39 @@ class YjsDoc implements EngineDoc {
     for (const listener of this.listeners) listener(update, origin)
   }
 
-  applyUpdate(update: Uint8Array, origin?: unknown): ApplyResult {
-    validate(update)
+  applyUpdate(update: Uint8Array, origin?: unknown, options: ApplyOptions = {}): ApplyResult {
+    const trusted = options.trusted === true
+    if (!trusted) validate(update)
     const doc = this.doc
-    let changed = false
-    const onUpdate = (): void => {
-      changed = true
+    // Yjs encodes every transaction's changes for its 'update' listeners, which costs about a third of
+    // the apply. When the bytes applied can stand for the change, our listener steps aside and hears
+    // them instead: for small updates (a large one may be mostly known, e.g. a peer's whole delete set)
+    // and for trusted ones (a client storing what the server sent). Not while structs wait for missing
+    // dependencies: those integrate now and are in no bytes we have.
+    const asIs = (trusted || update.length <= AS_IS_MAX_BYTES) && !hasPending(doc)
+    const transactions: Y.Transaction[] = []
+    const onTransaction = (tr: Y.Transaction): void => {
+      transactions.push(tr)
     }
-    doc.on('update', onUpdate)
+    doc.on('afterTransaction', onTransaction)
+    if (asIs) doc.off('update', this.onYUpdate)
     try {
       Y.applyUpdate(doc, update, origin)
     } catch (err) {
       // Decoded fine but Yjs still failed on it; the caller gets the same error as for malformed bytes.
       throw new MurmurError(ErrorCode.INVALID_UPDATE, `Yjs rejected update: ${(err as Error).message}`, { cause: err })
     } finally {
-      doc.off('update', onUpdate)
+      doc.off('afterTransaction', onTransaction)
+      if (asIs) doc.on('update', this.onYUpdate)
+    }
+    const changed = transactions.length > 0 && transactionChanged(transactions[0])
+    if (asIs) {
+      if (changed) this.onYUpdate(update, origin)
+      // Changes made by observers while the update applied (an app that normalizes what arrives) are
+      // their own transactions; their bytes are re-read from the doc (with its whole delete set).
+      for (const tr of transactions.slice(1)) {
+        if (transactionChanged(tr)) this.onYUpdate(Y.encodeStateAsUpdate(doc, Y.encodeStateVector(tr.beforeState)), tr.origin)
+      }
     }
     // Keep the raw bytes when they changed the doc, or when part of them waits for missing
     // dependencies (pending structs are not in the 'update' event but must survive a restart).
@@ -216,6 +276,10 @@ class YjsDoc implements EngineDoc {
 
   encodeSnapshot(): Uint8Array {
     return this.live === null ? (this.encoded as Uint8Array) : Y.encodeStateAsUpdate(this.live)
+  }
+
+  encodeForStorage(): Uint8Array {
+    return encodeStored(this.stateVector(), this.encodeSnapshot())
   }
 
   /** The state vector, from the encoded state while hibernating. */
@@ -243,7 +307,7 @@ class YjsDoc implements EngineDoc {
     // Hibernating without a known version (loaded that way): decode a copy, keep only the digest.
     const copy = new Y.Doc({ gc: true })
     try {
-      decodeStored(this.encoded as Uint8Array, copy)
+      applyStored(this.encoded as Uint8Array, copy)
       this.cachedVersion = sha256Hex(Y.encodeSnapshot(Y.snapshot(copy)))
     } finally {
       copy.destroy()
@@ -259,7 +323,7 @@ class YjsDoc implements EngineDoc {
   }
 
   createSyncSession(options: SyncSessionOptions = {}): SyncSession {
-    return new YjsSyncSession(this, options.readOnly === true)
+    return new YjsSyncSession(this, options.readOnly === true, options.trustedPeer === true)
   }
 
   toJSON(): unknown {
@@ -282,6 +346,7 @@ class YjsSyncSession implements SyncSession {
   constructor(
     private readonly ydoc: YjsDoc,
     private readonly readOnly: boolean,
+    private readonly trustedPeer: boolean,
   ) {}
 
   start(): Uint8Array[] {
@@ -301,7 +366,7 @@ class YjsSyncSession implements SyncSession {
     if (!isEmptyUpdate(payload) && this.readOnly && !this.containsUpdate(payload)) {
       throw new MurmurError(ErrorCode.FORBIDDEN, 'this session is read-only')
     }
-    const applied = isEmptyUpdate(payload) ? NOTHING_APPLIED : this.ydoc.applyUpdate(payload, origin)
+    const applied = isEmptyUpdate(payload) ? NOTHING_APPLIED : this.ydoc.applyUpdate(payload, origin, { trusted: this.trustedPeer })
     if (type === YSyncMessage.step2) this.peerStateMerged = true
     return { replies: [], applied }
   }
@@ -330,6 +395,11 @@ export const yjsEngine: Engine = {
   },
   load(snapshot: Uint8Array | null, updates: Iterable<Uint8Array>): EngineDoc {
     const rest = [...updates]
+    const stored = snapshot === null ? null : decodeStored(snapshot)
+    // A snapshot this engine stored: its bytes were checked when they were first applied (and storage
+    // checksums them), and its state vector is in it.
+    if (stored !== null && rest.length === 0) return new YjsDoc(null, stored.update, stored.stateVector)
+    if (stored !== null) snapshot = stored.update
     // One piece of stored state (a compacted doc, or a doc written once) is served encoded, as it is.
     // Its state vector is read at once: the first sync needs it, and reading it checks the bytes.
     const single = rest.length === 0 ? snapshot : snapshot === null && rest.length === 1 ? rest[0] : null
