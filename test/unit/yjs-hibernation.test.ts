@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import * as Y from 'yjs'
 import { ErrorCode, MurmurError, decodeYSyncMessage, encodeYSyncMessage, YSyncMessage, yDocOf, yjsEngine, type DocId, type EngineDoc } from '@murmur/shared'
-import { LiveDoc, MemoryStorage, type DocSubscriber } from '../../server/dist/index.js'
+import { DocRegistry, LiveDoc, MemoryStorage, type DocSubscriber } from '../../server/dist/index.js'
 import { within } from '../support/wait.js'
 
 const quietLog = { warn: () => undefined, error: () => undefined, info: () => undefined, debug: () => undefined } as never
@@ -278,5 +278,30 @@ describe('LiveDoc: hibernation after writes stop', () => {
     expect(counted.hibernations).toBe(1)
     expect(live.doc.hibernating).toBe(true)
     live.destroy()
+  })
+})
+
+describe('DocRegistry: a clean shutdown', () => {
+  it('folds every loaded doc into one stored piece, which the next start loads without a decode', async () => {
+    const storage = new MemoryStorage()
+    const options = { compactEveryUpdates: 1000, compactEveryBytes: 1 << 30, maxDocBytes: 1 << 30, idleUnloadMs: 60_000, hibernateAfterMs: 0 }
+    const registry = new DocRegistry(storage, options, quietLog)
+    const key = { engine: 'yjs' as const, docId: 'shutdown' as DocId }
+    const sub: DocSubscriber = { deliverUpdate() {}, deliverAwareness() {}, fail() {} }
+    const doc = await registry.acquire(key, sub)
+    const writer = new Y.Doc()
+    const updates: Uint8Array[] = []
+    writer.on('update', (u: Uint8Array) => updates.push(u))
+    for (const c of 'shutdown') writer.getText('t').insert(writer.getText('t').length, c)
+    for (const u of updates) await doc.apply(u, sub)
+    expect((await storage.load(key))?.updates).toHaveLength(8)
+    await registry.close()
+    const stored = await storage.load(key)
+    expect(stored?.updates).toHaveLength(0)
+    const next = new DocRegistry(storage, options, quietLog)
+    const reloaded = await next.get(key)
+    expect(reloaded.doc.hibernating).toBe(true)
+    expect(reloaded.doc.toJSON()).toEqual({ t: 'shutdown' })
+    await next.close()
   })
 })
