@@ -79,6 +79,15 @@ function resumePump(socket: ServerSocket): void {
   socket.pumpLater()
 }
 
+/** Sockets corked in this tick; `uncorkAll` sends what each gathered, one write per socket. */
+const corked: ServerSocket[] = []
+
+function uncorkAll(): void {
+  // A socket corked while this runs is appended and handled by the same loop.
+  for (let i = 0; i < corked.length; i++) corked[i].uncork()
+  corked.length = 0
+}
+
 /**
  * A server-side WebSocket with the behaviour every endpoint shares: bounded send buffer, liveness
  * pings that never kill a socket busy receiving a large transfer, and decoding inside try/catch so that
@@ -100,11 +109,13 @@ export class ServerSocket implements LivenessCheck {
   private pumpTimer: NodeJS.Timeout | null = null
   private readonly messages: TokenBucket | null
   private handler: SocketHandler | null = null
+  /** Frames sent in this tick wait in the corked TCP socket until the tick ends. */
+  private corked = false
 
   constructor(
     readonly ws: ServerWebSocket,
     /** The TCP socket under `ws`: bytes still arriving prove the peer alive while its pong waits behind them. */
-    private readonly tcp: Pick<Socket, 'bytesRead'>,
+    private readonly tcp: Pick<Socket, 'bytesRead' | 'cork' | 'uncork'>,
     readonly env: SocketEnv,
   ) {
     const now = Date.now()
@@ -161,19 +172,40 @@ export class ServerSocket implements LivenessCheck {
     if (this.isOpen) this.write(frame)
   }
 
+  /**
+   * Hand a frame to ws. The first frame of a tick corks the TCP socket and the end of the tick uncorks
+   * it, so that all the frames a socket gets in one tick (a burst of updates, acks) leave in one write
+   * instead of one system call each.
+   */
   private write(frame: Uint8Array): void {
-    this.lastSendAt = Date.now()
+    if (!this.corked) {
+      this.corked = true
+      this.tcp.cork()
+      if (corked.push(this) === 1) process.nextTick(uncorkAll)
+      this.lastSendAt = Date.now()
+    }
     this.env.meter?.sent(frame.length)
     this.ws.send(frame)
+  }
+
+  /** @internal Send what was gathered in this tick (the end of the tick, or the pump taking over). */
+  uncork(): void {
+    if (!this.corked) return
+    this.corked = false
+    this.tcp.uncork()
   }
 
   private pump(): void {
     const queue = this.queue
     if (queue === null) return
+    // A backlog goes out as the socket drains, in large frames: written at once, not gathered.
+    this.uncork()
     while (queue.length > 0 && this.isOpen && this.ws.bufferedAmount < HIGH_WATER) {
       const frame = queue.shift() as Uint8Array
       this.queueBytes -= frame.length
-      this.write(frame)
+      this.lastSendAt = Date.now()
+      this.env.meter?.sent(frame.length)
+      this.ws.send(frame)
     }
     if (queue.length === 0 || !this.isOpen) {
       this.queue = null
@@ -246,25 +278,27 @@ export class ServerSocket implements LivenessCheck {
   }
 
   /**
-   * @internal The wheel's visit, once per keep-alive interval: the protocol's keep-alive when nothing
-   * was sent for a while, and every `pingIntervalMs` a liveness step: a socket that sent nothing at all
-   * since the last ping is dropped, unless frames of ours are still on their way to it (its pong then
-   * waits behind them), otherwise it is pinged again.
+   * @internal The wheel's visit, once per keep-alive interval: every `pingIntervalMs` a liveness step (a
+   * socket that sent nothing at all since the last ping is dropped, unless frames of ours are still on
+   * their way to it: its pong then waits behind them; otherwise it is pinged again), then the protocol's
+   * keep-alive when nothing was sent for a while. The step comes first, so that the keep-alive it is
+   * about to send is not mistaken for a backlog.
    */
   visit(now: number): void {
     if (!this.isOpen) return
     const limits = this.env.limits
-    if (now - this.lastSendAt >= limits.keepAliveMs * 0.9) this.handler?.keepAlive?.()
-    if (now - this.pingedAt < limits.pingIntervalMs * 0.9) return
-    this.pingedAt = now
-    const read = this.tcp.bytesRead
-    const heard = read !== this.bytesReadAtPing
-    this.bytesReadAtPing = read
-    if (!heard && this.queueBytes === 0 && this.ws.bufferedAmount === 0) {
-      this.env.log.debug('terminating a socket that stopped answering pings')
-      this.ws.terminate()
-      return
+    if (now - this.pingedAt >= limits.pingIntervalMs * 0.9) {
+      this.pingedAt = now
+      const read = this.tcp.bytesRead
+      const heard = read !== this.bytesReadAtPing
+      this.bytesReadAtPing = read
+      if (!heard && this.queueBytes === 0 && this.ws.bufferedAmount === 0) {
+        this.env.log.debug('terminating a socket that stopped answering pings')
+        this.ws.terminate()
+        return
+      }
+      this.ws.ping()
     }
-    this.ws.ping()
+    if (now - this.lastSendAt >= limits.keepAliveMs * 0.9) this.handler?.keepAlive?.()
   }
 }
