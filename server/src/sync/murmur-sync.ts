@@ -20,6 +20,7 @@ import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
 import type { DocKey } from '../storage/storage.js'
 import type { SyncContext } from './context.js'
 import type { ServerSocket, SocketHandler } from './socket.js'
+import { BroadcastFrames, sharesUpdateMessages } from './broadcast.js'
 
 /** Most docs one socket may have open at once. */
 const MAX_OPEN_DOCS = 10_000
@@ -38,6 +39,9 @@ function isDocRefusal(err: unknown): err is MurmurError {
 }
 
 function neverExpires(): void {}
+
+/** Fanned-out doc updates, encoded once per update and ref for every `/sync` socket. */
+const updateFrames = new BroadcastFrames((payload, ref) => encodeMessage({ type: MessageType.sync, ref, payload }))
 
 function flushAcks(b: Binding): void {
   b.flushAcks()
@@ -66,8 +70,13 @@ class Binding implements DocSubscriber {
   ) {}
 
   deliverUpdate(update: Uint8Array): void {
-    if (this.session === null) return
-    for (const payload of this.session.onDocUpdate(update)) this.conn.send({ type: MessageType.sync, ref: this.ref, payload })
+    const session = this.session
+    if (session === null) return
+    if (sharesUpdateMessages(this.key.engine)) {
+      for (const frame of updateFrames.framesFor(update, session, this.ref)) this.conn.sendFrame(frame)
+      return
+    }
+    for (const payload of session.onDocUpdate(update)) this.conn.send({ type: MessageType.sync, ref: this.ref, payload })
   }
 
   deliverAwareness(payload: Uint8Array): void {
@@ -131,7 +140,11 @@ export class SyncConnection implements SocketHandler {
 
   /** Send a message; large ones (a big doc's first sync) go out in chunks, so a ping never waits behind a whole one. */
   send(msg: Message): void {
-    const frame = encodeMessage(msg)
+    this.sendFrame(encodeMessage(msg))
+  }
+
+  /** Send an encoded message, in chunks if it is large. */
+  sendFrame(frame: Uint8Array): void {
     if (frame.length <= CHUNK_BYTES) this.socket.send(frame)
     else for (const piece of chunkFrame(frame, ++this.chunkId)) this.socket.send(piece)
   }

@@ -12,6 +12,7 @@ import type { ConnectionAuth } from '../auth/auth.js'
 import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
 import type { SyncContext } from './context.js'
 import type { ServerSocket, SocketHandler } from './socket.js'
+import { BroadcastFrames } from './broadcast.js'
 
 /** y-websocket's outer message types (one message per frame). */
 export const YWsMessage = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3 } as const
@@ -57,6 +58,9 @@ export function decodeYWsFrame(frame: Uint8Array): YWsFrame {
   }
 }
 
+/** Fanned-out doc updates, encoded once per update for every `/yjs` socket (Yjs sessions share them). */
+const updateFrames = new BroadcastFrames((message) => encodeYWsFrame(YWsMessage.sync, message, false))
+
 /** The keep-alive: an empty awareness update, a no-op for the client; the same bytes for every socket. */
 const KEEP_ALIVE = encodeYWsFrame(YWsMessage.awareness, EMPTY_AWARENESS_UPDATE, true)
 
@@ -90,7 +94,7 @@ export class YWebsocketConnection implements SocketHandler, DocSubscriber {
 
   deliverUpdate(update: Uint8Array): void {
     if (this.session === null) return
-    for (const m of this.session.onDocUpdate(update)) this.socket.send(encodeYWsFrame(YWsMessage.sync, m, false))
+    for (const frame of updateFrames.framesFor(update, this.session, 0)) this.socket.send(frame)
   }
 
   deliverAwareness(update: Uint8Array): void {
