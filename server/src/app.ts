@@ -16,6 +16,7 @@ import type { Storage } from './storage/storage.js'
 import type { SyncContext } from './sync/context.js'
 import { ServerSocket, ServerWebSocket, type SocketEnv } from './sync/socket.js'
 import { LivenessWheel } from './sync/liveness.js'
+import { BatchedMeter } from './sync/meter.js'
 import { YWebsocketConnection } from './sync/y-websocket.js'
 import { SyncConnection } from './sync/murmur-sync.js'
 import { RepoConnection } from './sync/automerge-repo.js'
@@ -180,14 +181,14 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     limits,
     log,
     wheel: sockets,
-    meter: {
+    meter: new BatchedMeter({
       received: (n) => metrics.received(endpoint, n),
       sent: (n) => metrics.sent(endpoint, n),
       error: (code) => metrics.error(code),
       closed: () => {
         connections[endpoint]--
       },
-    },
+    }),
   })
   const envs: Record<Endpoint, SocketEnv> = { sync: envOf(Endpoint.sync), yjs: envOf(Endpoint.yjs), automerge: envOf(Endpoint.automerge) }
   const perIp = new KeyedRateLimiter(config.ipConnectionsPerSecond, config.ipConnectionBurst)
