@@ -83,6 +83,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   const webhooksOn = config.webhookUrl !== null
   const metrics = new ServerMetrics({
     docsLoaded: () => registry.loadedCount,
+    docsHibernating: () => registry.hibernatingCount(),
     connections: () => connections,
     cluster: () => cluster?.describe() ?? null,
     outboxPending: async () => (webhooksOn ? storage.outboxCount().catch(() => null) : null),

@@ -236,10 +236,19 @@ describe('LiveDoc: hibernation after writes stop', () => {
 
   it('compacts and hibernates a doc nobody writes to, and a write wakes it with nothing lost', async () => {
     const { storage, key, live, writer, type, hibernated } = setup(30)
+    // The snapshot is written once the doc is asleep.
+    const compact = storage.compact.bind(storage)
+    const compacted = new Promise<void>((resolve) => {
+      storage.compact = async (...args) => {
+        await compact(...args)
+        resolve()
+      }
+    })
     const first = hibernated()
     for (const c of 'abcdef') await type(c)
     await first
     expect(live.doc.hibernating).toBe(true)
+    await within(compacted, 5_000, 'the compaction behind the hibernation')
     // The log was folded into the snapshot it now holds.
     const stored = await storage.load(key)
     expect(stored?.updates).toHaveLength(0)

@@ -17,6 +17,15 @@ import type { Logger } from '../logger.js'
  */
 const SNAPSHOT_MS_PER_UPDATE = 0.2
 
+/** A snapshot taken for storage: its bytes, the last log entry it covers, and the counters at that point. */
+interface Snapshot {
+  readonly bytes: Uint8Array
+  readonly upToSeq: number
+  readonly updates: number
+  readonly updateBytes: number
+  readonly growth: number
+}
+
 /**
  * Someone who wants a doc's changes: a client socket, an HTTP request, a peer node.
  * Every change is delivered to every subscriber except the one it came from.
@@ -149,38 +158,38 @@ export class LiveDoc {
 
   /** Fold the log into a snapshot now (also done automatically past the thresholds). */
   async compact(): Promise<void> {
-    await this.compactNow()
-  }
-
-  /** Compact; the snapshot made and the write count it holds, or null when none was made. */
-  private async compactNow(): Promise<{ snapshot: Uint8Array; writes: number } | null> {
-    if (this.compacting || this.failed !== null || this.updatesSinceSnapshot === 0) return null
+    if (this.compacting || this.failed !== null || this.updatesSinceSnapshot === 0) return
     this.compacting = true
     try {
       await this.durableTail
-      // Everything up to lastSeq is in the doc; later appends may also be in the snapshot, which is
-      // harmless: replaying an update a doc already holds changes nothing.
-      const upToSeq = this.lastSeq
-      const countAtSnapshot = this.updatesSinceSnapshot
-      const bytesAtSnapshot = this.bytesSinceSnapshot
-      const clock = this.options.clock ?? performance.now.bind(performance)
-      const encodeStart = clock()
-      const snapshot = this.doc.encodeForStorage?.() ?? this.doc.encodeSnapshot()
-      const writes = this.writes
-      this.lastSnapshotMs = clock() - encodeStart
-      const growthAtSnapshot = this.sizeGrowth
-      await this.storage.compact(this.key, snapshot, upToSeq)
-      this.updatesSinceSnapshot -= countAtSnapshot
-      this.bytesSinceSnapshot -= bytesAtSnapshot
-      this.sizeBase = snapshot.length
-      this.sizeGrowth = Math.max(0, this.sizeGrowth - growthAtSnapshot)
-      return { snapshot, writes }
+      await this.storeSnapshot(this.takeSnapshot())
     } catch (err) {
       this.log.warn({ err, doc: this.key.docId }, 'compaction failed; the log is kept as it is')
-      return null
     } finally {
       this.compacting = false
     }
+  }
+
+  /**
+   * Encode the doc for storage, with what it covers. Synchronous, so nothing is applied in between:
+   * everything up to lastSeq is in the doc (once durableTail resolved); later appends may also be in a
+   * snapshot that is stored later, which is harmless: replaying an update a doc already holds changes
+   * nothing.
+   */
+  private takeSnapshot(): Snapshot {
+    const clock = this.options.clock ?? performance.now.bind(performance)
+    const encodeStart = clock()
+    const bytes = this.doc.encodeForStorage?.() ?? this.doc.encodeSnapshot()
+    this.lastSnapshotMs = clock() - encodeStart
+    return { bytes, upToSeq: this.lastSeq, updates: this.updatesSinceSnapshot, updateBytes: this.bytesSinceSnapshot, growth: this.sizeGrowth }
+  }
+
+  private async storeSnapshot(snapshot: Snapshot): Promise<void> {
+    await this.storage.compact(this.key, snapshot.bytes, snapshot.upToSeq)
+    this.updatesSinceSnapshot -= snapshot.updates
+    this.bytesSinceSnapshot -= snapshot.updateBytes
+    this.sizeBase = snapshot.bytes.length
+    this.sizeGrowth = Math.max(0, this.sizeGrowth - snapshot.growth)
   }
 
   /** Count a write, and whether it woke the doc from hibernation (which lengthens the next wait). */
@@ -205,20 +214,37 @@ export class LiveDoc {
     this.quietTimer.unref()
   }
 
-  /** Keep the doc encoded once no write came for a while: compact (if the log has grown), then hibernate. */
+  /**
+   * Keep the doc encoded once no write came for a while. The encoded state is also the stored snapshot
+   * when the log has grown: the doc goes to sleep at once and the snapshot is written behind it (a
+   * thousand docs falling idle together must not each wait for their own commit to free their memory).
+   */
   private async hibernateIfQuiet(): Promise<void> {
     const wait = this.lastWriteAt + this.hibernateDelay() - Date.now()
     if (wait > 0) return this.armHibernation(wait)
-    if (this.failed !== null || this.doc.hibernating !== false) return
+    if (this.failed !== null || this.doc.hibernating !== false || this.doc.hibernate === undefined) return
     const writes = this.writes
-    const made = await this.durableTail.then(
-      () => this.compactNow(),
-      () => null,
+    const durable = await this.durableTail.then(
+      () => true,
+      () => false,
     )
     // A write that came in meanwhile keeps the doc live (and armed the timer again).
-    if (this.failed !== null || this.writes !== writes || this.quietTimer !== null) return
-    const current = made !== null && made.writes === writes ? made.snapshot : undefined
-    if (this.doc.hibernate?.(current) === false) this.armHibernation()
+    if (!durable || this.failed !== null || this.writes !== writes || this.quietTimer !== null) return
+    if (this.compacting) return this.armHibernation()
+    const snapshot = this.updatesSinceSnapshot > 0 ? this.takeSnapshot() : null
+    if (!this.doc.hibernate(snapshot?.bytes)) {
+      this.armHibernation()
+      return
+    }
+    if (snapshot === null) return
+    this.compacting = true
+    try {
+      await this.storeSnapshot(snapshot)
+    } catch (err) {
+      this.log.warn({ err, doc: this.key.docId }, 'compaction failed; the log is kept as it is')
+    } finally {
+      this.compacting = false
+    }
   }
 
   destroy(): void {

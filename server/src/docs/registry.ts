@@ -66,6 +66,13 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
     return this.loaded.size
   }
 
+  /** Loaded docs kept encoded (`EngineDoc.hibernating`). */
+  hibernatingCount(): number {
+    let n = 0
+    for (const doc of this.loaded.values()) if (doc.doc.hibernating === true) n++
+    return n
+  }
+
   /** Every loaded doc (a snapshot of the set). */
   loadedDocs(): LiveDoc[] {
     return [...this.loaded.values()]

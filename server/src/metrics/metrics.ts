@@ -7,6 +7,8 @@ export type Endpoint = (typeof Endpoint)[keyof typeof Endpoint]
 /** What the metrics read from the node when scraped. */
 export interface MetricSources {
   docsLoaded(): number
+  /** Loaded docs kept encoded (see `--hibernate-after-ms`). */
+  docsHibernating(): number
   connections(): Readonly<Record<string, number>>
   /** `Cluster.describe()` of the node, or null on a single node. */
   cluster(): unknown
@@ -75,6 +77,14 @@ export class ServerMetrics {
       registers,
       collect() {
         this.set(sources.docsLoaded())
+      },
+    })
+    new Gauge({
+      name: 'murmur_docs_hibernating',
+      help: 'Loaded docs kept encoded because nobody writes to them (--hibernate-after-ms)',
+      registers,
+      collect() {
+        this.set(sources.docsHibernating())
       },
     })
     this.updates = new Counter({ name: 'murmur_doc_updates_total', help: 'Changes applied to loaded docs (from clients, HTTP and peers)', labelNames: ['engine'], registers })
