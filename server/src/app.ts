@@ -89,6 +89,11 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     outboxPending: async () => (webhooksOn ? storage.outboxCount().catch(() => null) : null),
   })
   storage.onCommit((seconds, appends) => metrics.storageCommitted(seconds, appends))
+  let storageFailure: Error | null = null
+  storage.onFatal?.((err) => {
+    storageFailure = err
+    log.fatal({ err }, 'storage can no longer write: every write fails until the node restarts')
+  })
   registry.watchers.push({ loaded: () => undefined, changed: (doc) => metrics.docChanged(doc.key.engine), unloaded: () => undefined })
   const ctx: { -readonly [K in keyof SyncContext]: SyncContext[K] } = {
     config,
@@ -133,7 +138,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   let ready = false
   registerErrorHandler(http, (code) => metrics.error(code))
   // Health and metrics come before the rate limit, which applies to the routes registered after it.
-  registerHealthRoutes(http, { isReady: () => ready, registry })
+  registerHealthRoutes(http, { isReady: () => ready, storageFailure: () => storageFailure, registry })
   http.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()))
   if (config.httpRequestsPerMinute > 0) {
     await http.register(rateLimit, { global: true, max: config.httpRequestsPerMinute, timeWindow: 60_000 })

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import WebSocket from 'ws'
-import { EngineName, asDocId } from '@murmur/shared'
-import { MemoryDisk, MemoryStorage } from '../../server/dist/index.js'
+import { EngineName, ErrorCode, asDocId, closeCodeFor } from '@murmur/shared'
+import { MemoryDisk, MemoryStorage, type SqliteStorage } from '../../server/dist/index.js'
 import { startTestServer, tempDir, spawnNode, wsUrl } from '../support/servers.js'
 import { InstrumentedStorage } from '../support/storage-wrappers.js'
 import { untilText, whenProviderSynced, yProvider } from '../support/ywebsocket.js'
@@ -116,6 +116,24 @@ describe('doc lifecycle', () => {
 })
 
 describe('durability across restarts (real processes)', () => {
+  it('a dead SQLite writer makes the node unhealthy and every write fail with a clear error, not hang', async () => {
+    const server = await startTestServer({ storage: 'sqlite', dataDir: tempDir() })
+    const base = `http://127.0.0.1:${server.port}`
+    expect((await fetch(`${base}/readyz`)).status).toBe(200)
+    await (server.storage as SqliteStorage).killWriter()
+    for (const path of ['/readyz', '/healthz']) {
+      const res = await fetch(`${base}${path}`)
+      expect(res.status).toBe(503)
+      expect(await res.json()).toMatchObject({ status: 'storage-failed', error: expect.stringContaining('writer thread exited') })
+    }
+    // A write through y-websocket closes its socket with STORAGE_FAILED's code.
+    const p = yProvider(base, 'after-crash')
+    await whenProviderSynced(p)
+    const closed = new Promise<number>((resolve) => p.once('connection-close', (event: CloseEvent | null) => resolve(event?.code ?? 0)))
+    p.doc.getText('t').insert(0, 'lost?')
+    expect(await within(closed, 10_000, 'the socket to close')).toBe(closeCodeFor[ErrorCode.STORAGE_FAILED])
+  })
+
   it('restart: every doc is back', async () => {
     const dataDir = tempDir()
     const node = await spawnNode(['--port', '0', '--data-dir', dataDir])

@@ -33,6 +33,8 @@ export class WriterThread {
   private crash: Error | null = null
   private stopping = false
   private readonly exited: Promise<void>
+  /** Told once if the thread ends other than by `stop()`: no write can succeed any more. */
+  onUnexpectedExit: ((error: Error) => void) | null = null
 
   constructor() {
     this.worker = new Worker(new URL('./sqlite-writer.js', import.meta.url))
@@ -49,11 +51,11 @@ export class WriterThread {
     })
     this.exited = new Promise((resolve) => {
       this.worker.once('exit', (code) => {
-        this.fail(
-          this.stopping
-            ? storageError('storage is closed')
-            : storageError(`sqlite: the writer thread exited unexpectedly (exit code ${code})`, this.crash ?? undefined),
-        )
+        const error = this.stopping
+          ? storageError('storage is closed')
+          : storageError(`sqlite: the writer thread exited unexpectedly (exit code ${code})`, this.crash ?? undefined)
+        this.fail(error)
+        if (!this.stopping) this.onUnexpectedExit?.(error)
         resolve()
       })
     })

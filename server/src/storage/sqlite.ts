@@ -235,6 +235,10 @@ export class SqliteStorage implements Storage {
     this.group.onCommit(listener)
   }
 
+  onFatal(listener: (error: Error) => void): void {
+    this.writer.onUnexpectedExit = listener
+  }
+
   async outboxPut(messages: readonly OutboxInput[]): Promise<void> {
     this.assertOpen()
     await this.write('outbox put', { op: 'outboxPut', messages })

@@ -168,6 +168,11 @@ export interface Storage extends Outbox {
    * (for the storage commit latency metric).
    */
   onCommit(listener: (seconds: number, appends: number) => void): void
+  /**
+   * Optional: called once if the store can no longer write at all until the process restarts (SQLite:
+   * its writer thread died). Every write fails from then on; reads may still work.
+   */
+  onFatal?(listener: (error: Error) => void): void
   /** Flush and release resources. */
   close(): Promise<void>
 }
