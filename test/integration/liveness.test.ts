@@ -69,6 +69,23 @@ describe('server-side liveness', () => {
     )
   })
 
+  it('keeps an idle /sync socket whose client answers the keep-alive pings, ws pongs or not', async () => {
+    const server = await startTestServer({ keepAliveMs: 300 })
+    const c = rawSync(server.url, { autoPong: false })
+    let pings = 0
+    c.ws.on('message', (data: Buffer) => {
+      const m = decodeMessage(new Uint8Array(data))
+      if (m.type !== MessageType.ping) return
+      pings++
+      c.send({ type: MessageType.pong, nonce: m.nonce })
+    })
+    await c.start()
+    // Over four ping intervals: a client that did not answer would have been dropped after two.
+    await c.next((m) => m.type === MessageType.ping && pings >= 14, 'fourteen keep-alives', 10_000)
+    expect(c.ws.readyState).toBe(WebSocket.OPEN)
+    expect(server.socketCount).toBe(1)
+  })
+
   it('keeps a socket that does not read while our data to it is still on its way', async () => {
     const server = await startTestServer({ keepAliveMs: 300 })
     // 24 MB of random text: more than loopback's socket buffers hold, so most of it waits on our side.

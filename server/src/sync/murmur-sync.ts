@@ -31,8 +31,8 @@ const MAX_WAITING_FRAMES = 10_000
 /** Errors that refuse one doc's message without ending the connection (other docs share the socket). */
 const DOC_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.FORBIDDEN, ErrorCode.DOC_TOO_LARGE, ErrorCode.DOC_DELETED])
 
-/** The keep-alive: the same bytes for every socket. */
-const KEEP_ALIVE_PING = encodeMessage({ type: MessageType.ping, nonce: 0 })
+/** The keep-alive: the same bytes for every socket (a Buffer, which ws sends as it is). */
+const KEEP_ALIVE_PING = Buffer.from(encodeMessage({ type: MessageType.ping, nonce: 0 }))
 
 function isDocRefusal(err: unknown): err is MurmurError {
   return err instanceof MurmurError && DOC_REFUSALS.has(err.code)
@@ -193,8 +193,10 @@ export class SyncConnection implements SocketHandler {
     waiting.push(frame)
   }
 
-  keepAlive(): void {
+  /** A ping, which the client answers with a pong: it doubles as the liveness ping. */
+  keepAlive(): boolean {
     this.socket.sendNow(KEEP_ALIVE_PING)
+    return true
   }
 
   closed(): void {

@@ -43,8 +43,11 @@ export interface SocketEnv {
 export interface SocketHandler {
   /** A binary frame arrived; what this throws or rejects with closes the socket with the matching code. */
   receive(frame: Uint8Array): void | Promise<void>
-  /** Nothing was sent for a keep-alive interval: send the protocol's no-op, for clients that time out. */
-  keepAlive?(): void
+  /**
+   * Nothing was sent for a keep-alive interval: send the protocol's no-op, for clients that time out.
+   * True when the peer answers it (a `/sync` ping): it then stands in for the liveness ping.
+   */
+  keepAlive?(): boolean
   /** The socket closed (called once). */
   closed(): void
 }
@@ -278,16 +281,18 @@ export class ServerSocket implements LivenessCheck {
   }
 
   /**
-   * @internal The wheel's visit, once per keep-alive interval: every `pingIntervalMs` a liveness step (a
-   * socket that sent nothing at all since the last ping is dropped, unless frames of ours are still on
-   * their way to it: its pong then waits behind them; otherwise it is pinged again), then the protocol's
-   * keep-alive when nothing was sent for a while. The step comes first, so that the keep-alive it is
-   * about to send is not mistaken for a backlog.
+   * @internal The wheel's visit, once per keep-alive interval. Every `pingIntervalMs` a liveness step: a
+   * socket that sent nothing at all since the last step is dropped, unless frames of ours are still on
+   * their way to it (its pong then waits behind them). Then the protocol's keep-alive when nothing was
+   * sent for a while, and a ws ping unless that keep-alive asks for an answer itself (an idle socket
+   * gets one frame a round, not two). The judgement comes first, so that a keep-alive just written is
+   * not mistaken for a backlog.
    */
   visit(now: number): void {
     if (!this.isOpen) return
     const limits = this.env.limits
-    if (now - this.pingedAt >= limits.pingIntervalMs * 0.9) {
+    const pingDue = now - this.pingedAt >= limits.pingIntervalMs * 0.9
+    if (pingDue) {
       this.pingedAt = now
       const read = this.tcp.bytesRead
       const heard = read !== this.bytesReadAtPing
@@ -297,8 +302,8 @@ export class ServerSocket implements LivenessCheck {
         this.ws.terminate()
         return
       }
-      this.ws.ping()
     }
-    if (now - this.lastSendAt >= limits.keepAliveMs * 0.9) this.handler?.keepAlive?.()
+    const answered = now - this.lastSendAt >= limits.keepAliveMs * 0.9 && this.handler?.keepAlive?.() === true
+    if (pingDue && !answered) this.ws.ping()
   }
 }

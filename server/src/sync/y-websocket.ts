@@ -62,7 +62,7 @@ export function decodeYWsFrame(frame: Uint8Array): YWsFrame {
 const updateFrames = new BroadcastFrames((message) => encodeYWsFrame(YWsMessage.sync, message, false))
 
 /** The keep-alive: an empty awareness update, a no-op for the client; the same bytes for every socket. */
-const KEEP_ALIVE = encodeYWsFrame(YWsMessage.awareness, EMPTY_AWARENESS_UPDATE, true)
+const KEEP_ALIVE = Buffer.from(encodeYWsFrame(YWsMessage.awareness, EMPTY_AWARENESS_UPDATE, true))
 
 /**
  * One y-websocket client on one doc (`/yjs/<doc>`), and its subscriber to the doc. Frames that arrive
@@ -133,9 +133,10 @@ export class YWebsocketConnection implements SocketHandler, DocSubscriber {
     }
   }
 
-  /** y-websocket clients reconnect after 30 s without a message. */
-  keepAlive(): void {
+  /** y-websocket clients reconnect after 30 s without a message. Nobody answers it. */
+  keepAlive(): boolean {
     this.socket.sendNow(KEEP_ALIVE)
+    return false
   }
 
   closed(): void {
