@@ -10,12 +10,15 @@ const SLOTS = 16
 
 /**
  * One timer for the liveness checks and keep-alives of every socket of a node, instead of an interval
- * per socket. A socket joins the slot that was visited last, so its first visit comes about one round
- * after it joined, and then once every round. The timer runs only while some socket is registered.
+ * per socket. Sockets join the slots in turn, so that thousands connecting at once (a reconnect storm
+ * after a restart) are visited spread over the round rather than all in the same tick, every round from
+ * then on. A socket is visited once every round, the first time within a round of joining. The timer
+ * runs only while some socket is registered.
  */
 export class LivenessWheel<T extends LivenessCheck> {
   private readonly slots: Set<T>[] = Array.from({ length: SLOTS }, () => new Set<T>())
   private cursor = 0
+  private nextSlot = 0
   private count = 0
   private timer: NodeJS.Timeout | null = null
 
@@ -36,7 +39,8 @@ export class LivenessWheel<T extends LivenessCheck> {
 
   add(item: T): void {
     if (item.livenessSlot >= 0) return
-    const index = (this.cursor + SLOTS - 1) % SLOTS
+    const index = this.nextSlot
+    this.nextSlot = (index + 1) % SLOTS
     this.slots[index].add(item)
     item.livenessSlot = index
     this.count++
