@@ -29,7 +29,9 @@ describe('SQLite writer thread', () => {
     onTestFinished(() => storage.close())
     // Another connection (a backup, the sqlite3 shell) holds the write lock: every commit has to wait.
     const holder = new Database(path)
-    onTestFinished(() => holder.close())
+    onTestFinished(() => {
+      holder.close()
+    })
     holder.exec('BEGIN IMMEDIATE')
 
     // A stream of appends, 50 every 10 ms, for the measured window; the longest gap between two ticks
