@@ -291,7 +291,7 @@ describe('LiveDoc: hibernation after writes stop', () => {
 })
 
 describe('DocRegistry: a clean shutdown', () => {
-  it('folds every loaded doc into one stored piece, which the next start loads without a decode', async () => {
+  it('folds a long log into one stored piece, which the next start loads without a decode; a short one is left', async () => {
     const storage = new MemoryStorage()
     const options = { compactEveryUpdates: 1000, compactEveryBytes: 1 << 30, maxDocBytes: 1 << 30, idleUnloadMs: 60_000, hibernateAfterMs: 0 }
     const registry = new DocRegistry(storage, options, quietLog)
@@ -301,16 +301,21 @@ describe('DocRegistry: a clean shutdown', () => {
     const writer = new Y.Doc()
     const updates: Uint8Array[] = []
     writer.on('update', (u: Uint8Array) => updates.push(u))
-    for (const c of 'shutdown') writer.getText('t').insert(writer.getText('t').length, c)
+    const text = 'shutdown'.repeat(13)
+    for (const c of text) writer.getText('t').insert(writer.getText('t').length, c)
     for (const u of updates) await doc.apply(u, sub)
-    expect((await storage.load(key))?.updates).toHaveLength(8)
+    const shortKey = { engine: 'yjs' as const, docId: 'short' as DocId }
+    const short = await registry.acquire(shortKey, sub)
+    await short.apply(updates[0], sub)
+    expect((await storage.load(key))?.updates).toHaveLength(104)
     await registry.close()
     const stored = await storage.load(key)
     expect(stored?.updates).toHaveLength(0)
+    expect((await storage.load(shortKey))?.updates).toHaveLength(1)
     const next = new DocRegistry(storage, options, quietLog)
     const reloaded = await next.get(key)
     expect(reloaded.doc.hibernating).toBe(true)
-    expect(reloaded.doc.toJSON()).toEqual({ t: 'shutdown' })
+    expect(reloaded.doc.toJSON()).toEqual({ t: text })
     await next.close()
   })
 })

@@ -156,6 +156,11 @@ export class LiveDoc {
     return this.durableTail
   }
 
+  /** Updates and bytes appended since the last snapshot. */
+  get unsnapshotted(): { readonly updates: number; readonly bytes: number } {
+    return { updates: this.updatesSinceSnapshot, bytes: this.bytesSinceSnapshot }
+  }
+
   /** Fold the log into a snapshot now (also done automatically past the thresholds). */
   async compact(): Promise<void> {
     if (this.compacting || this.failed !== null || this.updatesSinceSnapshot === 0) return

@@ -14,6 +14,10 @@ export interface RegistryStats {
   loadFailures: number
 }
 
+/** A clean shutdown compacts docs whose log has at least this many updates or bytes since their snapshot. */
+const CLOSE_COMPACT_UPDATES = 100
+const CLOSE_COMPACT_BYTES = 64 * 1024
+
 function deletedError(key: DocKey): MurmurError {
   return new MurmurError(ErrorCode.DOC_DELETED, `${key.engine}:${key.docId.slice(0, 80)} was deleted`)
 }
@@ -221,15 +225,17 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
   }
 
   /**
-   * Wait for durability of every loaded doc, fold each one's log into a snapshot (so the next start loads
-   * it in one piece), then unload all.
+   * Wait for durability of every loaded doc, fold the longer logs into snapshots (so the next start loads
+   * those docs in one piece; each is a commit of its own, so short logs, quick to replay, are left for
+   * later and do not hold up a restart), then unload all.
    */
   async close(): Promise<void> {
     this.closed = true
     await Promise.allSettled([...this.loading.values()])
     const docs = [...this.loaded.values()]
     await Promise.allSettled(docs.map((d) => d.whenDurable()))
-    await Promise.allSettled(docs.map((d) => d.compact()))
+    const worth = docs.filter((d) => d.unsnapshotted.updates >= CLOSE_COMPACT_UPDATES || d.unsnapshotted.bytes >= CLOSE_COMPACT_BYTES)
+    await Promise.allSettled(worth.map((d) => d.compact()))
     for (const d of docs) this.drop(keyString(d.key), d)
   }
 }
