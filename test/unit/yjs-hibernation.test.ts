@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import fc from 'fast-check'
 import * as Y from 'yjs'
 import { ErrorCode, MurmurError, decodeYSyncMessage, encodeYSyncMessage, YSyncMessage, yDocOf, yjsEngine, type DocId, type EngineDoc } from '@murmur/shared'
@@ -271,19 +271,18 @@ describe('LiveDoc: hibernation after writes stop', () => {
     expect(never.live.doc.hibernating).toBe(false)
     never.live.destroy()
 
-    const { live, type, counted, hibernated } = setup(200)
-    const quiet = hibernated()
-    const started = Date.now()
-    // Writes every ~20 ms for about 400 ms: never 200 ms of quiet.
-    while (Date.now() - started < 400) {
-      await type('x')
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 20)
-        t.unref()
-      })
+    // On a fake clock: writes every 20 ms for 400 ms never leave 200 ms of quiet; then 200 ms do.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'Date'] })
+    onTestFinished(() => {
+      vi.useRealTimers()
+    })
+    const { live, type, counted } = setup(200)
+    for (let t = 0; t < 400; t += 20) {
+      await Promise.all([type('x'), vi.advanceTimersByTimeAsync(20)])
     }
     expect(counted.hibernations).toBe(0)
-    await quiet
+    expect(live.doc.hibernating).toBe(false)
+    await vi.advanceTimersByTimeAsync(250)
     expect(counted.hibernations).toBe(1)
     expect(live.doc.hibernating).toBe(true)
     live.destroy()
