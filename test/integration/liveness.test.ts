@@ -8,7 +8,7 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { ChunkAssembler, MessageType, YSyncMessage, asDocId, decodeMessage, encodeMessage, encodeYSyncMessage, type Message } from '@murmur/shared'
 import { startTestServer, wsUrl } from '../support/servers.js'
-import { within } from '../support/wait.js'
+import { eventually, within } from '../support/wait.js'
 
 /** A raw `/sync` client; `autoPong: false` makes one that never answers the server's pings. */
 function rawSync(url: string, options: WebSocket.ClientOptions = {}) {
@@ -60,13 +60,7 @@ describe('server-side liveness', () => {
     // Terminated, not closed with a handshake: the peer is presumed gone.
     expect(await within(c.closed, 10_000, 'the server to drop the silent socket')).toBe(1006)
     // The server's close event may come a moment after the client saw the connection end.
-    await within(
-      (async () => {
-        while (server.socketCount > 0) await new Promise((resolve) => setTimeout(resolve, 10))
-      })(),
-      5_000,
-      'the server to forget the socket',
-    )
+    await eventually(async () => server.socketCount === 0, 5_000, 'the server to forget the socket')
   })
 
   it('keeps an idle /sync socket whose client answers the keep-alive pings, ws pongs or not', async () => {
