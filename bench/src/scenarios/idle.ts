@@ -56,18 +56,26 @@ async function connect(system: System, server: ServerProcess, docIds: readonly s
 /** Docs written (and connections closed) before the baseline is read. */
 const WARM_UP_DOCS = 20
 
+/**
+ * Open one connection per id (into `clients`) and write `seed` through each; resolves once every doc holds
+ * it (Murmur: acked, i.e. durable; peers without acks: a late reader has it, then a pause).
+ */
+async function writeDocs(system: System, server: ServerProcess, ids: readonly string[], seed: Uint8Array, clients: WireClient[], ackWaitMs: number): Promise<void> {
+  await connect(system, server, ids, clients)
+  for (const c of clients) c.sendUpdate(seed)
+  const probe = openWire(system, server.wsUrl, ids[ids.length - 1])
+  await withTimeout(probe.synced, 30_000, 'probe')
+  probe.close()
+  if (system.durableAcks) {
+    const deadline = performance.now() + ackWaitMs
+    while (clients.some((c) => c.acked < 1) && performance.now() < deadline) await sleep(20)
+  } else await sleep(500)
+}
+
 async function warmUp(system: System, server: ServerProcess, seed: Uint8Array): Promise<void> {
   const warm: WireClient[] = []
   try {
-    await connect(system, server, Array.from({ length: WARM_UP_DOCS }, (_, i) => `warm-${i}`), warm)
-    for (const c of warm) c.sendUpdate(seed)
-    const probe = openWire(system, server.wsUrl, `warm-${WARM_UP_DOCS - 1}`)
-    await withTimeout(probe.synced, 30_000, 'warm-up probe')
-    probe.close()
-    if (system.durableAcks) {
-      const deadline = performance.now() + 30_000
-      while (warm.some((c) => c.acked < 1) && performance.now() < deadline) await sleep(20)
-    } else await sleep(500)
+    await writeDocs(system, server, Array.from({ length: WARM_UP_DOCS }, (_, i) => `warm-${i}`), seed, warm, 30_000)
   } finally {
     for (const c of warm) c.close()
   }
@@ -111,16 +119,8 @@ export const idle: Scenario = {
               const connectStart = performance.now()
               // Phase 1: one connection per doc, which writes the doc's content.
               const docIds = Array.from({ length: p.docs }, (_, i) => `idle-${i}`)
-              await connect(system, server, docIds, clients)
-              for (const c of clients) c.sendUpdate(seed)
-              // Every doc holds its content before the others connect (Murmur: acked, i.e. durable).
-              const probe = openWire(system, server.wsUrl, docIds[docIds.length - 1])
-              await withTimeout(probe.synced, 30_000, 'probe')
-              probe.close()
-              if (system.durableAcks) {
-                const deadline = performance.now() + 60_000
-                while (clients.some((c) => c.acked < 1) && performance.now() < deadline) await sleep(20)
-              } else await sleep(500)
+              // Every doc holds its content before the others connect.
+              await writeDocs(system, server, docIds, seed, clients, 60_000)
               // Loaded docs are measured idle, as the target says: nobody has written for a while.
               await sleep(p.idleMs)
               const m1 = await server.memory()
