@@ -6,11 +6,11 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { asDocId } from '@murmur/shared'
 import { SqliteStorage } from '../../server/dist/storage/index.js'
+import { within } from '../support/wait.js'
 
 const key = (n: number) => ({ engine: 'yjs' as const, docId: asDocId(`doc-${n}`) })
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values)
@@ -41,18 +41,23 @@ describe('SQLite writer thread', () => {
     const outcomes: Promise<unknown>[] = []
     let acked = 0
     let longestGapMs = 0
-    let lastTick = performance.now()
+    const streamStart = performance.now()
+    let lastTick = streamStart
+    let heldLongEnough!: () => void
+    const held = new Promise<void>((resolve) => (heldLongEnough = resolve))
     const stream = setInterval(() => {
       const now = performance.now()
       longestGapMs = Math.max(longestGapMs, now - lastTick)
       lastTick = now
+      if (now - streamStart >= holdMs) heldLongEnough()
       for (let i = 0; i < 50; i++) {
         const n = outcomes.length
         outcomes.push(storage.append(key(n % 20), payload).then(() => void acked++, (err: unknown) => err))
       }
     }, 10)
     onTestFinished(() => clearInterval(stream))
-    await sleep(holdMs)
+    // The stream's own ticks say when the window is over (a blocked loop delays them, which is measured).
+    await within(held, 30_000, 'the stream to run for the measured window')
     clearInterval(stream)
     const ackedWhileHeld = acked
     holder.exec('COMMIT')
