@@ -14,7 +14,8 @@ import { createLogger, type Logger } from './logger.js'
 import { openStorage } from './storage/index.js'
 import type { Storage } from './storage/storage.js'
 import type { SyncContext } from './sync/context.js'
-import { ServerSocket, ServerWebSocket, type SocketEnv } from './sync/socket.js'
+import { ServerSocket, type SocketEnv } from './sync/socket.js'
+import { acceptUpgrade } from './sync/websocket.js'
 import { LivenessWheel } from './sync/liveness.js'
 import { BatchedMeter } from './sync/meter.js'
 import { YWebsocketConnection } from './sync/y-websocket.js'
@@ -166,7 +167,8 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     clusterSecret: config.clusterSecret,
   })
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, WebSocket: ServerWebSocket, clientTracking: false })
+  /** Cluster links (`/peer`) use `ws`; client endpoints speak WebSocket themselves (`ServerSocket`). */
+  const peerWss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
   /** Every client socket; one timer visits them all for keep-alives and liveness. */
   const sockets = new LivenessWheel<ServerSocket>(config.keepAliveMs)
   /** Raw TCP sockets of every upgrade, so that close() can end the ones that linger. */
@@ -178,6 +180,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   const limits = {
     maxBufferedBytes: config.maxBufferedBytes,
     pingIntervalMs: Math.max(config.keepAliveMs, 1000),
+    maxFrameBytes: config.maxFrameBytes,
     keepAliveMs: config.keepAliveMs,
     maxMessagesPerSecond: config.maxMessagesPerSecond,
     messageBurst: config.messageBurst,
@@ -201,12 +204,15 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
 
   /** Upgrade, then `serve` makes the endpoint's connection, which lives on as the socket's handler. */
   const accept = (req: IncomingMessage, tcp: Duplex, head: Buffer, endpoint: Endpoint, serve: (s: ServerSocket) => void): void => {
-    wss.handleUpgrade(req, tcp, head, (ws) => {
-      const socket = new ServerSocket(ws as ServerWebSocket, tcp as Socket, envs[endpoint])
-      connections[endpoint]++
-      metrics.connectionOpened(endpoint)
-      serve(socket)
-    })
+    if (!acceptUpgrade(req, tcp)) return
+    // From here the socket is the ServerSocket's: it listens for errors and the node's shutdown closes it.
+    tcp.off('error', ignore)
+    tcp.off('close', forgetUpgraded)
+    upgraded.delete(tcp)
+    const socket = new ServerSocket(tcp as Socket, envs[endpoint], head)
+    connections[endpoint]++
+    metrics.connectionOpened(endpoint)
+    serve(socket)
   }
 
   /** Accept and close at once with the error's code, so that even a browser client learns why. */
@@ -298,7 +304,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
         return
       }
       const c = cluster
-      wss.handleUpgrade(req, tcp, head, (ws) => c.accept(ws, peer))
+      peerWss.handleUpgrade(req, tcp, head, (ws) => c.accept(ws, peer))
       return
     }
     tcp.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
@@ -340,12 +346,13 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
         ready = false
         cluster?.close()
         for (const s of sockets.values()) s.close(CloseCode.GOING_AWAY, closeReason(ErrorCode.SHUTTING_DOWN, 'server shutting down'))
-        wss.close()
+        peerWss.close()
         const httpClosed = http.close()
         // The HTTP server only finishes closing once every upgraded socket is gone; a peer that never
         // completes the closing handshake must not keep the process alive.
         const grace = setTimeout(() => {
           for (const tcp of upgraded) tcp.destroy()
+          for (const s of sockets.values()) s.terminate()
         }, 1000)
         await httpClosed
         clearTimeout(grace)

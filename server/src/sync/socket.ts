@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net'
-import { WebSocket, type RawData } from 'ws'
 import { CloseCode, ErrorCode, MurmurError, closeCodeFor, closeReason } from '@murmur/shared'
 import type { Logger } from '../logger.js'
 import { TokenBucket } from '../limits/token-bucket.js'
 import type { LivenessCheck, LivenessWheel } from './liveness.js'
+import { type FrameHandler, FrameRemainder, Opcode, closePayload, readFrames, writeFrame } from './websocket.js'
 
 /** Bytes handed to the socket at most before we wait for it to drain. */
 const HIGH_WATER = 512 * 1024
@@ -17,6 +17,8 @@ export interface SocketLimits {
   readonly pingIntervalMs: number
   /** A socket that sent nothing for this long gets its protocol's keep-alive (see `SocketHandler`). */
   readonly keepAliveMs: number
+  /** The largest message a client may send (its fragments together); past it: 1009. */
+  readonly maxFrameBytes: number
   /** Messages per second on average (0 = unlimited), with bursts of `messageBurst`; past it: 4429. */
   readonly maxMessagesPerSecond?: number
   readonly messageBurst?: number
@@ -52,31 +54,29 @@ export interface SocketHandler {
   closed(): void
 }
 
-/**
- * The `ws` socket class of the server: it knows its `ServerSocket`, so that one listener function serves
- * every socket instead of a closure per socket and event.
- */
-export class ServerWebSocket extends WebSocket {
-  owner: ServerSocket | null = null
+/** The TCP socket of a WebSocket connection, which knows its `ServerSocket`: one listener function then serves every socket. */
+type OwnedSocket = Socket & { [OWNER]?: ServerSocket }
+const OWNER = Symbol('murmur.socket')
+
+// Listeners get the TCP socket as `this`.
+function onData(this: OwnedSocket, chunk: Buffer): void {
+  this[OWNER]?.read(chunk)
 }
 
-// Listeners get the ws socket as `this`; every socket they are added to is a ServerWebSocket.
-function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
-  ;(this as ServerWebSocket).owner?.receive(data, isBinary)
+function onClose(this: OwnedSocket): void {
+  this[OWNER]?.ended()
 }
 
-function onClose(this: WebSocket): void {
-  ;(this as ServerWebSocket).owner?.ended()
+function onError(this: OwnedSocket, err: Error): void {
+  this[OWNER]?.env.log.debug({ err }, 'websocket transport error')
 }
 
-function onError(this: WebSocket, err: Error): void {
-  // ws reports oversized frames (closing with 1009 itself) and protocol violations here.
-  ;(this as ServerWebSocket).owner?.env.log.debug({ err }, 'websocket error')
+function terminate(socket: ServerSocket): void {
+  socket.terminate()
 }
 
-function terminate(ws: WebSocket): void {
-  ws.terminate()
-}
+/** A ping with no payload: the liveness probe every idle socket gets once a round. */
+const PING_FRAME = Buffer.from([0x80 | Opcode.ping, 0])
 
 function resumePump(socket: ServerSocket): void {
   socket.pumpLater()
@@ -96,12 +96,17 @@ function uncorkAll(): void {
  * pings that never kill a socket busy receiving a large transfer, and decoding inside try/catch so that
  * untrusted input closes that socket with a code instead of crashing the process.
  *
- * An idle socket costs little: no timer of its own (the endpoint's `LivenessWheel` visits it), no send
- * queue until a frame has to wait, no rate bucket when messages are unlimited.
+ * It speaks RFC 6455 itself on the upgraded TCP socket (`websocket.ts`), so a connection is this object
+ * and its TCP socket, nothing more. An idle socket costs little: no timer of its own (the endpoint's
+ * `LivenessWheel` visits it), no reader state while no frame is half-read, no send queue until a frame
+ * has to wait, no rate bucket when messages are unlimited.
  */
-export class ServerSocket implements LivenessCheck {
+export class ServerSocket implements LivenessCheck, FrameHandler {
   livenessSlot = -1
+  /** Set once a close began (ours or the peer's) or the TCP socket went away: nothing more is read or sent. */
   private closed = false
+  /** What is left of the input between reads (a half-read frame, an unfinished message); null when nothing. */
+  private remainder: FrameRemainder | null = null
   /** `tcp.bytesRead` at the last ping (-1: none yet). Any byte since, a pong included, proves the peer alive. */
   private bytesReadAtPing = -1
   private pingedAt: number
@@ -115,21 +120,29 @@ export class ServerSocket implements LivenessCheck {
   /** Frames sent in this tick wait in the corked TCP socket until the tick ends. */
   private corked = false
 
+  /**
+   * Take over `tcp` after `acceptUpgrade` answered 101; `head` holds the bytes that came with the
+   * upgrade request (frames a client sent without waiting).
+   */
   constructor(
-    readonly ws: ServerWebSocket,
-    /** The TCP socket under `ws`: bytes still arriving prove the peer alive while its pong waits behind them. */
-    private readonly tcp: Pick<Socket, 'bytesRead' | 'cork' | 'uncork'>,
+    private readonly tcp: Socket,
     readonly env: SocketEnv,
+    head?: Buffer,
   ) {
     const now = Date.now()
     this.lastSendAt = now
     this.pingedAt = now
     const rate = env.limits.maxMessagesPerSecond ?? 0
     this.messages = rate > 0 ? new TokenBucket(rate, env.limits.messageBurst ?? 1) : null
-    ws.owner = this
-    ws.on('message', onMessage)
-    ws.on('close', onClose)
-    ws.on('error', onError)
+    tcp.setNoDelay(true)
+    // HTTP servers let sockets half-close; a WebSocket peer that ends its side gets ours ended too.
+    tcp.allowHalfOpen = false
+    ;(tcp as OwnedSocket)[OWNER] = this
+    // Back into the stream, so that they are read after `serve` gave the socket its handler.
+    if (head !== undefined && head.length > 0) tcp.unshift(head)
+    tcp.on('data', onData)
+    tcp.on('close', onClose)
+    tcp.on('error', onError)
     env.wheel.add(this)
   }
 
@@ -139,12 +152,22 @@ export class ServerSocket implements LivenessCheck {
   }
 
   get isOpen(): boolean {
-    return !this.closed && this.ws.readyState === WebSocket.OPEN
+    return !this.closed
+  }
+
+  /** While true, the reader goes on to the next frame (`FrameHandler`). */
+  get reading(): boolean {
+    return !this.closed
   }
 
   /** Bytes waiting in our own queue (not yet handed to the socket). */
   get queuedBytes(): number {
     return this.queueBytes
+  }
+
+  /** Bytes handed to the TCP socket that it has not yet written. */
+  private get buffered(): number {
+    return this.tcp.writableLength
   }
 
   /**
@@ -154,8 +177,8 @@ export class ServerSocket implements LivenessCheck {
    * and the socket is closed rather than letting server memory grow.
    */
   send(frame: Uint8Array): void {
-    if (!this.isOpen) return
-    const buffered = this.ws.bufferedAmount
+    if (this.closed) return
+    const buffered = this.buffered
     const backlog = this.queueBytes + buffered
     if (backlog > 0 && backlog + frame.length > this.env.limits.maxBufferedBytes) {
       this.closeWith(new MurmurError(ErrorCode.SLOW_CONSUMER, 'send buffer limit reached; the client does not read fast enough'))
@@ -172,11 +195,11 @@ export class ServerSocket implements LivenessCheck {
 
   /** Send ahead of the queue (pings, pongs, keep-alives). */
   sendNow(frame: Uint8Array): void {
-    if (this.isOpen) this.write(frame)
+    if (!this.closed) this.write(frame)
   }
 
   /**
-   * Hand a frame to ws. The first frame of a tick corks the TCP socket and the end of the tick uncorks
+   * Write a binary frame. The first frame of a tick corks the TCP socket and the end of the tick uncorks
    * it, so that all the frames a socket gets in one tick (a burst of updates, acks) leave in one write
    * instead of one system call each.
    */
@@ -188,7 +211,7 @@ export class ServerSocket implements LivenessCheck {
       this.lastSendAt = Date.now()
     }
     this.env.meter?.sent(frame.length)
-    this.ws.send(frame)
+    writeFrame(this.tcp, Opcode.binary, frame, true)
   }
 
   /** @internal Send what was gathered in this tick (the end of the tick, or the pump taking over). */
@@ -203,14 +226,14 @@ export class ServerSocket implements LivenessCheck {
     if (queue === null) return
     // A backlog goes out as the socket drains, in large frames: written at once, not gathered.
     this.uncork()
-    while (queue.length > 0 && this.isOpen && this.ws.bufferedAmount < HIGH_WATER) {
+    while (queue.length > 0 && !this.closed && this.buffered < HIGH_WATER) {
       const frame = queue.shift() as Uint8Array
       this.queueBytes -= frame.length
       this.lastSendAt = Date.now()
       this.env.meter?.sent(frame.length)
-      this.ws.send(frame)
+      writeFrame(this.tcp, Opcode.binary, frame, false)
     }
-    if (queue.length === 0 || !this.isOpen) {
+    if (queue.length === 0 || this.closed) {
       this.queue = null
       this.queueBytes = 0
       return
@@ -224,15 +247,20 @@ export class ServerSocket implements LivenessCheck {
     this.pump()
   }
 
-  /** @internal A frame arrived (the shared `message` listener). */
-  receive(data: RawData, isBinary: boolean): void {
+  /** @internal Bytes arrived on the TCP socket. */
+  read(chunk: Buffer): void {
+    if (this.closed) return
+    this.remainder = readFrames(this.remainder, chunk, this.env.limits.maxFrameBytes, this)
+  }
+
+  /** @internal A whole message arrived (`FrameHandler`). */
+  message(frame: Buffer, binary: boolean): void {
     const handler = this.handler
     if (this.closed || handler === null) return
-    if (!isBinary) {
+    if (!binary) {
       this.closeWith(new MurmurError(ErrorCode.MALFORMED_MESSAGE, 'text frames are not part of the protocol'))
       return
     }
-    const frame = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data
     this.env.meter?.received(frame.length)
     if (this.messages !== null && !this.messages.take()) {
       this.closeWith(new MurmurError(ErrorCode.RATE_LIMITED, 'too many messages; slow down (--max-messages-per-second)'))
@@ -246,9 +274,30 @@ export class ServerSocket implements LivenessCheck {
     }
   }
 
-  /** @internal The WebSocket closed (the shared `close` listener). */
+  /** @internal The peer pinged (`FrameHandler`): answer with its payload. */
+  ping(payload: Buffer): void {
+    if (this.closed) return
+    this.tcp.write(Buffer.concat([Buffer.from([0x80 | Opcode.pong, payload.length]), payload]))
+  }
+
+  /** @internal The peer's close frame (`FrameHandler`): answer it with the same code and end the connection. */
+  closeFrame(code: number): void {
+    this.finish(code, '')
+  }
+
+  /** @internal The peer broke RFC 6455 (`FrameHandler`). */
+  violation(code: number, reason: string): void {
+    this.env.log.debug({ code, reason }, 'closing socket after a websocket protocol violation')
+    this.close(code, reason)
+  }
+
+  /** @internal The TCP socket closed. */
   ended(): void {
+    const tcp = this.tcp as OwnedSocket
+    if (tcp[OWNER] !== this) return
+    tcp[OWNER] = undefined
     this.closed = true
+    this.remainder = null
     this.env.wheel.delete(this)
     if (this.pumpTimer !== null) clearTimeout(this.pumpTimer)
     this.pumpTimer = null
@@ -268,28 +317,46 @@ export class ServerSocket implements LivenessCheck {
     this.close(closeCodeFor[error.code], closeReason(error.code, error.message))
   }
 
+  /**
+   * Send a close frame and end the connection. Frames already handed to the socket go out first; what
+   * still waits in our queue is dropped. A peer that never finishes closing is cut off after a grace period.
+   */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
+    this.finish(code, reason)
+  }
+
+  private finish(code: number, reason: string): void {
     if (this.closed) return
     this.closed = true
-    try {
-      this.ws.close(code, reason)
-    } catch {
-      this.ws.terminate()
+    this.remainder = null
+    this.queue = null
+    this.queueBytes = 0
+    this.uncork()
+    const tcp = this.tcp
+    if (!tcp.destroyed) {
+      writeFrame(tcp, Opcode.close, closePayload(code, reason), false)
+      tcp.end()
     }
     // A peer that never completes the closing handshake must not hold the socket forever.
-    setTimeout(terminate, CLOSE_GRACE_MS, this.ws).unref()
+    setTimeout(terminate, CLOSE_GRACE_MS, this).unref()
+  }
+
+  /** Drop the connection without a closing handshake. */
+  terminate(): void {
+    this.closed = true
+    this.tcp.destroy()
   }
 
   /**
    * @internal The wheel's visit, once per keep-alive interval. Every `pingIntervalMs` a liveness step: a
    * socket that sent nothing at all since the last step is dropped, unless frames of ours are still on
    * their way to it (its pong then waits behind them). Then the protocol's keep-alive when nothing was
-   * sent for a while, and a ws ping unless that keep-alive asks for an answer itself (an idle socket
-   * gets one frame a round, not two). The judgement comes first, so that a keep-alive just written is
-   * not mistaken for a backlog.
+   * sent for a while, and a ping unless that keep-alive asks for an answer itself (an idle socket gets
+   * one frame a round, not two). The judgement comes first, so that a keep-alive just written is not
+   * mistaken for a backlog.
    */
   visit(now: number): void {
-    if (!this.isOpen) return
+    if (this.closed) return
     const limits = this.env.limits
     const pingDue = now - this.pingedAt >= limits.pingIntervalMs * 0.9
     if (pingDue) {
@@ -297,13 +364,13 @@ export class ServerSocket implements LivenessCheck {
       const read = this.tcp.bytesRead
       const heard = read !== this.bytesReadAtPing
       this.bytesReadAtPing = read
-      if (!heard && this.queueBytes === 0 && this.ws.bufferedAmount === 0) {
+      if (!heard && this.queueBytes === 0 && this.buffered === 0) {
         this.env.log.debug('terminating a socket that stopped answering pings')
-        this.ws.terminate()
+        this.terminate()
         return
       }
     }
     const answered = now - this.lastSendAt >= limits.keepAliveMs * 0.9 && this.handler?.keepAlive?.() === true
-    if (pingDue && !answered) this.ws.ping()
+    if (pingDue && !answered) this.tcp.write(PING_FRAME)
   }
 }
