@@ -105,12 +105,15 @@ export function tokenFromRequest(headers: IncomingHttpHeaders, url: URL): string
 /** setTimeout's delay is a signed 32-bit number of milliseconds. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
+/** The cancel function of a token that never expires: one for all of them, not one per connection. */
+const NOTHING_TO_CANCEL = (): void => undefined
+
 /**
  * Calls `onExpired` when `identity`'s token expires, for sockets that outlive their token. Returns the
  * cancel function.
  */
 export function watchExpiry(identity: Identity, onExpired: () => void): () => void {
-  if (identity.expiresAt === null) return () => undefined
+  if (identity.expiresAt === null) return NOTHING_TO_CANCEL
   const expiresAt = identity.expiresAt
   let timer: NodeJS.Timeout | null = null
   const arm = (): void => {
