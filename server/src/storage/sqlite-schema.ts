@@ -98,3 +98,9 @@ export function readDoc(sql: LogReads, key: DocKey): ReadDoc | null {
   const log = checkLog(rows.map((r): StoredEntry => ({ seq: r.seq, data: asBytes(r.data), crc: r.crc32 })))
   return { snapshot: row.snapshot && asBytes(row.snapshot), upToSeq: row.up_to_seq, log }
 }
+
+/**
+ * SQLite's page cache per connection, in KiB when negative (its default is 2 MB). Live docs stay in the
+ * node's memory, so pages a connection cached would mostly be a second copy of docs written lately.
+ */
+export const PAGE_CACHE_SIZE = -512

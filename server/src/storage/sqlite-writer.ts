@@ -9,7 +9,7 @@ import { parentPort } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
 import { toStoredDoc } from './log-check.js'
-import { MIGRATE_TO_2, SCHEMA, SCHEMA_VERSION, prepareLogReads, readDoc, type KeyArgs } from './sqlite-schema.js'
+import { MIGRATE_TO_2, PAGE_CACHE_SIZE, SCHEMA, SCHEMA_VERSION, prepareLogReads, readDoc, type KeyArgs } from './sqlite-schema.js'
 import {
   ownedCopy,
   pack,
@@ -65,6 +65,7 @@ function openDatabase(path: string, busyTimeoutMs: number): Db {
     if (mode !== 'wal') throw new Error(`could not switch to WAL (journal_mode is ${String(mode)})`)
     // FULL makes every commit fsync the WAL: an acknowledged append survives power loss, not only a crash.
     db.pragma('synchronous = FULL')
+    db.pragma(`cache_size = ${PAGE_CACHE_SIZE}`)
     // The wait for a lock held by another connection blocks this thread only, never the event loop.
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`)
     const version = Number(db.pragma('user_version', { simple: true }))

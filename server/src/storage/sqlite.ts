@@ -6,7 +6,7 @@ import type { Database as Db } from 'better-sqlite3'
 import { crc32 } from './crc32.js'
 import { GroupCommit, storageError, type LogEntry } from './group-commit.js'
 import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, versionUnavailable, type StoredEntry } from './log.js'
-import { prepareLogReads, readDoc, type KeyArgs, type UpdateRow } from './sqlite-schema.js'
+import { PAGE_CACHE_SIZE, prepareLogReads, readDoc, type KeyArgs, type UpdateRow } from './sqlite-schema.js'
 import { ownedCopy, pack, unpack, type WriterOp, type WriterRequest, type WriterResult } from './sqlite-writer-protocol.js'
 import { WriterThread } from './sqlite-writer-thread.js'
 import type {
@@ -118,6 +118,7 @@ export class SqliteStorage implements Storage {
       reader = new Database(path, { readonly: true, fileMustExist: true })
       // A reader waits only in rare cases (a WAL being recovered); the wait is synchronous, keep it short.
       reader.pragma(`busy_timeout = ${busyTimeoutMs}`)
+      reader.pragma(`cache_size = ${PAGE_CACHE_SIZE}`)
       return new SqliteStorage(path, reader, writer, options)
     } catch (err) {
       reader?.close()
