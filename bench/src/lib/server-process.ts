@@ -19,6 +19,8 @@ export interface ChildMemory {
   readonly heapUsed: number
   readonly external: number
   readonly arrayBuffers: number
+  /** Bytes V8's young generation holds in memory (its size follows the allocation rate, not the load). */
+  readonly youngGeneration: number
 }
 
 /** Every server this run started, so that an interrupted run leaves none behind. */

@@ -4,6 +4,8 @@
  * in this folder (Murmur and each peer) uses it, so all are measured the same way.
  */
 
+import { getHeapSpaceStatistics } from 'node:v8'
+
 export interface ChildServer {
   readonly port: number
   close(): Promise<void>
@@ -13,7 +15,14 @@ export type ToChild = { readonly type: 'memory' } | { readonly type: 'stop' }
 
 export type FromChild =
   | { readonly type: 'listening'; readonly port: number; readonly description: string }
-  | { readonly type: 'memory'; readonly rss: number; readonly heapUsed: number; readonly external: number; readonly arrayBuffers: number }
+  | {
+      readonly type: 'memory'
+      readonly rss: number
+      readonly heapUsed: number
+      readonly external: number
+      readonly arrayBuffers: number
+      readonly youngGeneration: number
+    }
   | { readonly type: 'failed'; readonly message: string }
 
 /** The options the bench passes, as JSON in argv[2]. */
@@ -62,7 +71,10 @@ export async function runChild(start: () => Promise<{ server: ChildServer; descr
     else if (raw.type === 'memory') {
       void fullGc().then(() => {
         const m = process.memoryUsage()
-        send({ type: 'memory', rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers })
+        const youngGeneration = getHeapSpaceStatistics()
+          .filter((s) => s.space_name === 'new_space' || s.space_name === 'new_large_object_space')
+          .reduce((sum, s) => sum + s.physical_space_size, 0)
+        send({ type: 'memory', rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, youngGeneration })
       })
     }
   })
