@@ -3,9 +3,8 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
-import fastifyStatic from '@fastify/static'
 import rateLimit from '@fastify/rate-limit'
-import { WebSocketServer } from 'ws'
+import type { WebSocketServer } from 'ws'
 import { CloseCode, EngineName, ErrorCode, MurmurError, closeReason, isDocId, type DocId } from '@murmur/shared'
 import { Auth, ConnectionAuth, tokenFromRequest, type Identity } from './auth/auth.js'
 import { defaultConfig, validateSecurity, type ServerConfig } from './config.js'
@@ -30,7 +29,7 @@ import { KeyedRateLimiter } from './limits/token-bucket.js'
 import { Endpoint, ServerMetrics } from './metrics/metrics.js'
 import { WebhookNotifier } from './webhooks/notifier.js'
 import { WebhookDeliverer } from './webhooks/deliverer.js'
-import { Cluster } from './cluster/cluster.js'
+import type { Cluster } from './cluster/cluster.js'
 import { verifyPeer } from './cluster/peer-auth.js'
 import { PeerOrigin } from './cluster/replication.js'
 
@@ -153,6 +152,8 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     onDeleted: (key, deletedAt) => void notifier?.deleted(key, deletedAt).catch((err: unknown) => log.error({ err }, 'could not queue a doc.deleted webhook')),
   })
   if (config.staticDir !== null && existsSync(config.staticDir)) {
+    // Loaded only when there is a folder to serve, like the cluster's modules below: a node starts faster.
+    const { default: fastifyStatic } = await import('@fastify/static')
     await http.register(fastifyStatic, { root: config.staticDir, wildcard: false })
     http.setNotFoundHandler((req, reply) => {
       if (req.method === 'GET' && !req.url.startsWith('/v1/')) return reply.sendFile('index.html')
@@ -168,7 +169,9 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   })
 
   /** Cluster links (`/peer`) use `ws`; client endpoints speak WebSocket themselves (`ServerSocket`). */
-  const peerWss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
+  const peerWss: WebSocketServer | null = clustered
+    ? new (await import('ws')).WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
+    : null
   /** Every client socket; one timer visits them all for keep-alives and liveness. */
   const sockets = new LivenessWheel<ServerSocket>(config.keepAliveMs)
   /** Raw TCP sockets of every upgrade, so that close() can end the ones that linger. */
@@ -297,7 +300,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
       acceptAuthenticated(req, tcp, head, endpoint, token, (socket, identity) => new RepoConnection(socket, ctx, connectionAuth(socket, identity)))
       return
     }
-    if (url.pathname === '/peer' && cluster !== null) {
+    if (url.pathname === '/peer' && cluster !== null && peerWss !== null) {
       const peer = verifyPeer(config.clusterSecret ?? '', req.headers)
       if (peer === null) {
         tcp.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
@@ -318,6 +321,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   ctx.nodeId = config.nodeId ?? `${hostForUrl}:${port}`
   selfWsUrl = config.advertiseUrl ?? `ws://${hostForUrl}:${port}`
   if (clustered) {
+    const { Cluster } = await import('./cluster/cluster.js')
     cluster = new Cluster(config, { id: ctx.nodeId, url: selfWsUrl }, registry, storage, log)
     ctx.cluster = cluster.replication
     await cluster.start()
@@ -346,7 +350,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
         ready = false
         cluster?.close()
         for (const s of sockets.values()) s.close(CloseCode.GOING_AWAY, closeReason(ErrorCode.SHUTTING_DOWN, 'server shutting down'))
-        peerWss.close()
+        peerWss?.close()
         const httpClosed = http.close()
         // The HTTP server only finishes closing once every upgraded socket is gone; a peer that never
         // completes the closing handshake must not keep the process alive.

@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os'
-import pg from 'pg'
+import type pg from 'pg'
 import type { PoolClient } from 'pg'
 import { crc32 } from './crc32.js'
 import { GroupCommit, storageError, type LogEntry } from './group-commit.js'
@@ -115,7 +115,9 @@ export class PostgresStorage implements Storage {
   static async open(options: PostgresStorageOptions): Promise<PostgresStorage> {
     const schema = options.schema ?? 'murmur'
     if (!SCHEMA_NAME.test(schema)) throw new RangeError(`invalid schema name: ${schema}`)
-    const pool = new pg.Pool({
+    // Loaded here, not with the module: a node on SQLite starts without the PostgreSQL driver.
+    const { Pool } = (await import('pg')).default
+    const pool = new Pool({
       connectionString: withDefaultUser(options.connectionString),
       max: options.poolSize ?? 4,
       connectionTimeoutMillis: 10_000,
