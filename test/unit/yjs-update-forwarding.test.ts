@@ -43,6 +43,28 @@ describe('Yjs engine: what update listeners hear', () => {
     expect(replica.getMap('m').get('seen')).toBe(5)
   })
 
+  it('edits made on the doc between updates handed on as they arrived are heard, once each', () => {
+    const doc = yjsEngine.create()
+    const { heard, replica } = follower(doc)
+    const text = yDocOf(doc).getText('t')
+    const writer = new Y.Doc()
+    const fromWriter = (s: string): Uint8Array => {
+      const before = Y.encodeStateVector(writer)
+      writer.getText('t').insert(0, s)
+      return Y.encodeStateAsUpdate(writer, before)
+    }
+    doc.applyUpdate(fromWriter('a'))
+    doc.applyUpdate(fromWriter('b'))
+    text.insert(text.length, 'L')
+    // Large enough that Yjs's own encoding stands for it, not the bytes that arrived.
+    doc.applyUpdate(fromWriter('y'.repeat(20_000)))
+    text.insert(text.length, 'M')
+    doc.applyUpdate(fromWriter('c'))
+    expect(heard).toHaveLength(6)
+    expect(replica.getText('t').toString()).toBe(text.toString())
+    expect(text.toString()).toMatch(/^cy+baLM$/)
+  })
+
   it('trusted bytes are neither checked nor re-encoded, whatever their size', () => {
     const doc = yjsEngine.create()
     const { heard } = follower(doc)

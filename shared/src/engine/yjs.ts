@@ -138,7 +138,9 @@ const AS_IS_MAX_BYTES = 16 * 1024
 
 /** Whether a transaction changed the doc: what Yjs checks before it emits 'update'. */
 function transactionChanged(tr: Y.Transaction): boolean {
-  if (tr.deleteSet.clients.size > 0) return true
+  // A changed type means an item went in or was deleted; the state vectors are compared (per client,
+  // a map lookup each) only for what changed no type, such as structs already garbage-collected.
+  if (tr.deleteSet.clients.size > 0 || tr.changed.size > 0) return true
   for (const [client, clock] of tr.afterState) if (tr.beforeState.get(client) !== clock) return true
   return false
 }
@@ -171,6 +173,16 @@ function applyStored(bytes: Uint8Array, doc: Y.Doc): void {
   }
 }
 
+/** How `YjsDoc.applyUpdate` and its listeners on the Y.Doc agree on who reports a transaction. */
+interface ApplyRouting {
+  /** Transactions of the `applyUpdate` under way, in order; null outside one. */
+  applying: Y.Transaction[] | null
+  /** True while the `applyUpdate` under way hands its own bytes to listeners (see there). */
+  asIs: boolean
+  /** Whether `onYUpdate` is registered for Yjs's 'update' event just now. */
+  hearingYUpdates: boolean
+}
+
 /**
  * A Yjs doc that is either live (a Y.Doc) or hibernating (its whole state as one encoded update). A
  * decoded Y.Doc takes 15–20× its encoded size in memory and a few times its decode time to build, so a
@@ -184,12 +196,41 @@ class YjsDoc implements EngineDoc {
   private cachedVersion: string | null = null
   private cachedStateVector: Uint8Array | null = null
   private readonly listeners = new Set<UpdateListener>()
+  /**
+   * Shared by `applyUpdate` and the listeners on the Y.Doc, as one object: fields set through `this`
+   * would land on an object that merely delegates to this one (`Object.create(doc)`), where the
+   * listeners, bound to this one, would not see them.
+   */
+  private readonly routing: ApplyRouting = { applying: null, asIs: false, hearingYUpdates: false }
 
   constructor(doc: Y.Doc | null, encoded: Uint8Array | null = null, stateVector: Uint8Array | null = null) {
     this.live = doc
     this.encoded = doc === null ? encoded : null
     this.cachedStateVector = stateVector
-    doc?.on('update', this.onYUpdate)
+    if (doc !== null) this.watch(doc)
+  }
+
+  /**
+   * Listen to a live Y.Doc once, for as long as it lives: registering and removing listeners on every
+   * apply allocated in lib0's observable each time (a client applies every update a server relays).
+   */
+  private watch(doc: Y.Doc): void {
+    doc.on('afterTransactionCleanup', this.onTransactionCleanup)
+    doc.on('update', this.onYUpdate)
+    this.routing.hearingYUpdates = true
+  }
+
+  /**
+   * Yjs encodes a transaction for 'update' listeners right after this event, and only when there are
+   * any. An as-is apply takes `onYUpdate` off and leaves it off while updates keep arriving that way;
+   * it is put back here, before Yjs looks, for the first transaction that needs Yjs's encoding.
+   */
+  private readonly onTransactionCleanup = (tr: Y.Transaction): void => {
+    const routing = this.routing
+    routing.applying?.push(tr)
+    if (routing.asIs || routing.hearingYUpdates) return
+    tr.doc.on('update', this.onYUpdate)
+    routing.hearingYUpdates = true
   }
 
   /** The Y.Doc, decoded from the encoded state first if the doc is hibernating. */
@@ -203,7 +244,7 @@ class YjsDoc implements EngineDoc {
       throw err
     }
     // Attached after the decode: rebuilding the doc is not a change anyone needs to hear about.
-    doc.on('update', this.onYUpdate)
+    this.watch(doc)
     this.live = doc
     this.encoded = null
     return doc
@@ -221,7 +262,9 @@ class YjsDoc implements EngineDoc {
     const stored = encoded === undefined ? null : decodeStored(encoded)
     this.cachedStateVector = stored?.stateVector ?? Y.encodeStateVector(doc)
     this.encoded = stored?.update ?? encoded ?? Y.encodeStateAsUpdate(doc)
+    doc.off('afterTransactionCleanup', this.onTransactionCleanup)
     doc.off('update', this.onYUpdate)
+    this.routing.hearingYUpdates = false
     doc.destroy()
     this.live = null
     return true
@@ -244,27 +287,33 @@ class YjsDoc implements EngineDoc {
     // and for trusted ones (a client storing what the server sent). Not while structs wait for missing
     // dependencies: those integrate now and are in no bytes we have.
     const asIs = (trusted || update.length <= AS_IS_MAX_BYTES) && !hasPending(doc)
-    const transactions: Y.Transaction[] = []
-    const onTransaction = (tr: Y.Transaction): void => {
-      transactions.push(tr)
+    const routing = this.routing
+    if (asIs && routing.hearingYUpdates) {
+      doc.off('update', this.onYUpdate)
+      routing.hearingYUpdates = false
     }
-    doc.on('afterTransaction', onTransaction)
-    if (asIs) doc.off('update', this.onYUpdate)
+    const transactions: Y.Transaction[] = []
+    // Saved and restored: an observer may apply an update of its own while this one applies.
+    const outer = routing.applying
+    const outerAsIs = routing.asIs
+    routing.applying = transactions
+    routing.asIs = asIs
     try {
       Y.applyUpdate(doc, update, origin)
     } catch (err) {
       // Decoded fine but Yjs still failed on it; the caller gets the same error as for malformed bytes.
       throw new MurmurError(ErrorCode.INVALID_UPDATE, `Yjs rejected update: ${(err as Error).message}`, { cause: err })
     } finally {
-      doc.off('afterTransaction', onTransaction)
-      if (asIs) doc.on('update', this.onYUpdate)
+      routing.applying = outer
+      routing.asIs = outerAsIs
     }
     const changed = transactions.length > 0 && transactionChanged(transactions[0])
     if (asIs) {
       if (changed) this.onYUpdate(update, origin)
       // Changes made by observers while the update applied (an app that normalizes what arrives) are
       // their own transactions; their bytes are re-read from the doc (with its whole delete set).
-      for (const tr of transactions.slice(1)) {
+      for (let i = 1; i < transactions.length; i++) {
+        const tr = transactions[i]
         if (transactionChanged(tr)) this.onYUpdate(Y.encodeStateAsUpdate(doc, Y.encodeStateVector(tr.beforeState)), tr.origin)
       }
     }
