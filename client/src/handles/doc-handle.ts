@@ -66,6 +66,11 @@ export class DocHandle {
   /** Ids of a merged resend batch → the outbox ids it stands for. */
   private readonly batches = new Map<string, string[]>()
   private writeChain: Promise<void> = Promise.resolve()
+  /**
+   * Updates from the server queued for one write at the end of the chain; later arrivals join it until
+   * that write starts or another write is queued behind it (the store sees writes in arrival order).
+   */
+  private remoteBatch: Uint8Array[] | null = null
   /** Local edits made but not yet in the store (they count as unsaved too). */
   private pendingLocal = 0
   private remoteSinceCompact = 0
@@ -160,6 +165,7 @@ export class DocHandle {
     this.pendingLocal++
     this.emit('unsaved', this.unsavedCount)
     this.updateStatus()
+    this.remoteBatch = null
     this.writeChain = this.writeChain
       .then(async () => {
         const store = await this.host.store
@@ -177,19 +183,37 @@ export class DocHandle {
       })
   }
 
+  /**
+   * A change from the server, into the local log. Changes that arrive while the store is still busy are
+   * written together: one store call (one IndexedDB transaction) and one step of the chain per batch,
+   * not per update.
+   */
   private persistRemote(update: Uint8Array): void {
+    // A copy: the bytes may be a view into a larger buffer read from the socket, which the store would keep.
+    const bytes = new Uint8Array(update)
+    if (this.remoteBatch !== null) {
+      this.remoteBatch.push(bytes)
+      return
+    }
+    const batch = [bytes]
+    this.remoteBatch = batch
     this.writeChain = this.writeChain
-      .then(async () => {
-        const store = await this.host.store
-        await store.appendRemote(this.docKey, update)
-        if (++this.remoteSinceCompact >= LOCAL_COMPACT_EVERY) {
-          this.remoteSinceCompact = 0
-          if ((await store.logLength(this.docKey)) >= LOCAL_COMPACT_EVERY) {
-            await store.compact(this.docKey, this.engineDoc.encodeSnapshot())
-          }
-        }
-      })
+      .then(() => this.storeRemote(batch))
       .catch((err: unknown) => this.host.log.error('murmur: could not store a remote update', err))
+  }
+
+  private async storeRemote(batch: Uint8Array[]): Promise<void> {
+    // Closed now: what arrives from here on goes into the next batch.
+    if (this.remoteBatch === batch) this.remoteBatch = null
+    const store = await this.host.store
+    await store.appendRemote(this.docKey, batch)
+    this.remoteSinceCompact += batch.length
+    if (this.remoteSinceCompact >= LOCAL_COMPACT_EVERY) {
+      this.remoteSinceCompact = 0
+      if ((await store.logLength(this.docKey)) >= LOCAL_COMPACT_EVERY) {
+        await store.compact(this.docKey, this.engineDoc.encodeSnapshot())
+      }
+    }
   }
 
   private applyFromTab(update: Uint8Array): void {
@@ -333,6 +357,7 @@ export class DocHandle {
     let removed = 0
     for (const id of done) if (this.outbox.delete(id)) removed++
     if (removed === 0) return
+    this.remoteBatch = null
     this.writeChain = this.writeChain
       .then(async () => (await this.host.store).acknowledge(this.docKey, done))
       .catch((err: unknown) => this.host.log.error('murmur: could not record an ack', err))

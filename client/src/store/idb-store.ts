@@ -54,8 +54,10 @@ export class IndexedDbStore implements LocalStore {
     await tx.done
   }
 
-  async appendRemote(docKey: string, update: Uint8Array): Promise<void> {
-    await this.db.add('updates', { doc: docKey, update })
+  async appendRemote(docKey: string, updates: readonly Uint8Array[]): Promise<void> {
+    const tx = this.db.transaction('updates', 'readwrite')
+    for (const update of updates) void tx.store.add({ doc: docKey, update })
+    await tx.done
   }
 
   async acknowledge(docKey: string, ids: readonly string[]): Promise<void> {

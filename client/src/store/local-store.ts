@@ -20,8 +20,8 @@ export interface LocalStore {
   load(docKey: string): Promise<LocalDoc>
   /** A local edit: written to the log and the outbox in one transaction. */
   appendLocal(docKey: string, entry: OutboxEntry): Promise<void>
-  /** Changes from elsewhere (server, other tabs): log only. */
-  appendRemote(docKey: string, update: Uint8Array): Promise<void>
+  /** Changes from elsewhere (server, other tabs), in the order they arrived: log only, in one transaction. */
+  appendRemote(docKey: string, updates: readonly Uint8Array[]): Promise<void>
   /** The server made these durable: drop them from the outbox (the log keeps them). */
   acknowledge(docKey: string, ids: readonly string[]): Promise<void>
   /** Replace the log with a snapshot of the doc; the outbox stays. */

@@ -34,8 +34,9 @@ export class MemoryStore implements LocalStore {
     d.outbox.set(entry.id, entry.update)
   }
 
-  async appendRemote(docKey: string, update: Uint8Array): Promise<void> {
-    this.doc(docKey).updates.push(update)
+  async appendRemote(docKey: string, updates: readonly Uint8Array[]): Promise<void> {
+    const log = this.doc(docKey).updates
+    for (const u of updates) log.push(u)
   }
 
   async acknowledge(docKey: string, ids: readonly string[]): Promise<void> {
