@@ -217,7 +217,16 @@ export class Connection {
       return
     }
     this.ws = ws
-    ws.binaryType = 'arraybuffer'
+    // `ws` (Node) hands over each message as a view of the bytes it read, where 'arraybuffer' copies each
+    // one into an ArrayBuffer of its own. Decoding reads from the view; what outlives the message (the
+    // local store's copy of an update) is copied first, so no read buffer is kept. Browsers know only
+    // 'blob' and 'arraybuffer' and ignore (or refuse) the first assignment.
+    try {
+      ws.binaryType = 'nodebuffer'
+    } catch {
+      // refused: set below
+    }
+    if (ws.binaryType !== 'nodebuffer') ws.binaryType = 'arraybuffer'
     ws.onopen = () => {
       if (this.ws !== ws) return
       void this.handshake(ws)
