@@ -109,9 +109,15 @@ export function dataDir(ctx: BenchContext, scenario: string, system: System): st
  * Start `system`'s server, run `fn`, and stop the server whatever happens. Waits a few seconds at most
  * for the machine to be quiet first, so one system is not measured while something else is busy.
  */
-export async function withServer<T>(ctx: BenchContext, scenario: string, system: System, fn: (server: ServerProcess) => Promise<T>): Promise<T> {
+export async function withServer<T>(
+  ctx: BenchContext,
+  scenario: string,
+  system: System,
+  fn: (server: ServerProcess) => Promise<T>,
+  nodeArgs?: readonly string[],
+): Promise<T> {
   await ctx.settle()
-  const server = await ServerProcess.start(system.launch(dataDir(ctx, scenario, system)))
+  const server = await ServerProcess.start({ ...system.launch(dataDir(ctx, scenario, system)), nodeArgs })
   try {
     return await fn(server)
   } finally {

@@ -12,6 +12,8 @@ export type ServerKind = 'murmur' | 'y-websocket' | 'hocuspocus' | 'automerge-re
 export interface ServerLaunch {
   readonly kind: ServerKind
   readonly options: Readonly<Record<string, unknown>>
+  /** Flags for the server's node binary (V8 settings a scenario holds fixed for every system). */
+  readonly nodeArgs?: readonly string[]
 }
 
 export interface ChildMemory {
@@ -65,7 +67,7 @@ export class ServerProcess {
     const profile = profileDir !== undefined && launch.kind === 'murmur' ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
     const child = spawn(
       '/bin/sh',
-      ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, '--expose-gc', ...profile, entry, JSON.stringify({ ...launch.options, port })],
+      ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, '--expose-gc', ...(launch.nodeArgs ?? []), ...profile, entry, JSON.stringify({ ...launch.options, port })],
       { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     )
     const output: string[] = []
