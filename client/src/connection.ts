@@ -24,6 +24,9 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike
 
+/** How long after a node said it was stopping (close 1001) retries stay at the first backoff step. */
+export const RESTART_WINDOW_MS = 5_000
+
 export const ConnectionState = {
   /** Not trying: offline mode, or the browser reports no network. */
   offline: 'offline',
@@ -64,7 +67,8 @@ export interface ConnectionEvents {
 
 /**
  * One socket to a Murmur node, kept open: reconnects with jittered exponential backoff (capped, reset
- * after a successful handshake), pings when idle, and never declares a socket dead while a large
+ * after a successful handshake; held at its first step for `RESTART_WINDOW_MS` after a node closed with
+ * 1001, as it is restarting), pings when idle, and never declares a socket dead while a large
  * transfer is still going out or coming in.
  */
 export class Connection {
@@ -72,6 +76,8 @@ export class Connection {
   private _state: ConnectionState = ConnectionState.connecting
   private wantOnline = true
   private attempt = 0
+  /** Until then (ms since epoch), retries stay at the first backoff step: the server said it was stopping. */
+  private restartUntil = 0
   private retryTimer: ReturnType<typeof setTimeout> | null = null
   private livenessTimer: ReturnType<typeof setInterval> | null = null
   private lastReceivedAt = 0
@@ -249,6 +255,8 @@ export class Connection {
         void this.onUnauthorized({ code: ev.code, reason: ev.reason })
         return
       }
+      // A node that closes with 1001 is stopping: a restart or a deploy, usually back within seconds.
+      if (ev.code === CloseCode.GOING_AWAY) this.restartUntil = Date.now() + RESTART_WINDOW_MS
       this.setState(ConnectionState.connecting, { code: ev.code, reason: ev.reason })
       this.scheduleRetry()
     }
@@ -285,6 +293,7 @@ export class Connection {
     }
     if (msg.type === MessageType.welcome) {
       this.attempt = 0
+      this.restartUntil = 0
       this.nodeId = msg.nodeId
       this.lastClose = null
       this.setState(ConnectionState.open, { nodeId: msg.nodeId })
@@ -326,10 +335,13 @@ export class Connection {
     if (this.retryTimer !== null || this._state === ConnectionState.closed || !this.wantOnline) return
     const initial = this.options.backoffInitialMs ?? 250
     const max = this.options.backoffMaxMs ?? 10_000
-    const ceiling = Math.min(max, initial * 2 ** Math.min(this.attempt, 16))
+    // While a stopping node restarts, retries stay at the first step, so clients are back within one step
+    // of it listening again instead of waiting out a doubled delay; a refused connection costs little.
+    const restarting = Date.now() < this.restartUntil
+    const ceiling = restarting ? initial : Math.min(max, initial * 2 ** Math.min(this.attempt, 16))
     // Full jitter between half and all of the ceiling: a restarted server is not hit by every client at once.
     const delay = ceiling / 2 + Math.random() * (ceiling / 2)
-    this.attempt++
+    if (!restarting) this.attempt++
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null
       this.connect()

@@ -168,7 +168,7 @@ export const reconnect: Scenario = {
       notes: [
         // A repeated measurement may note the same thing twice.
         ...new Set(notes),
-        "each client library reconnects with its own default backoff (Murmur SDK: 250 ms doubling to 10 s, jittered; y-websocket: 100 ms doubling to 2.5 s; Hocuspocus: 1 s first delay, then its backoff): the figures include each one's policy",
+        "each client library reconnects with its own default backoff (Murmur SDK: 250 ms doubling to 10 s, jittered, held at 250 ms for 5 s after the node closed with 1001, going away; y-websocket: 100 ms doubling to 2.5 s; Hocuspocus: 1 s first delay, then its backoff): the figures include each one's policy",
       ],
       durationMs: performance.now() - started,
     }
