@@ -75,23 +75,31 @@ async function drive(clients: readonly DocClient[], p: FanoutParams, serverPids:
   }
   let sentInWindow = 0
   const periodMs = 1000 / p.perWriterPerSecond
-  const timers: NodeJS.Timeout[] = []
-  const writers = clients.slice(0, p.writers)
-  writers.forEach((w, i) => {
-    const map = w.doc.getMap(MAP) as Y.Map<[number, number]>
-    let seq = 0
+  const writers = clients.slice(0, p.writers).map((w, i) => ({
+    i,
+    map: w.doc.getMap(MAP) as Y.Map<[number, number]>,
+    seq: 0,
     // Staggered, so the 20 writers do not all fire in the same millisecond.
-    const start = setTimeout(() => {
-      const tick = (): void => {
-        const now = performance.now()
+    due: performance.now() + (i * periodMs) / p.writers,
+  }))
+  // One timer on fixed target times, rather than an interval per writer: an interval re-arms from when
+  // its callback ran, so every writer held up by one busy moment comes back in step with the others, and
+  // over a run the writers clump into bursts the scenario does not describe.
+  let timer: NodeJS.Timeout | null = null
+  const fire = (): void => {
+    const now = performance.now()
+    let next = Infinity
+    for (const w of writers) {
+      if (w.due <= now) {
         if (now >= windowStart && now < windowEnd) sentInWindow++
-        map.set(String(i), [seq++, now])
+        w.map.set(String(w.i), [w.seq++, now])
+        w.due += periodMs
       }
-      tick()
-      timers.push(setInterval(tick, periodMs))
-    }, (i * periodMs) / writers.length)
-    timers.push(start)
-  })
+      next = Math.min(next, w.due)
+    }
+    timer = setTimeout(fire, Math.max(0, next - performance.now()))
+  }
+  fire()
   await sleep(p.warmupMs)
   const cpus = serverPids.map((pid) => new CpuMeter(pid))
   const rss = serverPids.map((pid) => new RssPeak(pid))
@@ -103,7 +111,7 @@ async function drive(clients: readonly DocClient[], p: FanoutParams, serverPids:
   const serverCpu = cpus.reduce((sum, m) => sum + m.read(), 0)
   const benchCores = bench()
   const otherCpu = Math.max(0, machine() - serverCpu - benchCores)
-  for (const t of timers) clearInterval(t)
+  if (timer !== null) clearTimeout(timer)
   await sleep(p.drainMs)
   return { latency, sentInWindow, serverCpu, serverRssPeak: rss.reduce((sum, r) => sum + r.stop(), 0), benchCpu: benchCores, otherCpu }
 }
