@@ -26,15 +26,21 @@ class GatedStore extends MemoryStore {
   }
 }
 
+/** A node, a reader whose store can be held, and a writer, both synced on `docId`. */
+async function readerAndWriter(docId: string) {
+  const server = await startTestServer()
+  const store = new GatedStore()
+  const reader = sdkClient(server.url, { store: store as LocalStore })
+  const writer = sdkClient(server.url)
+  const hr = reader.yjs(docId)
+  const hw = writer.yjs(docId)
+  await Promise.all([untilSynced(hr), untilSynced(hw)])
+  return { server, store, reader, writer, hr, hw }
+}
+
 describe('client SDK: what reaches the local store', () => {
   it('updates from the server are stored as bytes of their own, in order, several to a write while the store is busy', async () => {
-    const server = await startTestServer()
-    const store = new GatedStore()
-    const reader = sdkClient(server.url, { store: store as LocalStore })
-    const writer = sdkClient(server.url)
-    const hr = reader.yjs('log')
-    const hw = writer.yjs('log')
-    await Promise.all([untilSynced(hr), untilSynced(hw)])
+    const { server, store, reader, hr, hw } = await readerAndWriter('log')
 
     store.hold()
     const text = hw.doc.getText('t')
@@ -73,13 +79,7 @@ describe('client SDK: what reaches the local store', () => {
   })
 
   it('a local edit made between updates from the server is logged between them', async () => {
-    const server = await startTestServer()
-    const store = new GatedStore()
-    const reader = sdkClient(server.url, { store: store as LocalStore })
-    const writer = sdkClient(server.url)
-    const hr = reader.yjs('order')
-    const hw = writer.yjs('order')
-    await Promise.all([untilSynced(hr), untilSynced(hw)])
+    const { store, hr, hw } = await readerAndWriter('order')
 
     store.hold()
     const remote = hw.doc.getText('t')

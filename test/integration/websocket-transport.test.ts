@@ -10,19 +10,10 @@ import WebSocket from 'ws'
 import { MessageType, decodeMessage, encodeMessage } from '@murmur/shared'
 import { startTestServer, wsUrl } from '../support/servers.js'
 import { eventually, until, within } from '../support/wait.js'
-import { Opcode, closePayload, frameHeader } from '../../server/dist/sync/websocket.js'
+import { Opcode, closePayload } from '../../server/dist/sync/websocket.js'
+import { clientFrame } from '../support/ws-frames.js'
 
 const HELLO = encodeMessage({ type: MessageType.hello, major: 1, minor: 0, token: '', client: 'raw-tcp' })
-
-function clientFrame(opcode: number, payload: Uint8Array, { mask = true, length }: { mask?: boolean; length?: number } = {}): Buffer {
-  const header = frameHeader(opcode, length ?? payload.length)
-  if (!mask) return Buffer.concat([header, payload])
-  header[1] |= 0x80
-  const key = randomBytes(4)
-  const body = Buffer.from(payload)
-  for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3]
-  return Buffer.concat([header, key, body])
-}
 
 interface ServerFrame {
   opcode: number

@@ -6,19 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { type FrameHandler, type FrameRemainder, Opcode, WsClose, closePayload, frameHeader, readFrames } from '../../server/dist/sync/websocket.js'
-
-/** A client frame: masked, as RFC 6455 requires of clients. */
-function clientFrame(opcode: number, payload: Uint8Array, { fin = true, mask = true, rsv = 0, length }: { fin?: boolean; mask?: boolean; rsv?: number; length?: number } = {}): Buffer {
-  const n = length ?? payload.length
-  const header = frameHeader(opcode, n)
-  header[0] = (fin ? 0x80 : 0) | rsv | opcode
-  if (!mask) return Buffer.concat([header, payload])
-  header[1] |= 0x80
-  const key = randomBytes(4)
-  const body = Buffer.from(payload)
-  for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3]
-  return Buffer.concat([header, key, body])
-}
+import { clientFrame } from '../support/ws-frames.js'
 
 interface Event {
   kind: 'message' | 'ping' | 'close' | 'violation'
