@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { type FrameHandler, type FrameRemainder, Opcode, WsClose, closePayload, frameHeader, readFrames } from '../../server/dist/sync/websocket.js'
+import { type FrameHandler, type FrameRemainder, MAX_FRAGMENTS, Opcode, WsClose, closePayload, frameHeader, readFrames } from '../../server/dist/sync/websocket.js'
 import { clientFrame } from '../support/ws-frames.js'
 
 interface Event {
@@ -147,6 +147,26 @@ describe('websocket frame reader', () => {
     ])
     expect(feed(fragments, [], 1000).events).toMatchObject([{ kind: 'violation', code: WsClose.tooBig }])
     expect(feed(fragments, [], 1200).events).toMatchObject([{ kind: 'message', binary: true }])
+  })
+
+  it('bounds the fragments of one message, which cost an object each; empty ones are not kept', () => {
+    const fragmented = (n: number): Buffer =>
+      Buffer.concat([
+        clientFrame(Opcode.binary, Buffer.from([0]), { fin: false }),
+        ...Array.from({ length: n - 2 }, (_, i) => clientFrame(Opcode.continuation, Buffer.from([(i + 1) & 0xff]), { fin: false })),
+        clientFrame(Opcode.continuation, Buffer.from([(n - 1) & 0xff])),
+      ])
+    const whole = feed(fragmented(MAX_FRAGMENTS), [])
+    expect(whole.events).toMatchObject([{ kind: 'message', binary: true }])
+    expect(Buffer.from(whole.events[0].data ?? '', 'hex')).toHaveLength(MAX_FRAGMENTS)
+    expect(feed(fragmented(MAX_FRAGMENTS + 1), []).events).toMatchObject([{ kind: 'violation', code: WsClose.policy }])
+    // Empty fragments, however many, hold nothing.
+    const empties = Buffer.concat([
+      clientFrame(Opcode.binary, Buffer.alloc(0), { fin: false }),
+      ...Array.from({ length: 10 * MAX_FRAGMENTS }, () => clientFrame(Opcode.continuation, Buffer.alloc(0), { fin: false })),
+      clientFrame(Opcode.continuation, Buffer.from('end')),
+    ])
+    expect(feed(empties, []).events).toEqual([{ kind: 'message', data: hex(Buffer.from('end')), binary: true }])
   })
 
   it('writes headers of every length class that a reader decodes back', () => {

@@ -274,9 +274,13 @@ export class ServerSocket implements LivenessCheck, FrameHandler {
     }
   }
 
-  /** @internal The peer pinged (`FrameHandler`): answer with its payload. */
+  /**
+   * @internal The peer pinged (`FrameHandler`): answer with its payload. Not while our output is backed up:
+   * RFC 6455 lets a pong answer only the latest ping, and a peer that pings without reading must not grow
+   * our buffer.
+   */
   ping(payload: Buffer): void {
-    if (this.closed) return
+    if (this.closed || this.buffered >= HIGH_WATER) return
     this.tcp.write(Buffer.concat([Buffer.from([0x80 | Opcode.pong, payload.length]), payload]))
   }
 

@@ -14,7 +14,13 @@ import type { Duplex } from 'node:stream'
 export const Opcode = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const
 
 /** Close codes of RFC 6455 §7.4.1 that the reader itself sends. */
-export const WsClose = { normal: 1000, protocolError: 1002, invalidData: 1007, tooBig: 1009, noStatus: 1005 } as const
+export const WsClose = { normal: 1000, protocolError: 1002, invalidData: 1007, policy: 1008, tooBig: 1009, noStatus: 1005 } as const
+
+/**
+ * Fragments one message may come in. Each kept fragment costs an object, so without a bound a message of
+ * one-byte fragments would hold a hundred times its size; clients fragment only large messages, if at all.
+ */
+export const MAX_FRAGMENTS = 1024
 
 const ACCEPT_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 /** A Sec-WebSocket-Key is 16 random bytes in base64. */
@@ -250,7 +256,10 @@ export function readFrames(rest: FrameRemainder | null, chunk: Buffer, maxPayloa
         rest.fragmentBinary = opcode === Opcode.binary
       }
       const fragments = rest.fragments as Buffer[]
-      fragments.push(payload)
+      if (length > 0) {
+        if (fragments.length >= MAX_FRAGMENTS) return fail(handler, WsClose.policy, `message in more than ${MAX_FRAGMENTS} fragments`)
+        fragments.push(payload)
+      }
       rest.fragmentBytes += length
       if (fin) {
         const message = fragments.length === 1 ? fragments[0] : Buffer.concat(fragments, rest.fragmentBytes)
