@@ -197,6 +197,27 @@ describe('WebSocket transport (RFC 6455 over raw TCP)', () => {
     await within(c.ended, 10_000, 'the connection to end')
   })
 
+  it('survives garbage after the handshake on every socket at once, and serves the next client', async () => {
+    const server = await startTestServer()
+    let seed = 12345
+    const random = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      return seed % n
+    }
+    const clients = await Promise.all(Array.from({ length: 40 }, () => openSync(server.port)))
+    for (const c of clients) {
+      // Random bytes, sometimes behind a valid frame so the reader is mid-stream when they arrive.
+      const garbage = Buffer.from(Array.from({ length: random(4000) }, () => random(256)))
+      c.send(random(2) === 0 ? garbage : Buffer.concat([clientFrame(Opcode.binary, HELLO), garbage]))
+      c.tcp.end()
+    }
+    await Promise.all(clients.map((c) => within(c.ended, 10_000, 'each garbage socket to end')))
+    await eventually(async () => server.socketCount === 0, 10_000, 'the server to forget every garbage socket')
+    const ok = await openSync(server.port, clientFrame(Opcode.binary, HELLO))
+    expect(decodeMessage(new Uint8Array((await ok.frame(Opcode.binary)).payload)).type).toBe(MessageType.welcome)
+    ok.tcp.destroy()
+  })
+
   it('joins a message a ws client sends in fragments', async () => {
     const server = await startTestServer()
     const ws = new WebSocket(wsUrl(server.url, '/sync'))

@@ -169,6 +169,34 @@ describe('websocket frame reader', () => {
     expect(feed(empties, []).events).toEqual([{ kind: 'message', data: hex(Buffer.from('end')), binary: true }])
   })
 
+  it('never throws on arbitrary input, and stops at the first violation it reports', () => {
+    const valid = Buffer.concat([
+      clientFrame(Opcode.binary, randomBytes(200), { fin: false }),
+      clientFrame(Opcode.ping, Buffer.from('p')),
+      clientFrame(Opcode.continuation, randomBytes(70_000)),
+      clientFrame(Opcode.binary, randomBytes(3)),
+      clientFrame(Opcode.close, closePayload(1000, 'bye')),
+    ])
+    const input = fc.oneof(
+      fc.uint8Array({ maxLength: 2000 }),
+      // Valid frames with a few bytes changed: headers, masks and payloads alike.
+      fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }).map((edits) => {
+        const b = Buffer.from(valid)
+        for (const [at, value] of edits) b[at] = value
+        return new Uint8Array(b)
+      }),
+    )
+    fc.assert(
+      fc.property(input, fc.array(fc.nat(80_000), { maxLength: 6 }), (bytes, cuts) => {
+        const { events } = feed(Buffer.from(bytes), cuts, 64 * 1024)
+        const stop = events.findIndex((e) => e.kind === 'violation' || e.kind === 'close')
+        expect(stop === -1 || stop === events.length - 1).toBe(true)
+        for (const e of events) if (e.kind === 'violation') expect([1002, 1007, 1008, 1009]).toContain(e.code)
+      }),
+      { numRuns: 500 },
+    )
+  })
+
   it('writes headers of every length class that a reader decodes back', () => {
     for (const n of [0, 125, 126, 65535, 65536, 5_000_000]) {
       const h = frameHeader(Opcode.binary, n)
