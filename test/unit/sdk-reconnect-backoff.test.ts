@@ -23,7 +23,8 @@ function fakeServer() {
     constructor() {
       state.attempts.push(Date.now())
       state.sockets.push(this)
-      setTimeout(() => {
+      // Settled after the constructor returns, as a real socket's first event is.
+      queueMicrotask(() => {
         if (!state.up) {
           this.readyState = 3
           this.onclose?.({ code: 1006, reason: '' })
@@ -31,12 +32,12 @@ function fakeServer() {
         }
         this.readyState = 1
         this.onopen?.({})
-      }, 1)
+      })
     }
 
     send(data: Uint8Array): void {
       if (decodeMessage(data).type === MessageType.hello) {
-        setTimeout(() => this.onmessage?.({ data: encodeMessage({ type: MessageType.welcome, major: 1, minor: 0, nodeId: 'n1' }).slice().buffer }), 1)
+        queueMicrotask(() => this.onmessage?.({ data: encodeMessage({ type: MessageType.welcome, major: 1, minor: 0, nodeId: 'n1' }).slice().buffer }))
       }
     }
 
@@ -89,7 +90,7 @@ describe('SDK reconnect schedule', () => {
 
   it('after a close 1001 (node stopping), retries stay at the first step while the node restarts', async () => {
     const { gaps, backAfterUp } = await outage(1001, 3000)
-    // 250 ms first step, jittered between 125 and 250 ms (plus the fake socket's 1 ms to fail).
+    // 250 ms first step, jittered between 125 and 250 ms.
     expect(gaps.length).toBeGreaterThanOrEqual(11)
     for (const gap of gaps) expect(gap).toBeLessThanOrEqual(252)
     expect(backAfterUp).toBeLessThanOrEqual(260)
