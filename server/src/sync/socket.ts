@@ -281,12 +281,12 @@ export class ServerSocket implements LivenessCheck, FrameHandler {
    */
   ping(payload: Buffer): void {
     if (this.closed || this.buffered >= HIGH_WATER) return
-    this.tcp.write(Buffer.concat([Buffer.from([0x80 | Opcode.pong, payload.length]), payload]))
+    writeFrame(this.tcp, Opcode.pong, payload, false)
   }
 
   /** @internal The peer's close frame (`FrameHandler`): answer it with the same code and end the connection. */
   closeFrame(code: number): void {
-    this.finish(code, '')
+    this.close(code)
   }
 
   /** @internal The peer broke RFC 6455 (`FrameHandler`). */
@@ -326,10 +326,6 @@ export class ServerSocket implements LivenessCheck, FrameHandler {
    * still waits in our queue is dropped. A peer that never finishes closing is cut off after a grace period.
    */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
-    this.finish(code, reason)
-  }
-
-  private finish(code: number, reason: string): void {
     if (this.closed) return
     this.closed = true
     this.remainder = null
