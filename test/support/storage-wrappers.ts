@@ -1,9 +1,11 @@
-import type { DocKey, Storage, StoredDoc } from '../../server/dist/index.js'
+import type { AppendOptions, DocKey, Storage, StoredDoc } from '../../server/dist/index.js'
 
 /** A storage that counts calls and can be told to fail loads, around a real one. */
 export class InstrumentedStorage implements Storage {
   loads = 0
   appends = 0
+  /** Appends made with `background: true` (nobody waits for them). */
+  backgroundAppends = 0
   failLoads = false
   /** Called at the start of every load; tests use it to hold loads until many clients are waiting. */
   loadGate: Promise<void> = Promise.resolve()
@@ -21,9 +23,10 @@ export class InstrumentedStorage implements Storage {
     return this.inner.load(key)
   }
 
-  append(key: DocKey, update: Uint8Array): Promise<number> {
+  append(key: DocKey, update: Uint8Array, options?: AppendOptions): Promise<number> {
     this.appends++
-    return this.inner.append(key, update)
+    if (options?.background === true) this.backgroundAppends++
+    return this.inner.append(key, update, options)
   }
 
   flush(): Promise<void> {

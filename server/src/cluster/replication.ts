@@ -303,7 +303,10 @@ export class Replication implements DocObserver {
         const key = docKeyString(msg.doc)
         this.inOrder(key, async () => {
           const doc = await this.registry.get(msg.doc)
-          const durable = doc.apply(msg.update, this.origin(peer))
+          // A push without a request id waits for no ack: the node that took the write made it durable
+          // before acknowledging it, so this copy is committed with whatever comes along in the next
+          // `backgroundCommitMs` rather than in an fsync of its own.
+          const durable = doc.apply(msg.update, this.origin(peer), { background: msg.reqId === 0 })
           if (msg.reqId > 0) {
             durable.then(
               () => this.links.send(peer, { type: PeerMessageType.docAck, reqId: msg.reqId, ok: true }),

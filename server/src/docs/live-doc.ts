@@ -6,7 +6,7 @@ import {
   type EngineDoc,
   type SyncSession,
 } from '@murmur/shared'
-import type { DocKey, Storage } from '../storage/storage.js'
+import type { AppendOptions, DocKey, Storage } from '../storage/storage.js'
 import type { Logger } from '../logger.js'
 
 /**
@@ -68,6 +68,8 @@ export class LiveDoc {
   readonly awareness = new AwarenessTable()
   /** Resolves when every write so far is durable; rejects if one failed. */
   private durableTail: Promise<void> = Promise.resolve()
+  /** Background appends (nobody was waiting for them) of this doc not yet committed. */
+  private backgroundPending = 0
   private lastSeq: number
   private updatesSinceSnapshot: number
   private bytesSinceSnapshot: number
@@ -113,14 +115,17 @@ export class LiveDoc {
     return this.failed !== null
   }
 
-  /** Apply engine update bytes from `origin` (a subscriber, a peer, or null). Resolves once durable. */
-  apply(update: Uint8Array, origin: unknown): Promise<void> {
+  /**
+   * Apply engine update bytes from `origin` (a subscriber, a peer, or null). Resolves once durable;
+   * `append.background` when nobody waits for that (see AppendOptions).
+   */
+  apply(update: Uint8Array, origin: unknown, append?: AppendOptions): Promise<void> {
     this.assertUsable()
     this.assertRoom(update.length, () => true)
     const wasHibernating = this.doc.hibernating === true
     const applied = this.doc.applyUpdate(update, origin)
     this.noteUse(wasHibernating, applied)
-    return this.persist(applied)
+    return this.persist(applied, append)
   }
 
   /** Handle an engine sync message on `session`; replies are returned at once, durability later. */
@@ -153,7 +158,13 @@ export class LiveDoc {
 
   /** Resolves once every write accepted so far is durable. */
   whenDurable(): Promise<void> {
+    this.hurry()
     return this.durableTail
+  }
+
+  /** Someone waits for this doc's durability: its background appends commit now, not at their deadline. */
+  private hurry(): void {
+    if (this.backgroundPending > 0) this.storage.flush().catch(() => undefined)
   }
 
   /** Updates and bytes appended since the last snapshot. */
@@ -290,11 +301,24 @@ export class LiveDoc {
     }
   }
 
-  private persist(applied: ApplyResult): Promise<void> {
-    if (applied.persist === null) return this.durableTail
+  private persist(applied: ApplyResult, options?: AppendOptions): Promise<void> {
+    const background = options?.background === true
+    if (applied.persist === null) {
+      // Nothing new to store (a duplicate), but the caller's ack still waits for what came before it.
+      if (!background) this.hurry()
+      return this.durableTail
+    }
     const bytes = applied.persist
     this.sizeGrowth += bytes.length
-    const append = this.storage.append(this.key, bytes).then(
+    if (background) this.backgroundPending++
+    const stored = this.storage.append(this.key, bytes, options)
+    if (background) {
+      const settled = (): void => {
+        this.backgroundPending--
+      }
+      stored.then(settled, settled)
+    }
+    const append = stored.then(
       (seq) => {
         if (seq > this.lastSeq) this.lastSeq = seq
         this.updatesSinceSnapshot++

@@ -3,8 +3,10 @@ import { MemoryStorage } from './memory.js'
 import { PostgresStorage } from './postgres.js'
 import { SqliteStorage } from './sqlite.js'
 import type { Storage } from './storage.js'
+import type { CommitTuning } from './group-commit.js'
 
 export type {
+  AppendOptions,
   DocHistory,
   DocKey,
   HistoryOptions,
@@ -19,7 +21,15 @@ export type {
   Tombstone,
 } from './storage.js'
 export { crc32 } from './crc32.js'
-export { GroupCommit, storageError, type CommitBatch, type GroupCommitOptions, type LogEntry } from './group-commit.js'
+export {
+  BACKGROUND_COMMIT_MS,
+  GroupCommit,
+  storageError,
+  type CommitBatch,
+  type CommitTuning,
+  type GroupCommitOptions,
+  type LogEntry,
+} from './group-commit.js'
 export { MemoryDisk, MemoryStorage, type MemoryDocRecord, type MemoryLogEntry, type MemoryStorageOptions } from './memory.js'
 export { PostgresStorage, type PostgresStorageOptions } from './postgres.js'
 export { SqliteStorage, type SqliteStorageOptions } from './sqlite.js'
@@ -28,10 +38,7 @@ export { SqliteStorage, type SqliteStorageOptions } from './sqlite.js'
 export const SQLITE_FILE = 'murmur.db'
 
 /** Tuning shared by the durable backends; the memory one commits on the next tick regardless. */
-export interface OpenStorageOptions {
-  readonly groupCommitMs?: number
-  readonly maxBatch?: number
-}
+export type OpenStorageOptions = CommitTuning
 
 /**
  * Opens the backend a config names: "sqlite" (the default, `<dataDir>/murmur.db`), "memory" (tests
@@ -40,7 +47,7 @@ export interface OpenStorageOptions {
  */
 export async function openStorage(spec: string, dataDir: string, options: OpenStorageOptions = {}): Promise<Storage> {
   const trimmed = spec.trim()
-  const tuning = { groupCommitMs: options.groupCommitMs, maxBatch: options.maxBatch }
+  const tuning = { groupCommitMs: options.groupCommitMs, backgroundCommitMs: options.backgroundCommitMs, maxBatch: options.maxBatch }
   if (trimmed === '' || trimmed === 'sqlite') return SqliteStorage.open({ path: join(dataDir, SQLITE_FILE), ...tuning })
   if (trimmed === 'memory') return new MemoryStorage()
   if (/^postgres(ql)?:\/\//i.test(trimmed)) {

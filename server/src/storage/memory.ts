@@ -1,7 +1,8 @@
 import { crc32 } from './crc32.js'
-import { GroupCommit, storageError, type LogEntry } from './group-commit.js'
+import { GroupCommit, storageError, type CommitTuning, type LogEntry } from './group-commit.js'
 import { assertSeq, checkLog, compareKeys, historyLimit, inPage, pageLimit, toStoredDoc, versionUnavailable } from './log.js'
 import type {
+  AppendOptions,
   DocHistory,
   DocKey,
   HistoryOptions,
@@ -55,11 +56,8 @@ export class MemoryDisk {
   }
 }
 
-export interface MemoryStorageOptions {
-  /** Default 0: commit on the next turn of the event loop, which still batches concurrent appends. */
-  readonly groupCommitMs?: number
-  readonly maxBatch?: number
-}
+/** `groupCommitMs` defaults to 0 here: commit on the next turn of the event loop, which still batches. */
+export type MemoryStorageOptions = CommitTuning
 
 /** Doc ids have no control characters, so NUL cannot occur inside either part. */
 function diskKey(key: DocKey): string {
@@ -81,6 +79,7 @@ export class MemoryStorage implements Storage {
     this.disk = disk
     this.group = new GroupCommit({
       groupCommitMs: options.groupCommitMs ?? 0,
+      backgroundCommitMs: options.backgroundCommitMs,
       maxBatch: options.maxBatch ?? 1024,
       commit: (batch) => this.commit(batch),
     })
@@ -103,9 +102,9 @@ export class MemoryStorage implements Storage {
     return doc && { ...doc, updates: doc.updates.map(copy) }
   }
 
-  append(key: DocKey, update: Uint8Array): Promise<number> {
+  append(key: DocKey, update: Uint8Array, options?: AppendOptions): Promise<number> {
     const data = copy(update)
-    return this.group.append({ key, data, crc: crc32(data) })
+    return this.group.append({ key, data, crc: crc32(data) }, options)
   }
 
   flush(): Promise<void> {

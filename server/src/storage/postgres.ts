@@ -2,9 +2,10 @@ import { userInfo } from 'node:os'
 import type pg from 'pg'
 import type { PoolClient } from 'pg'
 import { crc32 } from './crc32.js'
-import { GroupCommit, storageError, type LogEntry } from './group-commit.js'
+import { GroupCommit, storageError, type CommitTuning, type LogEntry } from './group-commit.js'
 import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, versionUnavailable } from './log.js'
 import type {
+  AppendOptions,
   DocHistory,
   DocKey,
   HistoryOptions,
@@ -17,12 +18,8 @@ import type {
   Tombstone,
 } from './storage.js'
 
-export interface PostgresStorageOptions {
+export interface PostgresStorageOptions extends CommitTuning {
   readonly connectionString: string
-  /** How long the first append of a batch waits for company before the commit. Default 2. */
-  readonly groupCommitMs?: number
-  /** A batch this large commits at once. Default 1024. */
-  readonly maxBatch?: number
   /** Schema that holds the tables, created if missing. Default "murmur"; tests use their own. */
   readonly schema?: string
   /** Connections in the pool. Commits use one at a time; loads and lists share the rest. Default 4. */
@@ -107,6 +104,7 @@ export class PostgresStorage implements Storage {
     this.s = `"${schema}"`
     this.group = new GroupCommit({
       groupCommitMs: options.groupCommitMs ?? 2,
+      backgroundCommitMs: options.backgroundCommitMs,
       maxBatch: options.maxBatch ?? 1024,
       commit: (batch) => this.commitBatch(batch),
     })
@@ -181,8 +179,8 @@ export class PostgresStorage implements Storage {
     return toStoredDoc(found.snapshot, found.upToSeq, log)
   }
 
-  append(key: DocKey, update: Uint8Array): Promise<number> {
-    return this.group.append({ key, data: update, crc: crc32(update) })
+  append(key: DocKey, update: Uint8Array, options?: AppendOptions): Promise<number> {
+    return this.group.append({ key, data: update, crc: crc32(update) }, options)
   }
 
   flush(): Promise<void> {

@@ -4,12 +4,13 @@ import { MurmurError } from '@murmur/shared'
 import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
 import { crc32 } from './crc32.js'
-import { GroupCommit, storageError, type LogEntry } from './group-commit.js'
+import { GroupCommit, storageError, type CommitTuning, type LogEntry } from './group-commit.js'
 import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, versionUnavailable, type StoredEntry } from './log.js'
 import { PAGE_CACHE_SIZE, prepareLogReads, readDoc, type KeyArgs, type UpdateRow } from './sqlite-schema.js'
 import { ownedCopy, pack, unpack, type WriterOp, type WriterRequest, type WriterResult } from './sqlite-writer-protocol.js'
 import { WriterThread } from './sqlite-writer-thread.js'
 import type {
+  AppendOptions,
   DocHistory,
   DocKey,
   HistoryOptions,
@@ -22,13 +23,9 @@ import type {
   Tombstone,
 } from './storage.js'
 
-export interface SqliteStorageOptions {
+export interface SqliteStorageOptions extends CommitTuning {
   /** Database file; its directory is created if missing. */
   readonly path: string
-  /** How long the first append of a batch waits for company before the commit. Default 2. */
-  readonly groupCommitMs?: number
-  /** A batch this large commits at once. Default 1024. */
-  readonly maxBatch?: number
   /**
    * How long a write waits for a lock held by another connection (a backup, the sqlite3 CLI) before it
    * fails. The wait blocks the writer thread, not the event loop, but every write queues behind it.
@@ -101,6 +98,7 @@ export class SqliteStorage implements Storage {
     this.writer = writer
     this.group = new GroupCommit({
       groupCommitMs: options.groupCommitMs ?? 2,
+      backgroundCommitMs: options.backgroundCommitMs,
       maxBatch: options.maxBatch ?? 1024,
       commit: (batch) => this.commitBatch(batch),
     })
@@ -142,8 +140,8 @@ export class SqliteStorage implements Storage {
     return repaired && { ...repaired, updates: unpack(repaired.updates) }
   }
 
-  append(key: DocKey, update: Uint8Array): Promise<number> {
-    return this.group.append({ key, data: update, crc: crc32(update) })
+  append(key: DocKey, update: Uint8Array, options?: AppendOptions): Promise<number> {
+    return this.group.append({ key, data: update, crc: crc32(update) }, options)
   }
 
   flush(): Promise<void> {

@@ -1,5 +1,15 @@
 import type { DocId, EngineName } from '@murmur/shared'
 
+/** How an append may be committed. */
+export interface AppendOptions {
+  /**
+   * Nobody waits for this append to be durable (a replica taking a peer's push that asked for no ack):
+   * it may wait longer for company than an append someone waits for (`CommitTuning.backgroundCommitMs`).
+   * An append that is waited for takes every background append queued before it along in its commit.
+   */
+  readonly background?: boolean
+}
+
 /** A document is named by (engine, id); the two engines are separate namespaces. */
 export interface DocKey {
   readonly engine: EngineName
@@ -129,7 +139,7 @@ export interface Storage extends Outbox {
    * fsync of the group commit it joined), rejects if it could not be made durable. Sequence numbers grow
    * per doc and are never reused, not even after compaction.
    */
-  append(key: DocKey, update: Uint8Array): Promise<number>
+  append(key: DocKey, update: Uint8Array, options?: AppendOptions): Promise<number>
   /** Resolves once everything appended before the call is durable. */
   flush(): Promise<void>
   /**
