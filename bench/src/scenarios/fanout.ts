@@ -44,6 +44,8 @@ function params(quick: boolean): FanoutParams {
 
 interface FanoutMeasurement {
   readonly latency: Samples
+  /** With clients spread over nodes: deliveries whose writer and reader share a node, and the others. */
+  readonly byHops: { readonly sameNode: Samples; readonly acrossNodes: Samples } | null
   readonly sentInWindow: number
   readonly serverCpu: number
   readonly serverRssPeak: number
@@ -54,13 +56,15 @@ interface FanoutMeasurement {
 
 /**
  * Drive the writers and record, at every other client, the time from a write to its arrival. Only
- * writes sent inside the measuring window count; arrivals are awaited for `drainMs` after it.
+ * writes sent inside the measuring window count; arrivals are awaited for `drainMs` after it. With
+ * `nodes` > 1, client i is on node i % nodes (as `openAll` spreads them).
  */
-async function drive(clients: readonly DocClient[], p: FanoutParams, serverPids: readonly number[]): Promise<FanoutMeasurement> {
+async function drive(clients: readonly DocClient[], p: FanoutParams, serverPids: readonly number[], nodes = 1): Promise<FanoutMeasurement> {
   const latency = new Samples()
+  const byHops = nodes > 1 ? { sameNode: new Samples(), acrossNodes: new Samples() } : null
   let windowStart = Infinity
   let windowEnd = Infinity
-  for (const c of clients) {
+  for (const [reader, c] of clients.entries()) {
     const map = c.doc.getMap(MAP) as Y.Map<[number, number]>
     map.observe((event) => {
       if (event.transaction.local) return
@@ -69,7 +73,10 @@ async function drive(clients: readonly DocClient[], p: FanoutParams, serverPids:
         const v = map.get(key)
         if (v === undefined) continue
         const sentAt = v[1]
-        if (sentAt >= windowStart && sentAt < windowEnd) latency.push(now - sentAt)
+        if (sentAt < windowStart || sentAt >= windowEnd) continue
+        latency.push(now - sentAt)
+        // The key is the writer's client index.
+        if (byHops !== null) (Number(key) % nodes === reader % nodes ? byHops.sameNode : byHops.acrossNodes).push(now - sentAt)
       }
     })
   }
@@ -113,7 +120,7 @@ async function drive(clients: readonly DocClient[], p: FanoutParams, serverPids:
   const otherCpu = Math.max(0, machine() - serverCpu - benchCores)
   if (timer !== null) clearTimeout(timer)
   await sleep(p.drainMs)
-  return { latency, sentInWindow, serverCpu, serverRssPeak: rss.reduce((sum, r) => sum + r.stop(), 0), benchCpu: benchCores, otherCpu }
+  return { latency, byHops, sentInWindow, serverCpu, serverRssPeak: rss.reduce((sum, r) => sum + r.stop(), 0), benchCpu: benchCores, otherCpu }
 }
 
 async function openAll(system: System, urls: readonly string[], n: number): Promise<DocClient[]> {
@@ -129,7 +136,7 @@ async function openAll(system: System, urls: readonly string[], n: number): Prom
   return clients
 }
 
-function rowFrom(system: System, label: string, m: FanoutMeasurement, p: FanoutParams): Row {
+function rowFrom(system: System, label: string, m: FanoutMeasurement, p: FanoutParams, note = system.persistence): Row {
   const s = m.latency.summary()
   const distribution: Distribution = { label, unit: 'ms', summary: s, cdf: cdfPoints(m.latency.sorted()) }
   const expected = m.sentInWindow * (p.clients - 1)
@@ -144,7 +151,7 @@ function rowFrom(system: System, label: string, m: FanoutMeasurement, p: FanoutP
       serverRss: m.serverRssPeak,
       benchCpu: m.benchCpu,
       otherCpu: m.otherCpu,
-    }),
+    }, note),
     system: label,
     distribution,
   }
@@ -167,14 +174,24 @@ async function clusterRow(ctx: BenchContext, murmur: System, p: FanoutParams): P
     }
     const clients = await openAll(murmur, nodes.map((n) => n.httpUrl), p.clients)
     try {
-      const m = await drive(clients, p, nodes.map((n) => n.pid))
-      return { ...rowFrom(murmur, label, m, p), systemId: 'murmur-cluster' }
+      const m = await drive(clients, p, nodes.map((n) => n.pid), nodes.length)
+      return { ...rowFrom(murmur, label, m, p, `${murmur.persistence}; ${hopsNote(m)}`), systemId: 'murmur-cluster' }
     } finally {
       await Promise.all(clients.map((c) => c.destroy()))
     }
   } finally {
     await Promise.all(nodes.map((n) => n.stop().catch(() => n.kill())))
   }
+}
+
+/** Median and p99 of the deliveries within one node and of those that crossed to another. */
+function hopsNote(m: FanoutMeasurement): string {
+  if (m.byHops === null) return ''
+  const fmt = (x: Samples): string => {
+    const s = x.summary()
+    return `${s.median.toFixed(1)} / ${s.p99.toFixed(1)} ms`
+  }
+  return `median / p99 when writer and reader share a node ${fmt(m.byHops.sameNode)}, across nodes ${fmt(m.byHops.acrossNodes)}`
 }
 
 export const COLUMNS: readonly Column[] = [
