@@ -52,20 +52,25 @@ function feed(input: Buffer, cuts: number[], maxPayload = 1 << 20): { events: Ev
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 
+/** However `input` is cut into reads (up to `maxCuts` cuts), the reader gives `expected` and keeps nothing. */
+function expectAtAnyCuts(input: Buffer, expected: unknown[], maxCuts: number): void {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 1, max: input.length - 1 }), { maxLength: maxCuts }), (cuts) => {
+      const { events, rest } = feed(input, cuts)
+      expect(events).toEqual(expected)
+      expect(rest).toBeNull()
+    }),
+    { numRuns: 200 },
+  )
+}
+
 describe('websocket frame reader', () => {
   it('reads messages of every length class (7-bit, 16-bit and 64-bit lengths), split at any byte', () => {
     const payloads = [0, 1, 125, 126, 127, 65535, 65536, 70_000].map((n) => randomBytes(n))
     const input = Buffer.concat(payloads.map((p) => clientFrame(Opcode.binary, p)))
     const expected = payloads.map((p) => ({ kind: 'message', data: hex(p), binary: true }))
     expect(feed(input, []).events).toEqual(expected)
-    fc.assert(
-      fc.property(fc.array(fc.integer({ min: 1, max: input.length - 1 }), { maxLength: 12 }), (cuts) => {
-        const { events, rest } = feed(input, cuts)
-        expect(events).toEqual(expected)
-        expect(rest).toBeNull()
-      }),
-      { numRuns: 200 },
-    )
+    expectAtAnyCuts(input, expected, 12)
   })
 
   it('joins fragments into one message, with control frames between them, however the bytes arrive', () => {
@@ -83,14 +88,7 @@ describe('websocket frame reader', () => {
       { kind: 'message', data: hex(Buffer.concat(parts)), binary: true },
       { kind: 'message', data: hex(Buffer.from('après')), binary: false },
     ]
-    fc.assert(
-      fc.property(fc.array(fc.integer({ min: 1, max: input.length - 1 }), { maxLength: 8 }), (cuts) => {
-        const { events, rest } = feed(input, cuts)
-        expect(events).toEqual(expected)
-        expect(rest).toBeNull()
-      }),
-      { numRuns: 200 },
-    )
+    expectAtAnyCuts(input, expected, 8)
   })
 
   it('keeps nothing between reads once every frame is whole', () => {
