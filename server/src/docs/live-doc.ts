@@ -311,15 +311,9 @@ export class LiveDoc {
     const bytes = applied.persist
     this.sizeGrowth += bytes.length
     if (background) this.backgroundPending++
-    const stored = this.storage.append(this.key, bytes, options)
-    if (background) {
-      const settled = (): void => {
-        this.backgroundPending--
-      }
-      stored.then(settled, settled)
-    }
-    const append = stored.then(
+    const append = this.storage.append(this.key, bytes, options).then(
       (seq) => {
+        if (background) this.backgroundPending--
         if (seq > this.lastSeq) this.lastSeq = seq
         this.updatesSinceSnapshot++
         this.bytesSinceSnapshot += bytes.length
@@ -332,6 +326,7 @@ export class LiveDoc {
         }
       },
       (err: unknown) => {
+        if (background) this.backgroundPending--
         // The doc in memory now holds a change storage does not: serving on would let a later
         // duplicate of it be acknowledged without being durable. Fail the doc so it reloads from storage.
         const error = new MurmurError(ErrorCode.STORAGE_FAILED, 'storage could not make an update durable', { cause: err })

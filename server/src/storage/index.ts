@@ -47,15 +47,14 @@ export type OpenStorageOptions = CommitTuning
  */
 export async function openStorage(spec: string, dataDir: string, options: OpenStorageOptions = {}): Promise<Storage> {
   const trimmed = spec.trim()
-  const tuning = { groupCommitMs: options.groupCommitMs, backgroundCommitMs: options.backgroundCommitMs, maxBatch: options.maxBatch }
-  if (trimmed === '' || trimmed === 'sqlite') return SqliteStorage.open({ path: join(dataDir, SQLITE_FILE), ...tuning })
+  if (trimmed === '' || trimmed === 'sqlite') return SqliteStorage.open({ path: join(dataDir, SQLITE_FILE), ...options })
   if (trimmed === 'memory') return new MemoryStorage()
   if (/^postgres(ql)?:\/\//i.test(trimmed)) {
     // `?schema=name` picks the schema that holds the tables (default "murmur"); it is ours, not libpq's.
     const url = new URL(trimmed)
     const schema = url.searchParams.get('schema') ?? undefined
     url.searchParams.delete('schema')
-    return PostgresStorage.open({ connectionString: url.toString(), schema, ...tuning })
+    return PostgresStorage.open({ connectionString: url.toString(), schema, ...options })
   }
   throw new RangeError(`unknown storage "${spec}": expected "sqlite", "memory" or a postgres:// URL`)
 }
