@@ -64,19 +64,29 @@ async function drive(clients: readonly DocClient[], p: FanoutParams, serverPids:
   const byHops = nodes > 1 ? { sameNode: new Samples(), acrossNodes: new Samples() } : null
   let windowStart = Infinity
   let windowEnd = Infinity
+  // Send times by writer and seq. A reader sees only a key's latest value: when several writes of one
+  // writer reach it in one transaction, each of those it skipped arrived at the same moment as the last.
+  const sentTimes: number[][] = Array.from({ length: p.writers }, () => [])
   for (const [reader, c] of clients.entries()) {
     const map = c.doc.getMap(MAP) as Y.Map<[number, number]>
+    const seen = new Array<number>(p.writers).fill(-1)
     map.observe((event) => {
       if (event.transaction.local) return
       const now = performance.now()
       for (const key of event.keysChanged) {
         const v = map.get(key)
         if (v === undefined) continue
-        const sentAt = v[1]
-        if (sentAt < windowStart || sentAt >= windowEnd) continue
-        latency.push(now - sentAt)
         // The key is the writer's client index.
-        if (byHops !== null) (Number(key) % nodes === reader % nodes ? byHops.sameNode : byHops.acrossNodes).push(now - sentAt)
+        const writer = Number(key)
+        const seq = v[0]
+        const times = sentTimes[writer]
+        for (let s = seen[writer] + 1; s <= seq; s++) {
+          const sentAt = times[s]
+          if (sentAt < windowStart || sentAt >= windowEnd) continue
+          latency.push(now - sentAt)
+          if (byHops !== null) (writer % nodes === reader % nodes ? byHops.sameNode : byHops.acrossNodes).push(now - sentAt)
+        }
+        seen[writer] = Math.max(seen[writer], seq)
       }
     })
   }
@@ -99,6 +109,7 @@ async function drive(clients: readonly DocClient[], p: FanoutParams, serverPids:
     for (const w of writers) {
       if (w.due <= now) {
         if (now >= windowStart && now < windowEnd) sentInWindow++
+        sentTimes[w.i][w.seq] = now
         w.map.set(String(w.i), [w.seq++, now])
         w.due += periodMs
       }
