@@ -71,6 +71,11 @@ export class DocHandle {
    * that write starts or another write is queued behind it (the store sees writes in arrival order).
    */
   private remoteBatch: Uint8Array[] | null = null
+  /**
+   * Sync messages from the server not yet handed to the session: those read from the socket together
+   * (one read often holds several) go in together, at the end of the read (see `drainInbox`).
+   */
+  private inbox: Uint8Array[] = []
   /** Local edits made but not yet in the store (they count as unsaved too). */
   private pendingLocal = 0
   private remoteSinceCompact = 0
@@ -249,6 +254,8 @@ export class DocHandle {
 
   /** The connection dropped. */
   detach(): void {
+    // What arrived before the link dropped is applied all the same.
+    this.drainInbox()
     this.session = null
     this.opened = false
     this.batches.clear()
@@ -304,20 +311,16 @@ export class DocHandle {
   /** A message from the server for this doc. */
   receive(msg: Message): void {
     if (this.closed) return
+    if (msg.type === MessageType.sync) {
+      if (this.session === null) return
+      // The socket hands over each message of a read in turn before anything else runs; a microtask runs
+      // once the read is done. (A browser hands over one message per task, so there each goes alone.)
+      if (this.inbox.push(msg.payload) === 1) queueMicrotask(this.drainInbox)
+      return
+    }
+    // Everything else keeps its place after the sync messages that came before it.
+    this.drainInbox()
     switch (msg.type) {
-      case MessageType.sync: {
-        if (this.session === null) return
-        let replies: Uint8Array[]
-        try {
-          replies = this.session.receive(msg.payload, Origin.server).replies
-        } catch (err) {
-          this.host.log.error('murmur: could not apply a sync message', err)
-          return
-        }
-        for (const payload of replies) this.host.send({ type: MessageType.sync, ref: this.ref, payload })
-        this.updateStatus()
-        return
-      }
       case MessageType.ack:
         this.acknowledge(msg.ids)
         return
@@ -339,6 +342,21 @@ export class DocHandle {
       default:
         return
     }
+  }
+
+  /**
+   * Hand the queued sync messages to the session at once: a run of changes from the server goes into the
+   * doc as one change (one Yjs transaction, one event for observers) instead of one per message.
+   */
+  private readonly drainInbox = (): void => {
+    if (this.inbox.length === 0) return
+    const messages = this.inbox
+    this.inbox = []
+    if (this.closed || this.session === null) return
+    const { replies, errors } = this.session.receiveAll(messages, Origin.server)
+    for (const err of errors) this.host.log.error('murmur: could not apply a sync message', err)
+    for (const payload of replies) this.host.send({ type: MessageType.sync, ref: this.ref, payload })
+    this.updateStatus()
   }
 
   private onAwareness(payload: Uint8Array): void {
@@ -382,6 +400,7 @@ export class DocHandle {
   /** Stop syncing this doc; local data stays in the store. */
   async close(): Promise<void> {
     if (this.closed) return
+    this.drainInbox()
     // Tell the others we left before the doc goes away.
     this.presence?.close()
     this.presence = null
@@ -394,6 +413,7 @@ export class DocHandle {
 
   /** Resolves once every local write so far reached the local store. */
   whenStored(): Promise<void> {
+    this.drainInbox()
     return this.writeChain
   }
 

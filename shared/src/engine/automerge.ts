@@ -14,9 +14,11 @@ import { receivedState } from './automerge-sync-state.js'
 import {
   EngineName,
   NOTHING_APPLIED,
+  receiveEach,
   type ApplyResult,
   type Engine,
   type EngineDoc,
+  type ReceivedAll,
   type SyncSession,
   type SyncSessionOptions,
   type UpdateListener,
@@ -207,6 +209,10 @@ class AutomergeSyncSession implements SyncSession {
     if (!this.merged && theirHeads != null && theirHeads.every((h) => this.doc.hasChange(h))) this.merged = true
     if (this.marked > 0) this.marked = Object.keys(sentHashes(this.state)).length
     return { replies: this.generate(), applied }
+  }
+
+  receiveAll(messages: readonly Uint8Array[], origin?: unknown): ReceivedAll {
+    return receiveEach(this, messages, origin)
   }
 
   /**

@@ -87,6 +87,13 @@ export interface SyncSession {
   start(): Uint8Array[]
   /** Handle one message from the peer: apply its changes (with `origin`) and return the replies. */
   receive(message: Uint8Array, origin?: unknown): { replies: Uint8Array[]; applied: ApplyResult }
+  /**
+   * Handle messages that arrived together, in order, with the same outcome as `receive` on each. An engine
+   * may apply a run of them as one change (Yjs, from a trusted peer: one transaction, so observers hear
+   * the run as one event). A message that fails does not stop the others: its error is in `errors`.
+   * For peers whose changes are persisted through update listeners (`receive` also says what to persist).
+   */
+  receiveAll(messages: readonly Uint8Array[], origin?: unknown): ReceivedAll
   /** Messages that tell the peer about a change the doc just went through. */
   onDocUpdate(update: Uint8Array): Uint8Array[]
   /**
@@ -97,6 +104,26 @@ export interface SyncSession {
   peerHas?(update: Uint8Array): void
   /** True once the peer's state has been merged (Yjs: SyncStep2 received; Automerge: peer heads known). */
   readonly peerStateMerged: boolean
+}
+
+export interface ReceivedAll {
+  readonly replies: Uint8Array[]
+  /** One error per message that could not be handled. */
+  readonly errors: unknown[]
+}
+
+/** `receiveAll` done one message at a time. */
+export function receiveEach(session: SyncSession, messages: readonly Uint8Array[], origin?: unknown): ReceivedAll {
+  const replies: Uint8Array[] = []
+  const errors: unknown[] = []
+  for (const message of messages) {
+    try {
+      replies.push(...session.receive(message, origin).replies)
+    } catch (err) {
+      errors.push(err)
+    }
+  }
+  return { replies, errors }
 }
 
 export interface Engine {

@@ -6,10 +6,12 @@ import { sha256Hex } from '../digest.js'
 import {
   EngineName,
   NOTHING_APPLIED,
+  receiveEach,
   type ApplyOptions,
   type ApplyResult,
   type Engine,
   type EngineDoc,
+  type ReceivedAll,
   type SyncSession,
   type SyncSessionOptions,
   type UpdateListener,
@@ -280,13 +282,35 @@ class YjsDoc implements EngineDoc {
   applyUpdate(update: Uint8Array, origin?: unknown, options: ApplyOptions = {}): ApplyResult {
     const trusted = options.trusted === true
     if (!trusted) validate(update)
-    const doc = this.doc
     // Yjs encodes every transaction's changes for its 'update' listeners, which costs about a third of
     // the apply. When the bytes applied can stand for the change, our listener steps aside and hears
     // them instead: for small updates (a large one may be mostly known, e.g. a peer's whole delete set)
     // and for trusted ones (a client storing what the server sent). Not while structs wait for missing
     // dependencies: those integrate now and are in no bytes we have.
-    const asIs = (trusted || update.length <= AS_IS_MAX_BYTES) && !hasPending(doc)
+    const asIs = (trusted || update.length <= AS_IS_MAX_BYTES) && !hasPending(this.doc)
+    const changed = this.integrate([update], origin, asIs)
+    // Keep the raw bytes when they changed the doc, or when part of them waits for missing
+    // dependencies (pending structs are not in the 'update' event but must survive a restart).
+    if (!changed && !hasPending(this.doc)) return NOTHING_APPLIED
+    return { changed, persist: update }
+  }
+
+  /**
+   * Apply updates from a trusted peer (see `ApplyOptions.trusted`) in one transaction: Yjs's own cost
+   * per transaction (two state vectors, the events, the cleanup) is paid once for the run, and observers
+   * hear the run as one event. Update listeners get each update as it is. True when the doc changed.
+   */
+  applyTrusted(updates: readonly Uint8Array[], origin?: unknown): boolean {
+    return this.integrate(updates, origin, !hasPending(this.doc))
+  }
+
+  /**
+   * Apply `updates` in one transaction and tell the update listeners what changed: with `asIs`, the
+   * bytes applied stand for the change; otherwise Yjs encodes it. If Yjs fails part-way, what did go
+   * in is reported all the same (re-read from the doc), then the error is thrown.
+   */
+  private integrate(updates: readonly Uint8Array[], origin: unknown, asIs: boolean): boolean {
+    const doc = this.doc
     const routing = this.routing
     if (asIs && routing.hearingYUpdates) {
       doc.off('update', this.onYUpdate)
@@ -298,29 +322,33 @@ class YjsDoc implements EngineDoc {
     const outerAsIs = routing.asIs
     routing.applying = transactions
     routing.asIs = asIs
+    let failure: unknown = null
     try {
-      Y.applyUpdate(doc, update, origin)
+      if (updates.length === 1) Y.applyUpdate(doc, updates[0], origin)
+      // Not a local transaction, as Y.applyUpdate's own are not: observers and undo managers tell them apart.
+      else Y.transact(doc, () => updates.forEach((update) => Y.applyUpdate(doc, update, origin)), origin, false)
     } catch (err) {
-      // Decoded fine but Yjs still failed on it; the caller gets the same error as for malformed bytes.
-      throw new MurmurError(ErrorCode.INVALID_UPDATE, `Yjs rejected update: ${(err as Error).message}`, { cause: err })
+      failure = err
     } finally {
       routing.applying = outer
       routing.asIs = outerAsIs
     }
     const changed = transactions.length > 0 && transactionChanged(transactions[0])
     if (asIs) {
-      if (changed) this.onYUpdate(update, origin)
-      // Changes made by observers while the update applied (an app that normalizes what arrives) are
-      // their own transactions; their bytes are re-read from the doc (with its whole delete set).
-      for (let i = 1; i < transactions.length; i++) {
-        const tr = transactions[i]
-        if (transactionChanged(tr)) this.onYUpdate(Y.encodeStateAsUpdate(doc, Y.encodeStateVector(tr.beforeState)), tr.origin)
+      for (const [i, tr] of transactions.entries()) {
+        if (!transactionChanged(tr)) continue
+        // Changes made by observers while the updates applied (an app that normalizes what arrives) are
+        // their own transactions, and a failed apply's are not all of its bytes: re-read from the doc
+        // (with its whole delete set).
+        if (i > 0 || failure !== null) this.onYUpdate(Y.encodeStateAsUpdate(doc, Y.encodeStateVector(tr.beforeState)), tr.origin)
+        else for (const update of updates) this.onYUpdate(update, origin)
       }
     }
-    // Keep the raw bytes when they changed the doc, or when part of them waits for missing
-    // dependencies (pending structs are not in the 'update' event but must survive a restart).
-    if (!changed && !hasPending(doc)) return NOTHING_APPLIED
-    return { changed, persist: update }
+    if (failure !== null) {
+      // Decoded fine but Yjs still failed on it; the caller gets the same error as for malformed bytes.
+      throw new MurmurError(ErrorCode.INVALID_UPDATE, `Yjs rejected update: ${(failure as Error).message}`, { cause: failure })
+    }
+    return changed
   }
 
   encodeSnapshot(): Uint8Array {
@@ -418,6 +446,53 @@ class YjsSyncSession implements SyncSession {
     const applied = isEmptyUpdate(payload) ? NOTHING_APPLIED : this.ydoc.applyUpdate(payload, origin, { trusted: this.trustedPeer })
     if (type === YSyncMessage.step2) this.peerStateMerged = true
     return { replies: [], applied }
+  }
+
+  /**
+   * From a trusted peer, each run of changes (updates and SyncStep2s) goes in as one transaction. A run
+   * that fails is handled again one message at a time (an update applied twice changes nothing), so that
+   * only the message at fault is refused. From any other peer, one message at a time.
+   */
+  receiveAll(messages: readonly Uint8Array[], origin?: unknown): ReceivedAll {
+    if (!this.trustedPeer || this.readOnly || messages.length === 1) return receiveEach(this, messages, origin)
+    const replies: Uint8Array[] = []
+    const errors: unknown[] = []
+    let run: Uint8Array[] = []
+    let updates: Uint8Array[] = []
+    let merges = false
+    const applyRun = (): void => {
+      if (run.length === 0) return
+      try {
+        if (updates.length > 0) this.ydoc.applyTrusted(updates, origin)
+        if (merges) this.peerStateMerged = true
+      } catch {
+        errors.push(...receiveEach(this, run, origin).errors)
+      }
+      run = []
+      updates = []
+      merges = false
+    }
+    for (const message of messages) {
+      let decoded: { type: YSyncMessage; payload: Uint8Array }
+      try {
+        decoded = decodeYSyncMessage(message)
+      } catch (err) {
+        errors.push(err)
+        continue
+      }
+      if (decoded.type === YSyncMessage.step1) {
+        applyRun()
+        const each = receiveEach(this, [message], origin)
+        replies.push(...each.replies)
+        errors.push(...each.errors)
+        continue
+      }
+      run.push(message)
+      if (!isEmptyUpdate(decoded.payload)) updates.push(decoded.payload)
+      if (decoded.type === YSyncMessage.step2) merges = true
+    }
+    applyRun()
+    return { replies, errors }
   }
 
   onDocUpdate(update: Uint8Array): Uint8Array[] {
