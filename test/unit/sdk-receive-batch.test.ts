@@ -3,15 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { MemoryStore, type Logger } from '../../client/dist/index.js'
 import { MessageType, YSyncMessage, decodeMessage, encodeMessage, encodeYSyncMessage, type Message } from '../../shared/dist/index.js'
 import { connectFake, fakeSocket, sentAtLeast, untilSent, wsDelivery, type FakeSocket } from '../support/fake-socket.js'
-
-/** Map sets by two writers in turn, as updates. */
-function edits(count: number): { updates: Uint8Array[]; final: Record<string, unknown> } {
-  const writers = [new Y.Doc(), new Y.Doc()]
-  const updates: Uint8Array[] = []
-  writers.forEach((w, i) => w.on('update', (u: Uint8Array, origin: unknown) => origin === null && (updates.push(u), Y.applyUpdate(writers[1 - i], u, 'peer'))))
-  for (let i = 0; i < count; i++) writers[i % 2].getMap('m').set(`w${i % 2}`, i)
-  return { updates, final: writers[0].getMap('m').toJSON() }
-}
+import { mapEdits } from '../support/yjs-edits.js'
 
 const sentMessages = (ws: FakeSocket): Message[] => ws.sent.map((bytes) => decodeMessage(bytes))
 
@@ -48,7 +40,7 @@ async function openDoc(logger?: Logger) {
 describe('client SDK: sync messages read from the socket together', () => {
   it('go into the doc as one transaction; one read at a time, one each', async () => {
     const { ws, handle, sync, events, stored } = await openDoc()
-    const { updates, final } = edits(8)
+    const { updates, final } = mapEdits(8)
     // One socket read holding four messages: the socket hands them over one after another.
     for (const u of updates.slice(0, 4)) ws.receive(sync(YSyncMessage.update, u))
     await nextTurn()
@@ -65,7 +57,7 @@ describe('client SDK: sync messages read from the socket together', () => {
 
   it('a message after them is handled after them: an ack finds the changes that came before it applied', async () => {
     const { ws, handle, ref, sync, events } = await openDoc()
-    const { updates } = edits(2)
+    const { updates } = mapEdits(2)
     handle.doc.getMap('mine').set('k', 1)
     const isUpdate = (bytes: Uint8Array): boolean => decodeMessage(bytes).type === MessageType.update
     await untilSent(ws, (sent) => sent.some(isUpdate), 'the local update')
@@ -92,7 +84,7 @@ describe('client SDK: sync messages read from the socket together', () => {
     const errors: unknown[] = []
     const logger: Logger = { debug() {}, info() {}, warn() {}, error: (...args) => errors.push(args) }
     const { ws, handle, sync, stored } = await openDoc(logger)
-    const { updates, final } = edits(6)
+    const { updates, final } = mapEdits(6)
     for (const u of updates.slice(0, 3)) ws.receive(sync(YSyncMessage.update, u))
     ws.receive(sync(YSyncMessage.update, new Uint8Array([1])))
     for (const u of updates.slice(3)) ws.receive(sync(YSyncMessage.update, u))

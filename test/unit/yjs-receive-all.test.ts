@@ -1,25 +1,7 @@
 import * as Y from 'yjs'
 import { describe, expect, it } from 'vitest'
 import { YSyncMessage, encodeYSyncMessage, yDocOf, yjsEngine } from '../../shared/src/index.js'
-
-/** Updates from two writers, each setting its own key of map 'm' in turn: [update, what the map then holds]. */
-function edits(count: number): { updates: Uint8Array[]; final: Record<string, unknown> } {
-  const writers = [new Y.Doc(), new Y.Doc()]
-  const updates: Uint8Array[] = []
-  for (let i = 0; i < count; i++) {
-    const w = writers[i % 2]
-    let update: Uint8Array | null = null
-    const grab = (u: Uint8Array): void => {
-      update = u
-    }
-    w.on('update', grab)
-    w.getMap('m').set(`w${i % 2}`, i)
-    w.off('update', grab)
-    updates.push(update as unknown as Uint8Array)
-    Y.applyUpdate(writers[(i + 1) % 2], update as unknown as Uint8Array)
-  }
-  return { updates, final: writers[0].getMap('m').toJSON() }
-}
+import { mapEdits } from '../support/yjs-edits.js'
 
 const asUpdate = (u: Uint8Array): Uint8Array => encodeYSyncMessage(YSyncMessage.update, u)
 
@@ -44,7 +26,7 @@ function receiver(trusted: boolean) {
 
 describe('Yjs sync session: messages that arrived together', () => {
   it('from a trusted peer, a run of updates goes in as one transaction, not local, each update heard as it is', () => {
-    const { updates, final } = edits(6)
+    const { updates, final } = mapEdits(6)
     const r = receiver(true)
     const { replies, errors } = r.session.receiveAll(updates.map(asUpdate), 'server')
     expect(errors).toEqual([])
@@ -57,7 +39,7 @@ describe('Yjs sync session: messages that arrived together', () => {
   })
 
   it('from any other peer, one transaction per message, as `receive` does', () => {
-    const { updates, final } = edits(6)
+    const { updates, final } = mapEdits(6)
     const r = receiver(false)
     expect(r.session.receiveAll(updates.map(asUpdate), 'client').errors).toEqual([])
     expect(r.events).toHaveLength(6)
@@ -65,7 +47,7 @@ describe('Yjs sync session: messages that arrived together', () => {
   })
 
   it('a message Yjs fails on is refused alone: the rest of its run goes in, and everything that went in is heard', () => {
-    const { updates, final } = edits(6)
+    const { updates, final } = mapEdits(6)
     const r = receiver(true)
     // Decodes as a sync message; Yjs throws part-way through the update ("unexpected end of array").
     const broken = asUpdate(new Uint8Array([1]))
@@ -78,7 +60,7 @@ describe('Yjs sync session: messages that arrived together', () => {
   })
 
   it('a SyncStep1 among them is answered in its place, and a SyncStep2 marks the peer state merged', () => {
-    const { updates, final } = edits(4)
+    const { updates, final } = mapEdits(4)
     const r = receiver(true)
     expect(r.session.peerStateMerged).toBe(false)
     const step1 = encodeYSyncMessage(YSyncMessage.step1, Y.encodeStateVector(new Y.Doc()))
@@ -99,7 +81,7 @@ describe('Yjs sync session: messages that arrived together', () => {
   })
 
   it('a message that does not decode is refused alone, without breaking the run', () => {
-    const { updates, final } = edits(3)
+    const { updates, final } = mapEdits(3)
     const r = receiver(true)
     const { errors } = r.session.receiveAll([asUpdate(updates[0]), new Uint8Array([9, 9]), asUpdate(updates[1]), asUpdate(updates[2])], 'server')
     expect(errors).toHaveLength(1)
