@@ -8,7 +8,8 @@ const NODE_URL = process.env.MURMUR_URL ?? 'http://127.0.0.1:4321'
 
 /**
  * Automerge's `browser` entry imports its .wasm file as an ES module, which needs a bundler plugin. Its
- * base64 entry carries the same wasm inline and instantiates it synchronously; use that one instead.
+ * base64 entry carries the same wasm inline and instantiates it synchronously; use that one instead, and
+ * call its `initSync` the current way (the old one logs a deprecation warning on every page load).
  */
 function automergeInlineWasm(): Plugin {
   return {
@@ -19,6 +20,10 @@ function automergeInlineWasm(): Plugin {
       const resolved = await this.resolve(source, importer, { ...options, skipSelf: true })
       if (resolved === null) return null
       return { ...resolved, id: resolved.id.replace(/fullfat_bundler(_next)?\.js(?=$|\?)/u, (_m, next?: string) => (next ? 'fullfat_next_base64.js' : 'fullfat_base64.js')) }
+    },
+    transform(code, id) {
+      if (!/@automerge[\\/]automerge[\\/].*wasm_bindgen_output[\\/]web[\\/]index\.js$/u.test(id)) return null
+      return code.replace('initSync(wasmBlob)', 'initSync({ module: wasmBlob })')
     },
   }
 }

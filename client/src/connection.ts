@@ -24,6 +24,9 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike
 
+/** Node (or a runtime that passes for it), where `ws` and its 'nodebuffer' binary type may be in use. */
+const RUNS_ON_NODE = typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string'
+
 /** How long after a node said it was stopping (close 1001) retries stay at the first backoff step. */
 export const RESTART_WINDOW_MS = 5_000
 
@@ -226,11 +229,13 @@ export class Connection {
     // `ws` (Node) hands over each message as a view of the bytes it read, where 'arraybuffer' copies each
     // one into an ArrayBuffer of its own. Decoding reads from the view; what outlives the message (the
     // local store's copy of an update) is copied first, so no read buffer is kept. Browsers know only
-    // 'blob' and 'arraybuffer' and ignore (or refuse) the first assignment.
-    try {
-      ws.binaryType = 'nodebuffer'
-    } catch {
-      // refused: set below
+    // 'blob' and 'arraybuffer', and warn on (or refuse) any other value: they are never offered it.
+    if (RUNS_ON_NODE) {
+      try {
+        ws.binaryType = 'nodebuffer'
+      } catch {
+        // refused: set below
+      }
     }
     if (ws.binaryType !== 'nodebuffer') ws.binaryType = 'arraybuffer'
     ws.onopen = () => {

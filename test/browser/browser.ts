@@ -37,6 +37,33 @@ export interface User {
   readonly page: Page
   /** Uncaught errors the page threw; a test ends by checking there were none. */
   readonly errors: string[]
+  /**
+   * Console messages of this page at warning level or above. Any one fails the test when it finishes,
+   * unless it matches a pattern passed to `allowConsole` (a message the test causes on purpose, such as
+   * Chromium's report of a refused socket while a node is down).
+   */
+  readonly console: string[]
+  allowConsole(pattern: RegExp): void
+}
+
+/** Fail the running test, when it finishes, on console warnings or errors of `page` not allowed. */
+export function failOnConsoleProblems(page: Page, name: string): Pick<User, 'console' | 'allowConsole'> {
+  const messages: string[] = []
+  const allowed: RegExp[] = []
+  page.on('console', (msg) => {
+    const type = msg.type()
+    if (type !== 'warning' && type !== 'error' && type !== 'assert') return
+    const where = msg.location()
+    messages.push(`${name}: console.${type}: ${msg.text()}${where.url ? ` (${where.url}:${where.lineNumber})` : ''}`)
+  })
+  onTestFinished(({ task }) => {
+    const problems = messages.filter((m) => !allowed.some((p) => p.test(m)))
+    // A test that failed already says why; its console is printed, not thrown.
+    if (problems.length === 0) return
+    if (task.result?.state === 'fail') console.warn(problems.join('\n'))
+    else throw new Error(`browser console warnings or errors:\n${problems.join('\n')}`)
+  })
+  return { console: messages, allowConsole: (p) => void allowed.push(p) }
 }
 
 const DESKTOP = { width: 1360, height: 820 }
@@ -55,8 +82,9 @@ export async function openUser(browser: Browser, url: string, name: string, colo
   const page = await context.newPage()
   const errors: string[] = []
   page.on('pageerror', (err) => errors.push(`${name}: ${err.message}`))
+  const consoleCheck = failOnConsoleProblems(page, name)
   await page.goto(url)
-  return { name, context, page, errors }
+  return { name, context, page, errors, ...consoleCheck }
 }
 
 /** The editor's text as shown: every line, without remote carets, name labels or the placeholder. */

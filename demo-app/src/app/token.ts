@@ -19,6 +19,7 @@ export function accessToken(): string | null {
 
 /** Headers for a `/v1/` request. */
 export function authHeaders(): Record<string, string> {
-  const token = sessionStorage.getItem(KEY)
+  // The first request may come before the session took the token out of the address bar.
+  const token = accessToken()
   return token === null ? {} : { authorization: `Bearer ${token}` }
 }

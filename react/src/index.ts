@@ -1,0 +1,7 @@
+export { MurmurProvider, useMurmurClient, type MurmurProviderProps } from './context.js'
+export { useAutomergeDoc, useLoaded, useYjsDoc, type OpenOptions } from './docs.js'
+export { useAutomergeValue, useYjsValue } from './select.js'
+export { SyncStatus, useConnection, useSyncStatus, type ConnectionInfo, type DocSyncState } from './status.js'
+export { usePresence, type Peer, type Presence } from './presence.js'
+export { useTokenRefresh } from './auth.js'
+export { valueEqual } from './equal.js'
