@@ -25,7 +25,7 @@ export interface ClientOptions {
    * memory. Pass a `MemoryStore` shared by two clients to model a reload in tests.
    */
   readonly store?: LocalStore | Promise<LocalStore>
-  /** WebSocket implementation; the global one by default (pass `ws`'s in Node 20). */
+  /** WebSocket implementation; the global one by default (in Node, pass the `ws` package's). */
   readonly WebSocket?: WebSocketConstructor
   /** Share local edits with other tabs of this origin through BroadcastChannel. Default: on with IndexedDB. */
   readonly crossTab?: boolean

@@ -10,6 +10,12 @@ import {
 } from '@murmur/shared'
 import type { Logger } from './logger.js'
 
+/**
+ * An event handler property. Checked like a method (bivariantly), so that implementations whose events
+ * carry more than the SDK reads (the browser's `Event`, `ws`'s `CloseEvent`) fit as they are.
+ */
+type Handler<E> = { handle(ev: E): void }['handle'] | null
+
 /** The subset of the WebSocket API the SDK uses; the browser's and `ws`'s both fit. */
 export interface WebSocketLike {
   binaryType: string
@@ -17,10 +23,10 @@ export interface WebSocketLike {
   readonly bufferedAmount: number
   send(data: Uint8Array): void
   close(code?: number, reason?: string): void
-  onopen: ((ev: unknown) => void) | null
-  onclose: ((ev: { code: number; reason: string }) => void) | null
-  onmessage: ((ev: { data: unknown }) => void) | null
-  onerror: ((ev: unknown) => void) | null
+  onopen: Handler<unknown>
+  onclose: Handler<{ code: number; reason: string }>
+  onmessage: Handler<{ data: unknown }>
+  onerror: Handler<unknown>
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike
 
