@@ -3,38 +3,17 @@
  * `ts` or `tsx` block is a module of its own, compiled in strict mode. Shell, JSON and text blocks are
  * not code; any other language must not appear.
  */
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import ts from 'typescript'
 import { describe, expect, test } from 'vitest'
+import { fencedBlocks, type Snippet } from '../support/markdown.js'
 
 const repoRoot = path.resolve(import.meta.dirname, '../..')
 /** Inside the repository, so the snippets' imports resolve to the workspace packages. */
 const outDir = path.join(repoRoot, 'test-artifacts/snippets')
 
 const NOT_CODE = new Set(['sh', 'json', 'text', 'txt', ''])
-
-export interface Snippet {
-  readonly file: string
-  readonly line: number
-  readonly lang: string
-  readonly code: string
-}
-
-/** The fenced blocks of a Markdown file. */
-export function fencedBlocks(file: string): Snippet[] {
-  const lines = readFileSync(path.join(repoRoot, file), 'utf8').split('\n')
-  const blocks: Snippet[] = []
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^```(\S*)\s*$/u.exec(lines[i])
-    if (open === null) continue
-    const start = i
-    const body: string[] = []
-    while (++i < lines.length && !/^```\s*$/u.test(lines[i])) body.push(lines[i])
-    blocks.push({ file, line: start + 1, lang: open[1], code: body.join('\n') })
-  }
-  return blocks
-}
 
 function markdownFiles(): string[] {
   const docs = readdirSync(path.join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)
