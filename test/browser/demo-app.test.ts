@@ -125,6 +125,8 @@ describe('demo app in Chromium', () => {
     await workOffline.check()
     await alice.page.locator('[data-testid=status][data-status="offline"]').waitFor()
     await alice.context.setOffline(true)
+    // This probe's failure is the one network error the page may report.
+    alice.allowConsole(/ERR_INTERNET_DISCONNECTED \(http:\/\/[^/]+\/healthz:/u)
     expect(await alice.page.evaluate(`fetch('/healthz').then(() => 'reached', () => 'unreachable')`)).toBe('unreachable')
 
     const offlineText = '\nWritten on the train.'

@@ -60,6 +60,8 @@ export class NodePicker implements View {
   }
 
   async refresh(): Promise<void> {
+    // Without a network there is nothing to ask (and a failed request is an error in the console).
+    if (!navigator.onLine) return
     const nodes = await fetchNodes(this.abort.signal)
     if (this.abort.signal.aborted || nodes === null) return
     this.nodes = nodes
