@@ -4,11 +4,12 @@
  * writing as a remote person would. Rendering counts come from the components' own bodies.
  */
 import { createElement, Suspense, type ReactNode } from 'react'
-import { cleanup, render, screen, waitFor } from '@testing-library/react'
-import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest'
+import { cleanup, render, screen } from '@testing-library/react'
+import { afterEach, beforeAll, describe, expect, onTestFinished, test, vi } from 'vitest'
 import WebSocket from 'ws'
 import { createClient, MemoryStore, type ClientOptions, type MurmurClient, type WebSocketConstructor } from '../../client/dist/index.js'
-import { MurmurProvider, useAutomergeDoc, useAutomergeValue, usePresence, useSyncStatus, useYjsDoc, useYjsValue } from '../../react/dist/index.js'
+import { MurmurProvider, useAutomergeDoc, useAutomergeValue, usePresence, useSyncStatus, useTokenRefresh, useYjsDoc, useYjsValue } from '../../react/dist/index.js'
+import { AUTH_SECRET, token } from '../support/auth.js'
 import { startTestServer } from '../support/servers.js'
 import { until } from '../support/wait.js'
 
@@ -178,15 +179,51 @@ describe('React hooks', () => {
     await app.close()
   })
 
-  test('a new token given to the provider goes to the client at once', async () => {
+  test('a new token given to the provider reaches the server on the live socket, and refused edits go through', async () => {
+    const server = await startTestServer({ authSecret: AUTH_SECRET })
+    const [readOnly, canWrite] = [await token({ 'yjs:notes': 'read' }), await token({ 'yjs:notes': 'write' })]
+    const app = client(server.url, { token: readOnly })
+    function Status(): ReactNode {
+      const { status, unsaved } = useSyncStatus(useYjsDoc('notes', { suspense: true }))
+      return createElement('p', null, `${status}/${unsaved}`)
+    }
+    const view = (t: string): ReactNode => createElement(MurmurProvider, { client: app, token: t }, createElement(Suspense, { fallback: null }, createElement(Status)))
+    const { rerender } = render(view(readOnly))
+    await screen.findByText('saved/0', undefined, { timeout: 10_000 })
+    const handle = app.yjs('notes')
+    const refused = until(() => true, (cb) => handle.on('error', cb), 10_000, 'the refusal')
+    handle.doc.getText('t').insert(0, 'needs write')
+    await refused
+    await screen.findByText('syncing/1')
+    const opened = server.metrics.registry.getSingleMetric('murmur_connections_opened_total')
+    const before = JSON.stringify(await opened?.get())
+
+    rerender(view(canWrite))
+    await screen.findByText('saved/0', undefined, { timeout: 10_000 })
+    expect(JSON.stringify(await opened?.get())).toBe(before) // the same socket
+    const live = await server.registry.get({ engine: 'yjs', docId: 'notes' as never })
+    expect(live.doc.toJSON()).toEqual({ t: 'needs write' })
+    await app.close()
+  })
+
+  test('useTokenRefresh asks the client for a fresh token while mounted, and stops when unmounted', async () => {
     const server = await startTestServer()
-    const app = client(server.url, { token: 'first' })
-    const setToken = vi.spyOn(app, 'setToken')
-    const view = (token: string): ReactNode => createElement(MurmurProvider, { client: app, token }, createElement('p', null, token))
-    const { rerender } = render(view('first'))
-    rerender(view('second'))
-    await waitFor(() => expect(setToken).toHaveBeenLastCalledWith('second'))
-    expect(setToken.mock.calls.map((c) => c[0])).toEqual(['first', 'second'])
+    const app = client(server.url, { offline: true })
+    const refresh = vi.spyOn(app, 'refreshToken')
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    onTestFinished(() => {
+      vi.useRealTimers()
+    })
+    function Refresher(): ReactNode {
+      useTokenRefresh(60_000)
+      return null
+    }
+    const { unmount } = render(createElement(MurmurProvider, { client: app }, createElement(Refresher)))
+    vi.advanceTimersByTime(3 * 60_000)
+    expect(refresh).toHaveBeenCalledTimes(3)
+    unmount()
+    vi.advanceTimersByTime(10 * 60_000)
+    expect(refresh).toHaveBeenCalledTimes(3)
     await app.close()
   })
 })
