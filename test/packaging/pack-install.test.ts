@@ -192,6 +192,8 @@ describe('the packages, installed into fresh apps', () => {
       expect(lines).toEqual(['synced', 'web said: hello from the browser'])
       await user.page.getByTestId('status').filter({ hasText: 'saved' }).waitFor()
       expect(user.errors).toEqual([])
+      // The page goes before its server, or its reconnect attempts are errors in its console.
+      await user.context.close()
     } finally {
       server.kill('SIGTERM')
       await exited
