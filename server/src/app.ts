@@ -100,7 +100,6 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     registry,
     log,
     nodeId: config.nodeId ?? '',
-    cluster: null,
     auth,
     metrics: { acked: (s) => metrics.acked(s), error: (code) => metrics.error(code) },
   }
@@ -148,7 +147,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     registry,
     storage,
     auth,
-    cluster: () => ctx.cluster,
+    announceDelete: (key, deletedAt) => cluster?.replication.announceDelete(key, deletedAt),
     onDeleted: (key, deletedAt) => void notifier?.deleted(key, deletedAt).catch((err: unknown) => log.error({ err }, 'could not queue a doc.deleted webhook')),
   })
   if (config.staticDir !== null && existsSync(config.staticDir)) {
@@ -323,7 +322,6 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   if (clustered) {
     const { Cluster } = await import('./cluster/cluster.js')
     cluster = new Cluster(config, { id: ctx.nodeId, url: selfWsUrl }, registry, storage, log)
-    ctx.cluster = cluster.replication
     await cluster.start()
   }
   deliverer?.start()

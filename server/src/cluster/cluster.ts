@@ -62,7 +62,7 @@ export class Cluster {
     this.replication = new Replication(this.self, registry, this.links, this.placement, this.index, log, config.replicationTimeoutMs, () =>
       this.membership.members().filter((m) => m.state !== MemberState.left).map((m) => m.id),
     )
-    registry.observer = this.replication
+    registry.replication = this.replication
     this.membershipOptions = {
       ...DEFAULT_MEMBERSHIP_OPTIONS,
       self: { id: this.self, url: this.url },

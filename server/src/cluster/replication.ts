@@ -1,4 +1,5 @@
 import { ErrorCode, MurmurError, type DocId, type EngineName, type NodeId, type SyncSession } from '@murmur/shared'
+import type { ReplicaAcks, ReplicaWrites } from '../docs/durability.js'
 import type { DocObserver, LiveDoc } from '../docs/live-doc.js'
 import type { DocRegistry } from '../docs/registry.js'
 import type { DocKey } from '../storage/storage.js'
@@ -25,6 +26,12 @@ export function parseDocKey(key: string): DocRef {
   return { engine: key.slice(0, i) as EngineName, docId: key.slice(i + 1) as DocId }
 }
 
+/** A wait that needs no replica to answer: already settled, carried by no push. */
+function settledAcks(done: Promise<void>): ReplicaAcks {
+  done.catch(() => undefined)
+  return { reqId: 0, done, pushed: true }
+}
+
 export interface ReplicationStats {
   pushes: number
   pushesDropped: number
@@ -45,7 +52,7 @@ interface PendingAck {
  * clients on it (the fast path), keeps hints for replicas it could not reach (hinted handoff), runs
  * per-(doc, peer) engine sync sessions for repairs, and collects replica acks for W-of-N writes.
  */
-export class Replication implements DocObserver {
+export class Replication implements DocObserver, ReplicaWrites {
   private readonly origins = new Map<NodeId, PeerOrigin>()
   private readonly sessions = new Map<string, SyncSession>()
   /** When this node last started each session (peer ‖ doc). */
@@ -98,7 +105,7 @@ export class Replication implements DocObserver {
     }
   }
 
-  changed(doc: LiveDoc, update: Uint8Array, origin: unknown): void {
+  changed(doc: LiveDoc, update: Uint8Array, origin: unknown, acks: ReplicaAcks | null): void {
     const key = docKeyString(doc.key)
     this.dirty.add(key)
     const replicas = this.replicasOf(key)
@@ -115,13 +122,17 @@ export class Replication implements DocObserver {
     }
     targets.delete(this.self)
     if (origin instanceof PeerOrigin) targets.delete(origin.peer)
+    const reqId = acks?.reqId ?? 0
     for (const t of targets) {
       this.stats.pushes++
-      if (!this.links.send(t, { type: PeerMessageType.docUpdate, doc: doc.key, reqId: 0, update }, true)) {
-        this.stats.pushesDropped++
-        if (replicas.includes(t)) this.addHint(t, key)
-      }
+      // The push a write waits for carries its request id to the replicas, which answer it once durable;
+      // like any request it is queued, not dropped, when the link is busy.
+      const asks = reqId !== 0 && replicas.includes(t)
+      if (this.links.send(t, { type: PeerMessageType.docUpdate, doc: doc.key, reqId: asks ? reqId : 0, update }, !asks)) continue
+      this.stats.pushesDropped++
+      if (replicas.includes(t)) this.addHint(t, key)
     }
+    if (acks !== null) acks.pushed = true
   }
 
   unloaded(doc: LiveDoc): void {
@@ -306,7 +317,7 @@ export class Replication implements DocObserver {
           // A push without a request id waits for no ack: the node that took the write made it durable
           // before acknowledging it, so this copy is committed with whatever comes along in the next
           // `backgroundCommitMs` rather than in an fsync of its own.
-          const durable = doc.apply(msg.update, this.origin(peer), { background: msg.reqId === 0 })
+          const durable = doc.apply(msg.update, { from: this.origin(peer), durability: msg.reqId === 0 ? 'background' : 'local' })
           if (msg.reqId > 0) {
             durable.then(
               () => this.links.send(peer, { type: PeerMessageType.docAck, reqId: msg.reqId, ok: true }),
@@ -386,29 +397,38 @@ export class Replication implements DocObserver {
   // ── W-of-N acks ──────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Resolve once `replicas` replicas of the doc hold `update` durably (this node counts if it is one
-   * and the caller already made it durable here). Rejects with REPLICATION_TIMEOUT otherwise.
+   * Open a wait for `replicas` replicas of the doc to hold the write about to be applied (this node
+   * counts when it is one: the caller waits for its own fsync too). Its request id goes out with the
+   * push of the change (`changed`), or with `requestAcks` when the write changed nothing here. Rejects
+   * with REPLICATION_TIMEOUT when the doc has fewer replicas or they do not answer in time.
    */
-  replicate(doc: DocKey, update: Uint8Array, replicas: number): Promise<void> {
-    const key = docKeyString(doc)
-    const owners = this.replicasOf(key)
+  expectAcks(doc: DocKey, replicas: number): ReplicaAcks {
+    const owners = this.replicasOf(docKeyString(doc))
     if (replicas > owners.length) {
-      return Promise.reject(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this doc has ${owners.length}`))
+      return settledAcks(Promise.reject(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this doc has ${owners.length}`)))
     }
     const needed = replicas - (owners.includes(this.self) ? 1 : 0)
-    if (needed <= 0) return Promise.resolve()
+    if (needed <= 0) return settledAcks(Promise.resolve())
     const reqId = this.nextReqId++
-    return new Promise<void>((resolve, reject) => {
+    const done = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(reqId)
         reject(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `could not reach ${replicas} replicas within ${this.replicationTimeoutMs} ms`))
       }, this.replicationTimeoutMs)
       timer.unref()
       this.pending.set(reqId, { needed, resolve, reject, timer })
-      for (const r of owners) {
-        if (r !== this.self) this.links.send(r, { type: PeerMessageType.docUpdate, doc, reqId, update })
-      }
     })
+    // Whoever applies the write waits on `done` after its own fsync; a failed fsync leaves it unread.
+    done.catch(() => undefined)
+    return { reqId, done, pushed: false }
+  }
+
+  /** Ask the replicas for an update that changed nothing here (so nothing was pushed): they may lack it. */
+  requestAcks(doc: DocKey, acks: ReplicaAcks, update: Uint8Array): void {
+    for (const r of this.replicasOf(docKeyString(doc))) {
+      if (r !== this.self) this.links.send(r, { type: PeerMessageType.docUpdate, doc, reqId: acks.reqId, update })
+    }
+    acks.pushed = true
   }
 
   close(): void {

@@ -34,6 +34,13 @@ const DOC_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.FORBIDDEN, ErrorCod
 /** The keep-alive: the same bytes for every socket (a Buffer, which ws sends as it is). */
 const KEEP_ALIVE_PING = Buffer.from(encodeMessage({ type: MessageType.ping, nonce: 0 }))
 
+/**
+ * What an update's `replicas` of 0 or 1 asks: this node's fsync, and in a cluster at least one replica,
+ * which is this node when it replicates the doc (its own fsync alone would otherwise leave the only copy
+ * where anti-entropy never looks).
+ */
+const AT_LEAST_ONE_REPLICA = { replicas: 1 } as const
+
 function isDocRefusal(err: unknown): err is MurmurError {
   return err instanceof MurmurError && DOC_REFUSALS.has(err.code)
 }
@@ -351,22 +358,13 @@ export class SyncConnection implements SocketHandler {
     }
     let durable: Promise<void>
     try {
-      durable = doc.apply(payload, b)
+      durable = doc.apply(payload, { from: b, durability: replicas > 1 ? { replicas } : AT_LEAST_ONE_REPLICA })
     } catch (err) {
       if (!isDocRefusal(err)) throw err
       this.sendError(b.ref, err, id)
       return
     }
     session.peerHas?.(payload)
-    // In a cluster every ack involves a replica: W replicas when asked, and at least one when this
-    // node does not replicate the doc itself (its own fsync alone would leave the only copy here).
-    const cluster = this.ctx.cluster
-    if (replicas > 1 || cluster !== null) {
-      durable = durable.then(() => {
-        if (cluster === null) throw new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this node is not in a cluster`)
-        return cluster.replicate(doc.key, payload, Math.max(1, replicas))
-      })
-    }
     durable.then(
       () => {
         this.ctx.metrics?.acked((performance.now() - arrived) / 1000)
