@@ -16,7 +16,8 @@ import {
   type SyncSession,
 } from '@murmur/shared'
 import { ConnectionAuth } from '../auth/auth.js'
-import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
+import type { LiveDoc } from '../docs/live-doc.js'
+import { closeDoc, openDoc, toDoc, type DocClient } from '../docs/doc-client.js'
 import type { DocKey } from '../storage/storage.js'
 import type { SyncContext } from './context.js'
 import type { ServerSocket, SocketHandler } from './socket.js'
@@ -56,14 +57,13 @@ function flushAcks(b: Binding): void {
 
 /**
  * One doc open on a `/sync` socket, and that socket's subscriber to the doc. Messages for it wait in
- * `queued` until its load finished.
+ * `queued` until its load finished (`DocClient`).
  */
-class Binding implements DocSubscriber {
+class Binding implements DocClient<Message> {
   doc: LiveDoc | null = null
   session: SyncSession | null = null
-  /** Messages that arrived while the doc loaded (null: none). */
   queued: Message[] | null = null
-  closed = false
+  released = false
   /** Acked update ids not yet sent, batched per turn of the event loop (null: none). */
   private pendingAcks: string[] | null = null
 
@@ -92,8 +92,27 @@ class Binding implements DocSubscriber {
 
   fail(error: MurmurError): void {
     this.conn.sendError(this.ref, error)
-    this.closed = true
+    this.released = true
     this.conn.forget(this)
+  }
+
+  opened(doc: LiveDoc): void {
+    this.conn.started(this, doc)
+  }
+
+  handle(msg: Message): void {
+    this.conn.handleDocMessage(this, msg)
+  }
+
+  loadFailed(err: unknown): void {
+    // The doc is not served at all rather than served empty; other docs on this socket go on.
+    this.released = true
+    this.conn.forget(this)
+    this.conn.sendError(this.ref, err instanceof MurmurError ? err : new MurmurError(ErrorCode.LOAD_FAILED, 'load failed'))
+  }
+
+  broke(err: unknown): void {
+    this.conn.fatal(err)
   }
 
   /** `id` is durable: acknowledge it with the others of this turn. */
@@ -108,7 +127,7 @@ class Binding implements DocSubscriber {
   flushAcks(): void {
     const ids = this.pendingAcks
     this.pendingAcks = null
-    if (ids === null || this.closed) return
+    if (ids === null || this.released) return
     this.conn.send({ type: MessageType.ack, ref: this.ref, ids })
   }
 }
@@ -162,7 +181,7 @@ export class SyncConnection implements SocketHandler {
   }
 
   /** Tell the client why, then close with the matching code. */
-  private fatal(err: unknown): void {
+  fatal(err: unknown): void {
     if (err instanceof MurmurError) this.sendError(0, err)
     this.socket.closeWith(err)
   }
@@ -240,7 +259,7 @@ export class SyncConnection implements SocketHandler {
             this.sendError(msg.ref, new MurmurError(ErrorCode.UNKNOWN_DOC_REF, `doc ref ${msg.ref} is not open`), msg.type === MessageType.update ? msg.id : '')
             return
           }
-          this.handleDocMessage(b, msg)
+          toDoc(b, msg)
           return
         }
         case MessageType.ping:
@@ -315,13 +334,10 @@ export class SyncConnection implements SocketHandler {
     if (!this.checking) this.waiting = null
   }
 
-  private handleDocMessage(b: Binding, msg: Message): void {
-    const doc = b.doc
-    const session = b.session
-    if (doc === null || session === null) {
-      ;(b.queued ??= []).push(msg)
-      return
-    }
+  /** A message for a loaded doc. */
+  handleDocMessage(b: Binding, msg: Message): void {
+    const doc = b.doc as LiveDoc
+    const session = b.session as SyncSession
     switch (msg.type) {
       case MessageType.sync: {
         let result: ReturnType<LiveDoc['receiveSync']>
@@ -371,7 +387,7 @@ export class SyncConnection implements SocketHandler {
         b.ack(id)
       },
       (err: unknown) => {
-        if (!b.closed) this.sendError(b.ref, err instanceof MurmurError ? err : new MurmurError(ErrorCode.STORAGE_FAILED, 'not durable'), id)
+        if (!b.released) this.sendError(b.ref, err instanceof MurmurError ? err : new MurmurError(ErrorCode.STORAGE_FAILED, 'not durable'), id)
       },
     )
   }
@@ -391,44 +407,23 @@ export class SyncConnection implements SocketHandler {
     const b = new Binding(this, msg.ref, key, auth.can(key.engine, key.docId, 'write'))
     if (this.first === null) this.first = b
     else (this.more ??= new Map()).set(b.ref, b)
-    this.ctx.registry.acquire(key, b).then(
-      (doc) => this.loaded(b, doc),
-      (err: unknown) => {
-        // The doc is not served at all rather than served empty; other docs on this socket go on.
-        b.closed = true
-        this.forget(b)
-        this.sendError(b.ref, err instanceof MurmurError ? err : new MurmurError(ErrorCode.LOAD_FAILED, 'load failed'))
-      },
-    )
+    openDoc(this.ctx.registry, key, b)
   }
 
-  private loaded(b: Binding, doc: LiveDoc): void {
-    if (b.closed) {
-      this.ctx.registry.release(doc, b)
-      return
-    }
-    b.doc = doc
+  /** The doc of `b` has loaded: its session starts (its queued messages follow). */
+  started(b: Binding, doc: LiveDoc): void {
     b.key = doc.key
     b.session = doc.doc.createSyncSession({ readOnly: !b.canWrite })
     for (const payload of b.session.start()) this.send({ type: MessageType.sync, ref: b.ref, payload })
     const all = doc.awareness.encodeAll()
     if (all !== null) this.send({ type: MessageType.awareness, ref: b.ref, payload: all })
-    const queued = b.queued
-    b.queued = null
-    if (queued === null) return
-    try {
-      for (const msg of queued) this.handleDocMessage(b, msg)
-    } catch (err) {
-      this.fatal(err)
-    }
   }
 
   private close(ref: number): void {
     const b = this.binding(ref)
     if (b === undefined) return
-    b.closed = true
     this.forget(b)
-    if (b.doc !== null) this.ctx.registry.release(b.doc, b)
+    closeDoc(this.ctx.registry, b)
   }
 
   /** After a token change: drop docs it no longer lets us read, switch sessions whose write right changed. */
