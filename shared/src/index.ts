@@ -1,9 +1,14 @@
-export * from './ids.js'
-export * from './errors.js'
-export * from './digest.js'
-export * from './engine/engine.js'
+/**
+ * `@murmur/shared`: the protocol, ids and errors, and both built-in engines, registered. An app that uses
+ * one engine imports `@murmur/shared/yjs` or `@murmur/shared/automerge` instead and bundles only that one.
+ */
+import { registerEngine } from './engine/registry.js'
+import { yjsEngine } from './engine/yjs.js'
+import { automergeEngine } from './engine/automerge.js'
+
+export * from './core.js'
 export * from './engine/yjs.js'
 export * from './engine/automerge.js'
-export * from './engine/registry.js'
-export * from './presence/awareness-table.js'
-export * from './protocol/v1.js'
+
+registerEngine(yjsEngine)
+registerEngine(automergeEngine)

@@ -255,6 +255,8 @@ function sentHashes(state: A.SyncState): Record<string, true> {
 
 export const automergeEngine: Engine = {
   name: EngineName.automerge,
+  sharesUpdateMessages: false,
+  repairsWithSnapshot: true,
   create(): EngineDoc {
     return new AutomergeDoc(A.init())
   },

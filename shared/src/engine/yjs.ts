@@ -525,6 +525,8 @@ export function isEmptyUpdate(update: Uint8Array): boolean {
 
 export const yjsEngine: Engine = {
   name: EngineName.yjs,
+  sharesUpdateMessages: true,
+  repairsWithSnapshot: false,
   create(): EngineDoc {
     return new YjsDoc(newYDoc())
   },
