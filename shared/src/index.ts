@@ -1,9 +1,7 @@
-export * from './ids.js'
-export * from './errors.js'
-export * from './digest.js'
-export * from './engine/engine.js'
-export * from './engine/yjs.js'
-export * from './engine/automerge.js'
-export * from './engine/registry.js'
-export * from './presence/awareness-table.js'
-export * from './protocol/v1.js'
+/**
+ * `@murmur/shared`: the protocol, ids and errors, and both built-in engines, registered. An app that uses
+ * one engine imports `@murmur/shared/yjs` or `@murmur/shared/automerge` instead and bundles only that one.
+ */
+export * from './core.js'
+export * from './yjs.js'
+export * from './automerge.js'

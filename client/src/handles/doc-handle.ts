@@ -6,7 +6,7 @@ import {
   type Engine,
   type Message,
   type SyncSession,
-} from '@murmur/shared'
+} from '@murmur/shared/core'
 import type { LocalStore, OutboxEntry } from '../store/local-store.js'
 import { Origin } from './origin.js'
 import type { PresenceRelay } from './presence.js'

@@ -7,10 +7,10 @@
  * its `browser` export, which imports the `.wasm` file as an ES module (Vite needs a wasm plugin for that).
  */
 import * as A from '@automerge/automerge/next'
-import { ErrorCode, MurmurError } from '../errors.js'
-import { sha256Hex } from '../digest.js'
-import { concat, invalid, parseChunks, type Chunk } from './automerge-chunks.js'
-import { receivedState } from './automerge-sync-state.js'
+import { ErrorCode, MurmurError } from '../../errors.js'
+import { sha256Hex } from '../../digest.js'
+import { concat, invalid, parseChunks, type Chunk } from './chunks.js'
+import { receivedState } from './sync-state.js'
 import {
   EngineName,
   NOTHING_APPLIED,
@@ -22,7 +22,7 @@ import {
   type SyncSession,
   type SyncSessionOptions,
   type UpdateListener,
-} from './engine.js'
+} from '../engine.js'
 
 type AutomergeValue = A.Doc<unknown>
 
@@ -255,6 +255,8 @@ function sentHashes(state: A.SyncState): Record<string, true> {
 
 export const automergeEngine: Engine = {
   name: EngineName.automerge,
+  sharesUpdateMessages: false,
+  repairsWithSnapshot: true,
   create(): EngineDoc {
     return new AutomergeDoc(A.init())
   },
