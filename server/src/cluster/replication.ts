@@ -1,4 +1,4 @@
-import { ErrorCode, MurmurError, type DocId, type EngineName, type NodeId, type SyncSession } from '@murmur/shared'
+import { ErrorCode, MurmurError, getEngine, type DocId, type EngineName, type NodeId, type SyncSession } from '@murmur/shared'
 import type { ReplicaAcks, ReplicaWrites } from '../docs/durability.js'
 import type { DocObserver, LiveDoc } from '../docs/live-doc.js'
 import type { DocRegistry } from '../docs/registry.js'
@@ -276,14 +276,14 @@ export class Replication implements DocObserver, ReplicaWrites {
   }
 
   /**
-   * Repair one doc that anti-entropy found different on `peer`. Automerge docs also get this node's
-   * whole state pushed as one update: a stateful Automerge sync can take many rounds to deliver a change
+   * Repair one doc that anti-entropy found different on `peer`. Docs of an engine that
+   * `repairsWithSnapshot` (Automerge) also get this node's whole state pushed as one update: a stateful Automerge sync can take many rounds to deliver a change
    * that a lost message once carried, while a snapshot is applied in one step whatever either side
    * believes it sent (the other direction follows when the peer repairs in its own rounds).
    */
   repair(peer: NodeId, key: string): void {
     this.startSync(peer, key)
-    if (parseDocKey(key).engine !== 'automerge') return
+    if (!getEngine(parseDocKey(key).engine).repairsWithSnapshot) return
     this.inOrder(key, async () => {
       const doc = await this.registry.get(parseDocKey(key))
       this.links.send(peer, { type: PeerMessageType.docUpdate, doc: doc.key, reqId: 0, update: doc.doc.encodeSnapshot() })
