@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { ErrorCode, MurmurError, engineNames, getEngine, isDocId, isEngineName, type DocId, type EngineName } from '@murmur/shared'
-import type { Auth } from '../auth/auth.js'
+import type { Authenticator } from '../auth/auth.js'
 import type { DocRegistry } from '../docs/registry.js'
 import type { DocKey, Storage } from '../storage/storage.js'
 import { requireAccess } from './auth.js'
@@ -8,7 +8,7 @@ import { requireAccess } from './auth.js'
 export interface DocRoutesDeps {
   readonly registry: DocRegistry
   readonly storage: Storage
-  readonly auth: Auth
+  readonly auth: Authenticator
   /**
    * A doc was deleted here (its tombstone is durable): the cluster tells the other nodes, which apply
    * it with `DocRegistry.delete`.

@@ -11,7 +11,8 @@ import type { ConnectionAuth } from '../auth/auth.js'
 import type { LiveDoc } from '../docs/live-doc.js'
 import { closeDoc, openDoc, toDoc, type DocClient } from '../docs/doc-client.js'
 import type { SyncContext } from './context.js'
-import type { ServerSocket, SocketHandler } from './socket.js'
+import type { ServerSocket, SocketHandler } from '../ws/socket.js'
+import type { ClientUpgrade } from '../ws/upgrades.js'
 import {
   REPO_PROTOCOL_VERSION,
   RepoMessageType,
@@ -247,4 +248,9 @@ export class RepoConnection implements SocketHandler {
     openDoc(this.ctx.registry, { engine: EngineName.automerge, docId: documentId }, peer)
     return peer
   }
+}
+
+/** `/automerge`: the token comes with the upgrade and is checked before the socket is accepted. */
+export function serveAutomergeRepo(upgrade: ClientUpgrade, ctx: SyncContext): void {
+  upgrade.acceptAuthenticated((socket, access) => new RepoConnection(socket, ctx, access))
 }

@@ -1,4 +1,4 @@
-import type { Auth } from '../auth/auth.js'
+import type { Authenticator } from '../auth/auth.js'
 import type { ServerConfig } from '../config.js'
 import type { DocRegistry } from '../docs/registry.js'
 import type { Logger } from '../logger.js'
@@ -11,7 +11,7 @@ export interface SyncContext {
   /** This node's id, sent in welcome. */
   readonly nodeId: string
   /** Who may read and write which doc; every endpoint asks it. */
-  readonly auth: Auth
+  readonly auth: Authenticator
   /** Where endpoints report what the node's metrics count; null when nobody counts. */
   readonly metrics: SyncMetrics | null
 }

@@ -20,7 +20,8 @@ import type { LiveDoc } from '../docs/live-doc.js'
 import { closeDoc, openDoc, toDoc, type DocClient } from '../docs/doc-client.js'
 import type { DocKey } from '../storage/storage.js'
 import type { SyncContext } from './context.js'
-import type { ServerSocket, SocketHandler } from './socket.js'
+import type { ServerSocket, SocketHandler } from '../ws/socket.js'
+import type { ClientUpgrade } from '../ws/upgrades.js'
 import { BroadcastFrames, sharesUpdateMessages } from './broadcast.js'
 
 /** Most docs one socket may have open at once. */
@@ -443,4 +444,9 @@ export class SyncConnection implements SocketHandler {
       for (const payload of b.session.start()) this.send({ type: MessageType.sync, ref: b.ref, payload })
     }
   }
+}
+
+/** `/sync`: accepted at once; the token comes with hello (or, if hello has none, with the upgrade). */
+export function serveSync(upgrade: ClientUpgrade, ctx: SyncContext): void {
+  upgrade.accept((socket) => new SyncConnection(socket, ctx, upgrade.token))
 }

@@ -5,6 +5,7 @@ import {
   EngineName,
   ErrorCode,
   MurmurError,
+  isDocId,
   type DocId,
   type SyncSession,
 } from '@murmur/shared'
@@ -12,7 +13,8 @@ import type { ConnectionAuth } from '../auth/auth.js'
 import type { LiveDoc } from '../docs/live-doc.js'
 import { closeDoc, openDoc, toDoc, type DocClient } from '../docs/doc-client.js'
 import type { SyncContext } from './context.js'
-import type { ServerSocket, SocketHandler } from './socket.js'
+import type { ServerSocket, SocketHandler } from '../ws/socket.js'
+import type { ClientUpgrade } from '../ws/upgrades.js'
 import { BroadcastFrames } from './broadcast.js'
 
 /** y-websocket's outer message types (one message per frame). */
@@ -156,4 +158,29 @@ export class YWebsocketConnection implements SocketHandler, DocClient<Uint8Array
   broke(err: unknown): void {
     this.socket.closeWith(err)
   }
+}
+
+/**
+ * `/yjs/<docId>`: the doc is in the path, the token comes with the upgrade; both are checked before the
+ * socket is accepted (a doc the token may not read is refused with 4403).
+ */
+export function serveYWebsocket(upgrade: ClientUpgrade, ctx: SyncContext): void {
+  let docId: string
+  try {
+    docId = decodeURIComponent(upgrade.url.pathname.slice('/yjs/'.length))
+  } catch {
+    docId = ''
+  }
+  if (!isDocId(docId)) {
+    upgrade.refuse(new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid doc id in the URL'))
+    return
+  }
+  upgrade.acceptAuthenticated((socket, access) => {
+    if (!access.can(EngineName.yjs, docId, 'read')) {
+      access.dispose()
+      socket.closeWith(new MurmurError(ErrorCode.FORBIDDEN, `the token does not allow reading yjs:${docId.slice(0, 60)}`))
+      return
+    }
+    new YWebsocketConnection(socket, docId as DocId, ctx, access)
+  })
 }
