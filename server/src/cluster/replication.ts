@@ -1,5 +1,7 @@
-import { ErrorCode, MurmurError, getEngine, type DocId, type EngineName, type NodeId, type SyncSession } from '@murmur/shared'
+import { ErrorCode, MurmurError, getEngine, type DocId, type EngineName, type NodeId } from '@murmur/shared'
 import type { ReplicaAcks, ReplicaWrites } from '../docs/durability.js'
+import { AckWaits } from './ack-waits.js'
+import { SyncSessions } from './sync-sessions.js'
 import type { DocObserver, LiveDoc } from '../docs/live-doc.js'
 import type { DocRegistry } from '../docs/registry.js'
 import type { DocKey } from '../storage/storage.js'
@@ -8,9 +10,6 @@ import type { PeerLinks } from './links.js'
 import { PeerMessageType, type DocRef, type PeerMessage } from './peer-protocol.js'
 import { locate, type Placement } from './placement.js'
 import type { VersionIndex } from './version-index.js'
-
-/** A sync this node started is not restarted for this long (see `startSync`). */
-const SYNC_GRACE_MS = 3000
 
 /** The origin of a change that came from another node; pushes never go back to it. */
 export class PeerOrigin {
@@ -26,25 +25,12 @@ export function parseDocKey(key: string): DocRef {
   return { engine: key.slice(0, i) as EngineName, docId: key.slice(i + 1) as DocId }
 }
 
-/** A wait that needs no replica to answer: already settled, carried by no push. */
-function settledAcks(done: Promise<void>): ReplicaAcks {
-  done.catch(() => undefined)
-  return { reqId: 0, done, pushed: true }
-}
-
 export interface ReplicationStats {
   pushes: number
   pushesDropped: number
   hintsQueued: number
   hintsReplayed: number
   syncsStarted: number
-}
-
-interface PendingAck {
-  needed: number
-  resolve: () => void
-  reject: (err: MurmurError) => void
-  timer: NodeJS.Timeout
 }
 
 /**
@@ -54,17 +40,14 @@ interface PendingAck {
  */
 export class Replication implements DocObserver, ReplicaWrites {
   private readonly origins = new Map<NodeId, PeerOrigin>()
-  private readonly sessions = new Map<string, SyncSession>()
-  /** When this node last started each session (peer ‖ doc). */
-  private readonly sessionStartedAt = new Map<string, number>()
+  private readonly sessions = new SyncSessions()
   private readonly interest = new Map<string, Set<NodeId>>()
   private readonly hints = new Map<NodeId, Set<string>>()
   /** Deletions not yet told to a peer (it was unreachable), by peer: doc key → deletion time. */
   private readonly deletions = new Map<NodeId, Map<string, number>>()
   private readonly dirty = new Set<string>()
-  private readonly pending = new Map<number, PendingAck>()
+  private readonly acks: AckWaits
   private readonly chains = new Map<string, Promise<void>>()
-  private nextReqId = 1
   readonly stats: ReplicationStats = { pushes: 0, pushesDropped: 0, hintsQueued: 0, hintsReplayed: 0, syncsStarted: 0 }
 
   constructor(
@@ -77,7 +60,9 @@ export class Replication implements DocObserver, ReplicaWrites {
     private readonly replicationTimeoutMs: number,
     /** Every member this node knows that has not left (deletions go to all of them). */
     private readonly members: () => readonly NodeId[],
-  ) {}
+  ) {
+    this.acks = new AckWaits(replicationTimeoutMs)
+  }
 
   private origin(peer: NodeId): PeerOrigin {
     let o = this.origins.get(peer)
@@ -138,12 +123,7 @@ export class Replication implements DocObserver, ReplicaWrites {
   unloaded(doc: LiveDoc): void {
     const key = docKeyString(doc.key)
     if (this.dirty.delete(key)) this.index.set(key, doc.doc.version())
-    const suffix = `\u0000${key}`
-    for (const id of [...this.sessions.keys()]) {
-      if (!id.endsWith(suffix)) continue
-      this.sessions.delete(id)
-      this.sessionStartedAt.delete(id)
-    }
+    this.sessions.dropDoc(key)
     if (!this.isReplica(key)) {
       for (const r of this.replicasOf(key)) this.links.send(r, { type: PeerMessageType.interest, doc: doc.key, on: false })
     }
@@ -194,13 +174,8 @@ export class Replication implements DocObserver, ReplicaWrites {
   }
 
   linkDown(peer: NodeId): void {
-    const prefix = `${peer}\u0000`
-    for (const id of [...this.sessions.keys()]) {
-      if (!id.startsWith(prefix)) continue
-      this.sessions.delete(id)
-      this.sessionStartedAt.delete(id)
+    for (const key of this.sessions.dropPeer(peer)) {
       // A handoff cut short must be retried: anti-entropy only covers partitions both sides replicate.
-      const key = id.slice(prefix.length)
       if (!this.isReplica(key) && this.replicasOf(key).includes(peer)) this.addHint(peer, key)
     }
     for (const set of this.interest.values()) set.delete(peer)
@@ -254,21 +229,16 @@ export class Replication implements DocObserver, ReplicaWrites {
   // ── engine sync with one peer ────────────────────────────────────────────────────────────────
 
   /**
-   * Start (or restart) a sync of one doc with a peer; both sides send what the other lacks. A session
-   * started less than `SYNC_GRACE_MS` ago is left to finish: anti-entropy notices a difference every
-   * round until the sync completes, and restarting a stateful (Automerge) sync that often under load
-   * would keep it from ever completing.
+   * Start (or restart) a sync of one doc with a peer; both sides send what the other lacks. One started
+   * a moment ago is left to finish (`SyncSessions.mayStart`).
    */
   startSync(peer: NodeId, key: string): void {
-    const id = `${peer}\u0000${key}`
-    const started = this.sessionStartedAt.get(id)
-    if (started !== undefined && this.sessions.has(id) && Date.now() - started < SYNC_GRACE_MS) return
-    this.sessionStartedAt.set(id, Date.now())
+    if (!this.sessions.mayStart(peer, key)) return
     this.stats.syncsStarted++
     this.inOrder(key, async () => {
       const doc = await this.registry.get(parseDocKey(key))
       const session = doc.doc.createSyncSession()
-      this.sessions.set(id, session)
+      this.sessions.set(peer, key, session)
       session.start().forEach((payload, i) => {
         if (!this.links.send(peer, { type: PeerMessageType.docSync, doc: doc.key, payload, fresh: i === 0 })) this.addHint(peer, key)
       })
@@ -277,8 +247,8 @@ export class Replication implements DocObserver, ReplicaWrites {
 
   /**
    * Repair one doc that anti-entropy found different on `peer`. Docs of an engine that
-   * `repairsWithSnapshot` (Automerge) also get this node's whole state pushed as one update: a stateful Automerge sync can take many rounds to deliver a change
-   * that a lost message once carried, while a snapshot is applied in one step whatever either side
+   * `repairsWithSnapshot` (Automerge) also get this node's whole state pushed as one update: a stateful
+   * Automerge sync can take many rounds to deliver a change that a lost message once carried, while a snapshot is applied in one step whatever either side
    * believes it sent (the other direction follows when the peer repairs in its own rounds).
    */
   repair(peer: NodeId, key: string): void {
@@ -296,13 +266,7 @@ export class Replication implements DocObserver, ReplicaWrites {
    * docs they were syncing are synced again from scratch.
    */
   linkLost(peer: NodeId): void {
-    const prefix = `${peer}\u0000`
-    for (const id of [...this.sessions.keys()]) {
-      if (!id.startsWith(prefix)) continue
-      this.sessions.delete(id)
-      this.sessionStartedAt.delete(id)
-      this.addHint(peer, id.slice(prefix.length))
-    }
+    for (const key of this.sessions.dropPeer(peer)) this.addHint(peer, key)
     if (this.links.isUp(peer)) this.linkUp(peer)
   }
 
@@ -327,29 +291,19 @@ export class Replication implements DocObserver, ReplicaWrites {
         })
         return
       }
-      case PeerMessageType.docAck: {
-        const p = this.pending.get(msg.reqId)
-        if (p === undefined || !msg.ok) return
-        if (--p.needed <= 0) {
-          clearTimeout(p.timer)
-          this.pending.delete(msg.reqId)
-          p.resolve()
-        }
+      case PeerMessageType.docAck:
+        if (msg.ok) this.acks.answered(msg.reqId)
         return
-      }
       case PeerMessageType.docSync: {
         const key = docKeyString(msg.doc)
         this.inOrder(key, async () => {
           const doc = await this.registry.get(msg.doc)
-          const id = `${peer}\u0000${key}`
-          let session = msg.fresh ? undefined : this.sessions.get(id)
+          let session = msg.fresh ? undefined : this.sessions.get(peer, key)
           const replies: Uint8Array[] = []
           if (session === undefined) {
             // The peer started this sync: answer with our side's opening as well, so both directions run.
             session = doc.doc.createSyncSession()
-            this.sessions.set(id, session)
-            // A sync the peer just started counts as one in progress here too.
-            this.sessionStartedAt.set(id, Date.now())
+            this.sessions.startedByPeer(peer, key, session)
             replies.push(...session.start())
           }
           const result = doc.receiveSync(session, msg.payload, this.origin(peer))
@@ -404,23 +358,8 @@ export class Replication implements DocObserver, ReplicaWrites {
    */
   expectAcks(doc: DocKey, replicas: number): ReplicaAcks {
     const owners = this.replicasOf(docKeyString(doc))
-    if (replicas > owners.length) {
-      return settledAcks(Promise.reject(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this doc has ${owners.length}`)))
-    }
-    const needed = replicas - (owners.includes(this.self) ? 1 : 0)
-    if (needed <= 0) return settledAcks(Promise.resolve())
-    const reqId = this.nextReqId++
-    const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(reqId)
-        reject(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `could not reach ${replicas} replicas within ${this.replicationTimeoutMs} ms`))
-      }, this.replicationTimeoutMs)
-      timer.unref()
-      this.pending.set(reqId, { needed, resolve, reject, timer })
-    })
-    // Whoever applies the write waits on `done` after its own fsync; a failed fsync leaves it unread.
-    done.catch(() => undefined)
-    return { reqId, done, pushed: false }
+    if (replicas > owners.length) return this.acks.refused(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this doc has ${owners.length}`))
+    return this.acks.expect(replicas - (owners.includes(this.self) ? 1 : 0), replicas)
   }
 
   /** Ask the replicas for an update that changed nothing here (so nothing was pushed): they may lack it. */
@@ -432,10 +371,6 @@ export class Replication implements DocObserver, ReplicaWrites {
   }
 
   close(): void {
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer)
-      p.reject(new MurmurError(ErrorCode.SHUTTING_DOWN, 'node shutting down'))
-    }
-    this.pending.clear()
+    this.acks.close()
   }
 }
