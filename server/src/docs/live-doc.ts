@@ -57,8 +57,11 @@ export interface DocHooks extends DocObserver {
   replicas(): ReplicaWrites | null
 }
 
-function notInACluster(replicas: number): Promise<void> {
-  return Promise.reject(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this node is not in a cluster`))
+/** A wait for replicas on a node without any: the update is applied and stored, and its ack fails. */
+function notInACluster(replicas: number): ReplicaAcks {
+  const done = Promise.reject(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this node is not in a cluster`))
+  done.catch(() => undefined)
+  return { reqId: 0, done, pushed: true }
 }
 
 export interface LiveDocOptions {
@@ -147,8 +150,9 @@ export class LiveDoc {
     const durability = options.durability ?? 'local'
     const replicas = typeof durability === 'object' ? durability.replicas : 0
     const cluster = this.hooks?.replicas() ?? null
-    if (cluster === null && replicas > 1) return notInACluster(replicas)
-    const acks = cluster !== null && replicas > 0 ? cluster.expectAcks(this.key, replicas) : null
+    let acks: ReplicaAcks | null = null
+    if (cluster !== null && replicas > 0) acks = cluster.expectAcks(this.key, replicas)
+    else if (cluster === null && replicas > 1) acks = notInACluster(replicas)
     const wasHibernating = this.doc.hibernating === true
     this.applying = acks
     let applied: ApplyResult
