@@ -43,7 +43,7 @@ export const httpRoutes: readonly HttpRoutes<NodeContext>[] = [
       }),
   },
   {
-    paths: 'GET /* (--static-dir)',
+    paths: 'GET /*',
     register: (http, node) => registerStaticFiles(http, node.config.staticDir),
   },
   {
