@@ -55,6 +55,32 @@ describe('per-engine entry points', () => {
     }
   }, 60_000)
 
+  it('no product entry point imports the acceptance suites or their test libraries; the testing ones do', async () => {
+    /** Test code an entry point (a built file) pulls in: its own modules, and the packages it imports. */
+    const testCodeIn = async (file: string): Promise<string[]> => {
+      const result = await build({
+        entryPoints: [path.join(root, file)],
+        bundle: true,
+        write: false,
+        metafile: true,
+        format: 'esm',
+        platform: 'node',
+        // Packages (the workspace's own too) stay imports: each entry point is checked on its own.
+        packages: 'external',
+        outdir: path.join(root, 'bundle-out'),
+        logLevel: 'silent',
+      })
+      const inputs = Object.keys(result.metafile.inputs)
+      const externals = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path))
+      return [...inputs, ...externals].filter((p) => /vitest|fast-check|testing/.test(p))
+    }
+    const products = ['shared/dist/index.js', 'shared/dist/core.js', 'shared/dist/yjs.js', 'shared/dist/automerge.js']
+    products.push('client/dist/index.js', 'client/dist/yjs.js', 'client/dist/automerge.js', 'server/dist/index.js')
+    for (const file of products) expect(await testCodeIn(file), file).toEqual([])
+    expect(await testCodeIn('server/dist/testing.js')).toContain('vitest')
+    expect(await testCodeIn('shared/dist/testing.js')).toContain('fast-check')
+  }, 60_000)
+
   it('the Yjs entries register the Yjs engine, and their client opens Yjs docs only', async () => {
     const yjs = await import('@murmur/shared/yjs')
     expect(yjs.isEngineName('yjs')).toBe(true)

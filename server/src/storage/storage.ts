@@ -123,7 +123,7 @@ export interface StorageStats {
 
 /**
  * Durable storage of docs as an append-only update log per doc plus a snapshot (event sourcing with
- * snapshots). Every backend passes the same acceptance suite (test/unit/storage-acceptance.ts).
+ * snapshots). Every backend passes the same acceptance suite (`runStorageAcceptance` from `@murmur/server/testing`).
  */
 export interface Storage extends Outbox {
   /** Human-readable name for logs: "sqlite:/path", "memory", "postgres://host/db". */
