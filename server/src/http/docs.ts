@@ -2,13 +2,14 @@ import type { FastifyInstance } from 'fastify'
 import { ErrorCode, MurmurError, getEngine, isDocId, isEngineName, type DocId, type EngineName } from '@murmur/shared'
 import type { Auth } from '../auth/auth.js'
 import type { DocRegistry } from '../docs/registry.js'
-import type { DocKey, Storage } from '../storage/storage.js'
+import type { DocArchive, DocKey, DocLog, Tombstones } from '../storage/storage.js'
 import type { ClusterWrites } from '../sync/context.js'
 import { requireAccess } from './auth.js'
 
 export interface DocRoutesDeps {
   readonly registry: DocRegistry
-  readonly storage: Storage
+  /** The routes list docs, read their past and check tombstones; writes go through the registry. */
+  readonly storage: Pick<DocLog, 'list'> & DocArchive & Pick<Tombstones, 'tombstoneOf'>
   readonly auth: Auth
   /** The cluster's write path, once the node has joined one. */
   readonly cluster: () => ClusterWrites | null
