@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { ErrorCode, MurmurError, getEngine, isDocId, isEngineName, type DocId, type EngineName } from '@murmur/shared'
+import { ErrorCode, MurmurError, engineNames, getEngine, isDocId, isEngineName, type DocId, type EngineName } from '@murmur/shared'
 import type { Auth } from '../auth/auth.js'
 import type { DocRegistry } from '../docs/registry.js'
 import type { DocArchive, DocKey, DocLog, Tombstones } from '../storage/storage.js'
@@ -77,7 +77,7 @@ export function registerDocRoutes(http: FastifyInstance, deps: DocRoutesDeps): v
         querystring: {
           type: 'object',
           properties: {
-            engine: { type: 'string', enum: ['yjs', 'automerge'] },
+            engine: { type: 'string', enum: engineNames() },
             after: { type: 'string', maxLength: 2048 },
             limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 100 },
             token: { type: 'string' },
