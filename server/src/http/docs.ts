@@ -2,12 +2,13 @@ import type { FastifyInstance } from 'fastify'
 import { ErrorCode, MurmurError, engineNames, getEngine, isDocId, isEngineName, type DocId, type EngineName } from '@murmur/shared'
 import type { Authenticator } from '../auth/auth.js'
 import type { DocRegistry } from '../docs/registry.js'
-import type { DocKey, Storage } from '../storage/storage.js'
+import type { DocArchive, DocKey, DocLog, Tombstones } from '../storage/storage.js'
 import { requireAccess } from './auth.js'
 
 export interface DocRoutesDeps {
   readonly registry: DocRegistry
-  readonly storage: Storage
+  /** The routes list docs, read their past and check tombstones; writes go through the registry. */
+  readonly storage: Pick<DocLog, 'list'> & DocArchive & Pick<Tombstones, 'tombstoneOf'>
   readonly auth: Authenticator
   /**
    * A doc was deleted here (its tombstone is durable): the cluster tells the other nodes, which apply

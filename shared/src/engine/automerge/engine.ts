@@ -10,7 +10,7 @@ import * as A from '@automerge/automerge/next'
 import { ErrorCode, MurmurError } from '../../errors.js'
 import { sha256Hex } from '../../digest.js'
 import { concat, invalid, parseChunks, type Chunk } from './chunks.js'
-import { receivedState } from './sync-state.js'
+import { receivedState, syncStateFields } from './sync-state.js'
 import {
   EngineName,
   NOTHING_APPLIED,
@@ -170,7 +170,10 @@ class AutomergeSyncSession implements SyncSession {
   constructor(
     private readonly doc: AutomergeDoc,
     private readonly readOnly: boolean,
-  ) {}
+  ) {
+    // Fails at the first session, before any sync, when Automerge keeps its state otherwise than we read it.
+    syncStateFields(this.state)
+  }
 
   /**
    * True once the peer has told us its heads (every sync message carries them) and our doc holds all of
@@ -250,7 +253,7 @@ class AutomergeSyncSession implements SyncSession {
 
 /** The sent set of a sync state as Automerge 2.2.9 exports it (a record, not the list its type names). */
 function sentHashes(state: A.SyncState): Record<string, true> {
-  return (state as unknown as { sentHashes: Record<string, true> }).sentHashes
+  return syncStateFields(state).sentHashes
 }
 
 export const automergeEngine: Engine = {
