@@ -6,7 +6,7 @@
  * changes from another actor arriving through `applyUpdate` and through `SyncSession.receive`. The design
  * warns that with some Automerge versions the cost of one incoming change grows with history; the target
  * is at most 2 ms per keystroke. For comparison it also times Automerge's own `receiveSyncMessage`, which
- * the adapter does not call (see shared/src/engine/automerge-sync-state.ts).
+ * the adapter does not call (see shared/src/engine/automerge/sync-state.ts).
  *
  *   node bench/dist/automerge-keystroke.js [--ops 250000] [--keystrokes 1000] [--warmup 200] [--batch 1]
  *                                          [--trace automerge-paper]

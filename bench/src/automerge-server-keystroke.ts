@@ -172,7 +172,7 @@ async function inProcess(snapshot: Uint8Array, middle: number): Promise<void> {
       const update = updates.shift()!
       const c0 = cpuNow()
       const w0 = performance.now()
-      const durable = live.apply(update, writerSub)
+      const durable = live.apply(update, { from: writerSub })
       const c1 = cpuNow()
       updatesSeen++
       await durable

@@ -1,8 +1,6 @@
-import { ErrorCode, MessageType, randomId, type Message } from '@murmur/shared'
+import { ErrorCode, MessageType, randomId, type EngineName, type Message } from '@murmur/shared/core'
 import { Connection, ConnectionState, type WebSocketConstructor } from './connection.js'
 import { DocHandle, HandleStatus, type HandleHost } from './handles/doc-handle.js'
-import { YjsHandle } from './handles/yjs-handle.js'
-import { AutomergeHandle } from './handles/automerge-handle.js'
 import { IndexedDbStore } from './store/idb-store.js'
 import type { LocalStore } from './store/local-store.js'
 import { MemoryStore } from './store/memory-store.js'
@@ -56,10 +54,12 @@ function syncUrl(url: string): string {
 }
 
 /**
- * A Murmur client: one socket to a node for all docs, a local store on the device, and a handle per
- * open doc.
+ * A Murmur client without any engine: one socket to a node for all docs, a local store on the device,
+ * and a handle per open doc. The clients apps use add the engines' `open` methods: `MurmurClient` (every
+ * built-in engine, from `@murmur/client`), `YjsClient` (`@murmur/client/yjs`), `AutomergeClient`
+ * (`@murmur/client/automerge`).
  */
-export class MurmurClient {
+export class ClientCore {
   readonly connection: Connection
   readonly store: Promise<LocalStore>
   private readonly handles = new Map<number, DocHandle>()
@@ -107,27 +107,14 @@ export class MurmurClient {
     this.connection.start()
   }
 
-  /** Open (or return the already open) Yjs doc `docId`. */
-  yjs(docId: string): YjsHandle {
-    const existing = this.byKey.get(`yjs:${docId}`)
-    if (existing !== undefined) return existing as YjsHandle
-    const handle = new YjsHandle(docId, this.nextRef++, this.hostFor())
-    return this.register(handle)
-  }
-
   /**
-   * Open (or return the already open) Automerge doc `docId`. `T` is the shape of the doc, as the caller
-   * knows it. The id of a doc made by an automerge-repo `Repo` synced through a Murmur node is its
-   * documentId.
+   * Open (or return the already open) doc `docId` of `engine`, with `make` building its handle (an
+   * engine's client adds its own `yjs(docId)`, `automerge(docId)`, ... on top of this).
    */
-  automerge<T = Record<string, unknown>>(docId: string): AutomergeHandle<T> {
-    const existing = this.byKey.get(`automerge:${docId}`)
-    if (existing !== undefined) return existing as AutomergeHandle<T>
-    return this.register(new AutomergeHandle<T>(docId, this.nextRef++, this.hostFor()))
-  }
-
-  /** Register a handle made by an engine-specific factory. */
-  protected register<H extends DocHandle>(handle: H): H {
+  protected open<H extends DocHandle>(engine: EngineName, docId: string, make: (ref: number, host: HandleHost) => H): H {
+    const existing = this.byKey.get(`${engine}:${docId}`)
+    if (existing !== undefined) return existing as H
+    const handle = make(this.nextRef++, this.hostFor())
     handle.connectionStatus = () => this.connectionStatus()
     this.handles.set(handle.ref, handle)
     this.byKey.set(handle.docKey, handle)
@@ -136,7 +123,7 @@ export class MurmurClient {
     return handle
   }
 
-  protected hostFor(): HandleHost {
+  private hostFor(): HandleHost {
     return {
       send: (msg: Message) => this.connection.send(msg),
       isConnected: () => this.connection.state === ConnectionState.open,
@@ -246,9 +233,4 @@ export class MurmurClient {
     this.connection.close()
     for (const c of this.cleanups.splice(0)) c()
   }
-}
-
-/** Create a client. */
-export function createClient(options: ClientOptions): MurmurClient {
-  return new MurmurClient(options)
 }

@@ -7,7 +7,7 @@ import {
   decodeMessage,
   encodeMessage,
   type Message,
-} from '@murmur/shared'
+} from '@murmur/shared/core'
 import type { Logger } from './logger.js'
 
 /**

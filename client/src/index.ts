@@ -1,9 +1,8 @@
-export { createClient, MurmurClient, type ClientOptions } from './client.js'
-export { ConnectionState, type WebSocketConstructor, type WebSocketLike } from './connection.js'
-export { DocHandle, HandleStatus, type HandleEvents } from './handles/doc-handle.js'
-export { YjsHandle } from './handles/yjs-handle.js'
-export { AutomergeHandle, type AutomergeHandleEvents } from './handles/automerge-handle.js'
-export type { LocalStore, LocalDoc, OutboxEntry } from './store/local-store.js'
-export { MemoryStore } from './store/memory-store.js'
-export { IndexedDbStore } from './store/idb-store.js'
-export { silentLogger, type Logger } from './logger.js'
+/**
+ * `@murmur/client`: the SDK with every built-in engine. `@murmur/client/yjs` and
+ * `@murmur/client/automerge` are the same SDK with one engine each.
+ */
+export * from './core.js'
+export { createClient, MurmurClient } from './murmur-client.js'
+export { YjsHandle } from './yjs/handle.js'
+export { AutomergeHandle, type AutomergeHandleEvents } from './automerge/handle.js'

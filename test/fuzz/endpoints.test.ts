@@ -368,9 +368,9 @@ describe('fuzz: every endpoint', () => {
       const seedDoc = new Y.Doc()
       seedDoc.getText('t').insert(0, 'the reference text')
       const yRef = await server.registry.get({ engine: 'yjs', docId: asDocId('reference') })
-      await yRef.apply(Y.encodeStateAsUpdate(seedDoc), null)
+      await yRef.apply(Y.encodeStateAsUpdate(seedDoc), { from: null })
       const aRef = await server.registry.get({ engine: 'automerge', docId: asDocId('reference') })
-      await aRef.apply(A.save(A.from({ title: 'the reference board' })), null)
+      await aRef.apply(A.save(A.from({ title: 'the reference board' })), { from: null })
       const before = { yjs: yRef.doc.version(), automerge: aRef.doc.version() }
 
       const m = material(rng(SEED))

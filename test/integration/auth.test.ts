@@ -45,13 +45,13 @@ async function seedYjs(server: MurmurServer, docId: string): Promise<void> {
   const d = new Y.Doc()
   d.getText('t').insert(0, 'hello')
   const live = await server.registry.get({ engine: 'yjs', docId: asDocId(docId) })
-  await live.apply(Y.encodeStateAsUpdate(d), null)
+  await live.apply(Y.encodeStateAsUpdate(d), { from: null })
 }
 
 /** An Automerge doc on the node holding `{ title: 'board' }`. */
 async function seedAutomerge(server: MurmurServer, docId: string): Promise<void> {
   const live = await server.registry.get({ engine: 'automerge', docId: asDocId(docId) })
-  await live.apply(A.save(A.from({ title: 'board' })), null)
+  await live.apply(A.save(A.from({ title: 'board' })), { from: null })
 }
 
 /** A Yjs update that writes "evil" into `t`. */

@@ -175,7 +175,7 @@ describe('max doc size', () => {
   it('refuses a write that would take a doc past --max-doc-bytes on every write path; reads go on', async () => {
     const server = await startTestServer({ maxDocBytes: limit })
     const live = await server.registry.get({ engine: 'yjs', docId: asDocId('capped') })
-    await live.apply(bigSet(40 * 1024, 'base'), null)
+    await live.apply(bigSet(40 * 1024, 'base'), { from: null })
     const before = await version(server, 'yjs', 'capped')
     const tooMuch = bigSet(40 * 1024, 'more', 1)
 

@@ -86,7 +86,7 @@ describe('server-side liveness', () => {
     const big = new Y.Doc()
     big.getMap('m').set('blob', randomBytes(12 * 1024 * 1024).toString('hex'))
     const update = Y.encodeStateAsUpdate(big)
-    await (await server.registry.get({ engine: 'yjs', docId: asDocId('big') })).apply(update, null)
+    await (await server.registry.get({ engine: 'yjs', docId: asDocId('big') })).apply(update, { from: null })
 
     const c = rawSync(server.url)
     await c.start()

@@ -68,7 +68,7 @@ async function edit(server: MurmurServer, docId: string, count: number, tag: str
       d.once('update', (u: Uint8Array) => resolve(u))
       d.getText('t').insert(0, `${tag}${i} `)
     })
-    await live.apply(update, null)
+    await live.apply(update, { from: null })
   }
 }
 

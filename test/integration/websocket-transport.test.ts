@@ -10,7 +10,7 @@ import WebSocket from 'ws'
 import { MessageType, decodeMessage, encodeMessage } from '@murmur/shared'
 import { startTestServer, wsUrl } from '../support/servers.js'
 import { eventually, until, within } from '../support/wait.js'
-import { Opcode, closePayload } from '../../server/dist/sync/websocket.js'
+import { Opcode, closePayload } from '../../server/dist/ws/websocket.js'
 import { clientFrame } from '../support/ws-frames.js'
 
 const HELLO = encodeMessage({ type: MessageType.hello, major: 1, minor: 0, token: '', client: 'raw-tcp' })

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { frameHeader } from '../../server/dist/sync/websocket.js'
+import { frameHeader } from '../../server/dist/ws/websocket.js'
 
 /**
  * A WebSocket frame as a client sends it (masked, as RFC 6455 requires of clients), or bent the ways a

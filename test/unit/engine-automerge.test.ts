@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { Automerge, ErrorCode, automergeEngine, automergeValueOf, changeAutomerge, isMurmurError } from '../../shared/src/index.js'
-import { receivedState } from '../../shared/src/engine/automerge-sync-state.js'
-import { runEngineAcceptance } from './engine-acceptance.js'
+import { Automerge, ErrorCode, automergeEngine, automergeValueOf, changeAutomerge, isMurmurError } from '@murmur/shared'
+import { receivedState } from '../../shared/src/engine/automerge/sync-state.js'
+import { runEngineAcceptance } from '@murmur/shared/testing'
 
 // A type, not an interface: `Automerge.from` wants something assignable to a string-keyed record.
 type TextDoc = { t: string }

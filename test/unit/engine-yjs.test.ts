@@ -1,5 +1,5 @@
-import { yDocOf, yjsEngine } from '../../shared/src/index.js'
-import { runEngineAcceptance } from './engine-acceptance.js'
+import { yDocOf, yjsEngine } from '@murmur/shared'
+import { runEngineAcceptance } from '@murmur/shared/testing'
 
 const text = (doc: Parameters<typeof yDocOf>[0]) => yDocOf(doc).getText('t')
 

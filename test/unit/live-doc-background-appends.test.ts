@@ -30,7 +30,7 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 describe('LiveDoc: background appends', () => {
   it('leaves a background append pending until someone waits for the doc to be durable', async () => {
     const { live, edit, committed } = setup()
-    void live.apply(edit('pushed'), null, { background: true })
+    void live.apply(edit('pushed'), { from: null, durability: 'background' })
     await turn()
     await turn()
     expect(await committed()).toBe(0)
@@ -41,24 +41,24 @@ describe('LiveDoc: background appends', () => {
   it('a duplicate applied by a caller who waits (a W-of-N push after the fast one) does not wait for the background deadline', async () => {
     const { live, edit, committed } = setup()
     const update = edit('twice')
-    void live.apply(update, null, { background: true })
-    await live.apply(update, null)
+    void live.apply(update, { from: null, durability: 'background' })
+    await live.apply(update, { from: null })
     expect(await committed()).toBe(1)
   })
 
   it('a write someone waits for takes the background appends before it along', async () => {
     const { live, edit, committed } = setup()
-    void live.apply(edit('a'), null, { background: true })
-    void live.apply(edit('b'), null, { background: true })
-    await live.apply(edit('c'), null)
+    void live.apply(edit('a'), { from: null, durability: 'background' })
+    void live.apply(edit('b'), { from: null, durability: 'background' })
+    await live.apply(edit('c'), { from: null })
     expect(await committed()).toBe(3)
   })
 
   it('a duplicate that is itself a background push does not hurry anything', async () => {
     const { live, edit, committed } = setup()
     const update = edit('once')
-    void live.apply(update, null, { background: true })
-    void live.apply(update, null, { background: true })
+    void live.apply(update, { from: null, durability: 'background' })
+    void live.apply(update, { from: null, durability: 'background' })
     await turn()
     await turn()
     expect(await committed()).toBe(0)

@@ -37,7 +37,7 @@ describe('LiveDoc: automatic compaction', () => {
     const origin: DocSubscriber = { deliverUpdate() {}, deliverAwareness() {}, fail() {} }
     for (let i = 0; i < 400; i++) {
       writer.getText('t').insert(0, 'x')
-      await live.apply(updates.shift()!, origin)
+      await live.apply(updates.shift()!, { from: origin })
       appended++
       // Let a compaction that was started finish before the next write, as it would between keystrokes.
       await live.whenDurable()
@@ -69,7 +69,7 @@ describe('LiveDoc: automatic compaction', () => {
     const origin: DocSubscriber = { deliverUpdate() {}, deliverAwareness() {}, fail() {} }
     for (let i = 0; i < 100; i++) {
       writer.getText('t').insert(0, 'x')
-      await live.apply(updates.shift()!, origin)
+      await live.apply(updates.shift()!, { from: origin })
       await live.whenDurable()
       await new Promise((resolve) => setImmediate(resolve))
     }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { LivenessWheel } from '../../server/dist/sync/liveness.js'
+import { LivenessWheel } from '../../server/dist/ws/liveness.js'
 
 class Probe {
   livenessSlot = -1

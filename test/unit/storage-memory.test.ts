@@ -1,5 +1,5 @@
 import { MemoryDisk, MemoryStorage } from '../../server/dist/storage/index.js'
-import { runStorageAcceptance, type StorageHarness } from './storage-acceptance.js'
+import { runStorageAcceptance, type StorageHarness } from '@murmur/server/testing'
 
 runStorageAcceptance('memory', async (): Promise<StorageHarness> => {
   // The disk outlives each MemoryStorage, so a new instance over it is a restart.

@@ -3,7 +3,7 @@ import pg from 'pg'
 import { PG_URL, postgresReachable } from '../support/postgres.js'
 import { randomId } from '@murmur/shared'
 import { PostgresStorage } from '../../server/dist/storage/index.js'
-import { runStorageAcceptance, type StorageHarness } from './storage-acceptance.js'
+import { runStorageAcceptance, type StorageHarness } from '@murmur/server/testing'
 
 const url = PG_URL
 const available = await postgresReachable('the PostgreSQL storage tests')

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { SqliteStorage } from '../../server/dist/storage/index.js'
-import { runStorageAcceptance, type StorageHarness } from './storage-acceptance.js'
+import { runStorageAcceptance, type StorageHarness } from '@murmur/server/testing'
 
 /** Damage and fault injection go through a second connection, as an outside cause would. */
 function withDb<T>(path: string, fn: (db: Database.Database) => T): T {

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { type FrameHandler, type FrameRemainder, MAX_FRAGMENTS, Opcode, WsClose, closePayload, frameHeader, readFrames } from '../../server/dist/sync/websocket.js'
+import { type FrameHandler, type FrameRemainder, MAX_FRAGMENTS, Opcode, WsClose, closePayload, frameHeader, readFrames } from '../../server/dist/ws/websocket.js'
 import { clientFrame } from '../support/ws-frames.js'
 
 interface Event {

@@ -210,7 +210,7 @@ describe('LiveDoc: hibernation after writes stop', () => {
     writer.on('update', (u: Uint8Array) => updates.push(u))
     const type = async (s: string): Promise<void> => {
       writer.getText('t').insert(writer.getText('t').length, s)
-      await live.apply(updates.shift()!, origin)
+      await live.apply(updates.shift()!, { from: origin })
     }
     // Count hibernations, and let a test wait for the next one.
     const counted = { hibernations: 0, next: null as (() => void) | null }
@@ -302,10 +302,10 @@ describe('DocRegistry: a clean shutdown', () => {
     writer.on('update', (u: Uint8Array) => updates.push(u))
     const text = 'shutdown'.repeat(13)
     for (const c of text) writer.getText('t').insert(writer.getText('t').length, c)
-    for (const u of updates) await doc.apply(u, sub)
+    for (const u of updates) await doc.apply(u, { from: sub })
     const shortKey = { engine: 'yjs' as const, docId: 'short' as DocId }
     const short = await registry.acquire(shortKey, sub)
-    await short.apply(updates[0], sub)
+    await short.apply(updates[0], { from: sub })
     expect((await storage.load(key))?.updates).toHaveLength(104)
     await registry.close()
     const stored = await storage.load(key)

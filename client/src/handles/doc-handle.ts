@@ -6,9 +6,11 @@ import {
   type Engine,
   type Message,
   type SyncSession,
-} from '@murmur/shared'
+} from '@murmur/shared/core'
 import type { LocalStore, OutboxEntry } from '../store/local-store.js'
 import { Origin } from './origin.js'
+import { Outbox } from './outbox.js'
+import { LocalWrites } from './local-writes.js'
 import type { PresenceRelay } from './presence.js'
 import type { Logger } from '../logger.js'
 
@@ -48,11 +50,6 @@ export interface HandleEvents {
   error(error: { code: string; message: string }): void
 }
 
-/** Local updates re-sent after a reconnect are merged into batches of at most this many. */
-const RESEND_BATCH = 500
-/** Compact the local log after this many entries. */
-const LOCAL_COMPACT_EVERY = 500
-
 /**
  * The engine-agnostic part of a doc handle: local persistence, the outbox of unacknowledged updates,
  * the sync session with the server, and the status. `YjsHandle` and `AutomergeHandle` add their API.
@@ -62,15 +59,8 @@ export class DocHandle {
   private session: SyncSession | null = null
   private opened = false
   private _status: HandleStatus = HandleStatus.connecting
-  private readonly outbox = new Map<string, Uint8Array>()
-  /** Ids of a merged resend batch → the outbox ids it stands for. */
-  private readonly batches = new Map<string, string[]>()
-  private writeChain: Promise<void> = Promise.resolve()
-  /**
-   * Updates from the server queued for one write at the end of the chain; later arrivals join it until
-   * that write starts or another write is queued behind it (the store sees writes in arrival order).
-   */
-  private remoteBatch: Uint8Array[] | null = null
+  private readonly outbox = new Outbox()
+  private readonly writes: LocalWrites
   /**
    * Sync messages from the server not yet handed to the session: those read from the socket together
    * (one read often holds several) go in together, at the end of the read (see `drainInbox`).
@@ -78,7 +68,6 @@ export class DocHandle {
   private inbox: Uint8Array[] = []
   /** Local edits made but not yet in the store (they count as unsaved too). */
   private pendingLocal = 0
-  private remoteSinceCompact = 0
   private readonly loaded: Promise<void>
   private closed = false
   private readonly postToTabs: ((update: Uint8Array) => void) | null
@@ -97,6 +86,7 @@ export class DocHandle {
     private readonly host: HandleHost,
   ) {
     this.docKey = `${engine.name}:${docId}`
+    this.writes = new LocalWrites(this.docKey, host.store, host.log, () => engineDoc.encodeSnapshot())
     this.postToTabs = host.openTabChannel(this.docKey, (update) => this.applyFromTab(update))
     this.offUpdate = engineDoc.onUpdate((update, origin) => this.onDocUpdate(update, origin))
     this.loaded = this.loadLocal()
@@ -148,7 +138,7 @@ export class DocHandle {
     for (const e of local.outbox) {
       // An outbox entry is also in the log, but it may have been written by another tab or a crashed one.
       this.engineDoc.applyUpdate(e.update, Origin.store, stored)
-      this.outbox.set(e.id, e.update)
+      this.outbox.add(e.id, e.update)
     }
     this.emit('unsaved', this.unsavedCount)
   }
@@ -156,7 +146,7 @@ export class DocHandle {
   private onDocUpdate(update: Uint8Array, origin: unknown): void {
     if (this.closed || origin === Origin.store) return
     if (origin === Origin.server) {
-      this.persistRemote(update)
+      this.writes.appendRemote(update)
       return
     }
     if (origin === Origin.tab) return
@@ -170,55 +160,21 @@ export class DocHandle {
     this.pendingLocal++
     this.emit('unsaved', this.unsavedCount)
     this.updateStatus()
-    this.remoteBatch = null
-    this.writeChain = this.writeChain
-      .then(async () => {
-        const store = await this.host.store
+    this.writes.queue(
+      async (store) => {
         await store.appendLocal(this.docKey, entry)
-        this.outbox.set(entry.id, entry.update)
+        this.outbox.add(entry.id, entry.update)
         if (this.opened && this.session !== null) this.sendUpdate(entry.id, entry.update)
-      })
-      .catch((err: unknown) => {
+      },
+      (err) => {
         // Not stored: keep it in memory's outbox all the same, so it is still sent and acknowledged.
-        this.outbox.set(entry.id, entry.update)
+        this.outbox.add(entry.id, entry.update)
         this.host.log.error('murmur: could not store a local edit', err)
-      })
-      .finally(() => {
+      },
+      () => {
         this.pendingLocal--
-      })
-  }
-
-  /**
-   * A change from the server, into the local log. Changes that arrive while the store is still busy are
-   * written together: one store call (one IndexedDB transaction) and one step of the chain per batch,
-   * not per update.
-   */
-  private persistRemote(update: Uint8Array): void {
-    // A copy: the bytes may be a view into a larger buffer read from the socket, which the store would keep.
-    const bytes = new Uint8Array(update)
-    if (this.remoteBatch !== null) {
-      this.remoteBatch.push(bytes)
-      return
-    }
-    const batch = [bytes]
-    this.remoteBatch = batch
-    this.writeChain = this.writeChain
-      .then(() => this.storeRemote(batch))
-      .catch((err: unknown) => this.host.log.error('murmur: could not store a remote update', err))
-  }
-
-  private async storeRemote(batch: Uint8Array[]): Promise<void> {
-    // Closed now: what arrives from here on goes into the next batch.
-    if (this.remoteBatch === batch) this.remoteBatch = null
-    const store = await this.host.store
-    await store.appendRemote(this.docKey, batch)
-    this.remoteSinceCompact += batch.length
-    if (this.remoteSinceCompact >= LOCAL_COMPACT_EVERY) {
-      this.remoteSinceCompact = 0
-      if ((await store.logLength(this.docKey)) >= LOCAL_COMPACT_EVERY) {
-        await store.compact(this.docKey, this.engineDoc.encodeSnapshot())
-      }
-    }
+      },
+    )
   }
 
   private applyFromTab(update: Uint8Array): void {
@@ -258,7 +214,7 @@ export class DocHandle {
     this.drainInbox()
     this.session = null
     this.opened = false
-    this.batches.clear()
+    this.outbox.forgetBatches()
     this.onDetached()
     this.updateStatus()
   }
@@ -294,18 +250,7 @@ export class DocHandle {
 
   private resendOutbox(): void {
     if (!this.opened || this.outbox.size === 0) return
-    const entries = [...this.outbox]
-    for (let i = 0; i < entries.length; i += RESEND_BATCH) {
-      const batch = entries.slice(i, i + RESEND_BATCH)
-      if (batch.length === 1) {
-        this.sendUpdate(batch[0][0], batch[0][1])
-        continue
-      }
-      const ids = batch.map(([id]) => id)
-      const batchId = `batch:${ids[ids.length - 1]}`
-      this.batches.set(batchId, ids)
-      this.sendUpdate(batchId, this.engine.mergeUpdates(batch.map(([, u]) => u)))
-    }
+    for (const [id, update] of this.outbox.resend((updates) => this.engine.mergeUpdates(updates))) this.sendUpdate(id, update)
   }
 
   /** A message from the server for this doc. */
@@ -364,21 +309,12 @@ export class DocHandle {
   }
 
   private acknowledge(ids: readonly string[]): void {
-    const done: string[] = []
-    for (const id of ids) {
-      const members = this.batches.get(id)
-      if (members !== undefined) {
-        this.batches.delete(id)
-        done.push(...members)
-      } else done.push(id)
-    }
-    let removed = 0
-    for (const id of done) if (this.outbox.delete(id)) removed++
+    const { done, removed } = this.outbox.acknowledge(ids)
     if (removed === 0) return
-    this.remoteBatch = null
-    this.writeChain = this.writeChain
-      .then(async () => (await this.host.store).acknowledge(this.docKey, done))
-      .catch((err: unknown) => this.host.log.error('murmur: could not record an ack', err))
+    this.writes.queue(
+      (store) => store.acknowledge(this.docKey, done),
+      (err) => this.host.log.error('murmur: could not record an ack', err),
+    )
     this.emit('unsaved', this.unsavedCount)
     this.updateStatus()
   }
@@ -404,7 +340,7 @@ export class DocHandle {
     // Tell the others we left before the doc goes away.
     this.presence?.close()
     this.presence = null
-    await this.writeChain
+    await this.writes.done()
     this.closed = true
     if (this.opened) this.host.send({ type: MessageType.close, ref: this.ref })
     this.offUpdate()
@@ -414,7 +350,7 @@ export class DocHandle {
   /** Resolves once every local write so far reached the local store. */
   whenStored(): Promise<void> {
     this.drainInbox()
-    return this.writeChain
+    return this.writes.done()
   }
 
   protected emit<K extends keyof HandleEvents>(event: K, ...args: Parameters<HandleEvents[K]>): void {

@@ -1,17 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { ErrorCode, MurmurError, type EngineName } from '@murmur/shared'
-import { Access, accessFor, allows, rulesFromPayload, type AccessNeed, type DocRule } from './claims.js'
+import { verifyPeer } from '../cluster/peer-auth.js'
+import type { Authenticator, Identity, PeerIdentity } from './authenticator.js'
+import { Access, accessFor, allows, rulesFromPayload, type AccessNeed } from './claims.js'
 import { AuthConfigError, TokenVerifier, type TokenKeySources } from './tokens.js'
 
-/** Who is on the other end of a connection or request, and what they may do. */
-export interface Identity {
-  /** The token's `sub`, or null (anonymous, or a token without one). */
-  readonly subject: string | null
-  readonly anonymous: boolean
-  readonly rules: readonly DocRule[]
-  /** When the token expires (ms since the epoch); null when it has no `exp`. */
-  readonly expiresAt: number | null
-}
 
 /** The identity of a client without a token on a node that allows anonymous access: every doc, read and write. */
 export const ANONYMOUS: Identity = Object.freeze({
@@ -24,15 +17,18 @@ export const ANONYMOUS: Identity = Object.freeze({
 export interface AuthOptions extends TokenKeySources {
   /** Clients without a token get `ANONYMOUS`. Only ever on when the operator asks for it. */
   readonly anonymous: boolean
+  /** The secret peer nodes sign their link requests with; null (or absent): no node may link. */
+  readonly clusterSecret?: string | null
 }
 
 export { AuthConfigError }
+export type { Authenticator, Identity, PeerIdentity }
 
 /**
- * The one place that decides who may do what, used identically by every endpoint: `/sync`,
- * `/yjs/<doc>`, `/automerge` and the HTTP API.
+ * The node's `Authenticator`: client tokens are JWTs (`jose`), rights per doc come from their
+ * `murmur.docs` claim, peer nodes sign their link requests with the cluster secret.
  */
-export class Auth {
+export class Auth implements Authenticator {
   private readonly verifier: TokenVerifier
 
   constructor(private readonly options: AuthOptions) {
@@ -86,6 +82,11 @@ export class Auth {
     if (!allows(accessFor(identity.rules, engine, docId), need)) {
       throw new MurmurError(ErrorCode.FORBIDDEN, `no ${need} access to ${engine}:${docId.slice(0, 80)}`)
     }
+  }
+
+  authenticatePeer(headers: IncomingHttpHeaders): PeerIdentity | null {
+    const secret = this.options.clusterSecret ?? null
+    return secret === null ? null : verifyPeer(secret, headers)
   }
 }
 
@@ -141,7 +142,7 @@ export class ConnectionAuth {
   private cancelExpiry: () => void
 
   constructor(
-    private readonly auth: Auth,
+    private readonly auth: Authenticator,
     private current: Identity,
     private readonly onExpired: () => void,
   ) {

@@ -1,4 +1,7 @@
-import type WebSocket from 'ws'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import type { PeerIdentity } from '../auth/authenticator.js'
 import { asNodeId, getEngine, type NodeId } from '@murmur/shared'
 import type { ServerConfig } from '../config.js'
 import type { DocRegistry } from '../docs/registry.js'
@@ -37,6 +40,8 @@ export class Cluster {
   /** Bytes of anti-entropy messages sent by this node (not counting the doc syncs they start). */
   aeBytesSent = 0
   private readonly timers: NodeJS.Timeout[] = []
+  /** Accepts inbound links (`ws`, without a server of its own: the node's HTTP server hands it upgrades). */
+  private readonly peerServer: WebSocketServer
   private indexReady = false
 
   constructor(
@@ -57,12 +62,13 @@ export class Cluster {
       maxFrameBytes: config.maxFrameBytes,
       pingIntervalMs: Math.max(1000, config.probeIntervalMs * 2),
     })
+    this.peerServer = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
     this.placement = new Placement(config.replicationFactor)
     this.placement.setMembers([this.self])
     this.replication = new Replication(this.self, registry, this.links, this.placement, this.index, log, config.replicationTimeoutMs, () =>
       this.membership.members().filter((m) => m.state !== MemberState.left).map((m) => m.id),
     )
-    registry.observer = this.replication
+    registry.replication = this.replication
     this.membershipOptions = {
       ...DEFAULT_MEMBERSHIP_OPTIONS,
       self: { id: this.self, url: this.url },
@@ -178,6 +184,11 @@ export class Cluster {
     this.links.accept(ws, peer)
   }
 
+  /** Take over the upgrade of a `/peer` request whose node the authenticator recognised. */
+  acceptUpgrade(req: IncomingMessage, tcp: Duplex, head: Buffer, peer: PeerIdentity): void {
+    this.peerServer.handleUpgrade(req, tcp, head, (ws) => this.accept(ws, peer))
+  }
+
   /** The state GET /v1/cluster shows. */
   describe(): unknown {
     const connected = new Set(this.links.connectedPeers())
@@ -206,5 +217,6 @@ export class Cluster {
     // good. The others mark it dead; it refutes when it comes back.
     this.replication.close()
     this.links.close()
+    this.peerServer.close()
   }
 }

@@ -35,6 +35,8 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
   private closed = false
   /** Pushes dropped because a link's queue was full (a metric). */
   dropped = 0
+  /** Frames and bytes sent, by message type (what replication costs on the wire). */
+  readonly sent = { frames: [] as number[], bytes: [] as number[] }
 
   constructor(private readonly options: PeerLinksOptions) {
     super()
@@ -69,7 +71,10 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
       this.dropped++
       return false
     }
-    best.ws.send(encodePeerMessage(msg))
+    const frame = encodePeerMessage(msg)
+    this.sent.frames[msg.type] = (this.sent.frames[msg.type] ?? 0) + 1
+    this.sent.bytes[msg.type] = (this.sent.bytes[msg.type] ?? 0) + frame.length
+    best.ws.send(frame)
     return true
   }
 

@@ -1,4 +1,7 @@
-import { ErrorCode, MurmurError, type DocId, type EngineName, type NodeId, type SyncSession } from '@murmur/shared'
+import { ErrorCode, MurmurError, getEngine, type DocId, type EngineName, type NodeId } from '@murmur/shared'
+import type { ReplicaAcks, ReplicaWrites } from '../docs/durability.js'
+import { AckWaits } from './ack-waits.js'
+import { SyncSessions } from './sync-sessions.js'
 import type { DocObserver, LiveDoc } from '../docs/live-doc.js'
 import type { DocRegistry } from '../docs/registry.js'
 import type { DocKey } from '../storage/storage.js'
@@ -7,9 +10,6 @@ import type { PeerLinks } from './links.js'
 import { PeerMessageType, type DocRef, type PeerMessage } from './peer-protocol.js'
 import { locate, type Placement } from './placement.js'
 import type { VersionIndex } from './version-index.js'
-
-/** A sync this node started is not restarted for this long (see `startSync`). */
-const SYNC_GRACE_MS = 3000
 
 /** The origin of a change that came from another node; pushes never go back to it. */
 export class PeerOrigin {
@@ -33,31 +33,21 @@ export interface ReplicationStats {
   syncsStarted: number
 }
 
-interface PendingAck {
-  needed: number
-  resolve: () => void
-  reject: (err: MurmurError) => void
-  timer: NodeJS.Timeout
-}
-
 /**
  * Moves doc changes between nodes: pushes every change at once to the doc's replicas and to nodes with
  * clients on it (the fast path), keeps hints for replicas it could not reach (hinted handoff), runs
  * per-(doc, peer) engine sync sessions for repairs, and collects replica acks for W-of-N writes.
  */
-export class Replication implements DocObserver {
+export class Replication implements DocObserver, ReplicaWrites {
   private readonly origins = new Map<NodeId, PeerOrigin>()
-  private readonly sessions = new Map<string, SyncSession>()
-  /** When this node last started each session (peer ‖ doc). */
-  private readonly sessionStartedAt = new Map<string, number>()
+  private readonly sessions = new SyncSessions()
   private readonly interest = new Map<string, Set<NodeId>>()
   private readonly hints = new Map<NodeId, Set<string>>()
   /** Deletions not yet told to a peer (it was unreachable), by peer: doc key → deletion time. */
   private readonly deletions = new Map<NodeId, Map<string, number>>()
   private readonly dirty = new Set<string>()
-  private readonly pending = new Map<number, PendingAck>()
+  private readonly acks: AckWaits
   private readonly chains = new Map<string, Promise<void>>()
-  private nextReqId = 1
   readonly stats: ReplicationStats = { pushes: 0, pushesDropped: 0, hintsQueued: 0, hintsReplayed: 0, syncsStarted: 0 }
 
   constructor(
@@ -70,7 +60,9 @@ export class Replication implements DocObserver {
     private readonly replicationTimeoutMs: number,
     /** Every member this node knows that has not left (deletions go to all of them). */
     private readonly members: () => readonly NodeId[],
-  ) {}
+  ) {
+    this.acks = new AckWaits(replicationTimeoutMs)
+  }
 
   private origin(peer: NodeId): PeerOrigin {
     let o = this.origins.get(peer)
@@ -98,7 +90,7 @@ export class Replication implements DocObserver {
     }
   }
 
-  changed(doc: LiveDoc, update: Uint8Array, origin: unknown): void {
+  changed(doc: LiveDoc, update: Uint8Array, origin: unknown, acks: ReplicaAcks | null): void {
     const key = docKeyString(doc.key)
     this.dirty.add(key)
     const replicas = this.replicasOf(key)
@@ -115,24 +107,23 @@ export class Replication implements DocObserver {
     }
     targets.delete(this.self)
     if (origin instanceof PeerOrigin) targets.delete(origin.peer)
+    const reqId = acks?.reqId ?? 0
     for (const t of targets) {
       this.stats.pushes++
-      if (!this.links.send(t, { type: PeerMessageType.docUpdate, doc: doc.key, reqId: 0, update }, true)) {
-        this.stats.pushesDropped++
-        if (replicas.includes(t)) this.addHint(t, key)
-      }
+      // The push a write waits for carries its request id to the replicas, which answer it once durable;
+      // like any request it is queued, not dropped, when the link is busy.
+      const asks = reqId !== 0 && replicas.includes(t)
+      if (this.links.send(t, { type: PeerMessageType.docUpdate, doc: doc.key, reqId: asks ? reqId : 0, update }, !asks)) continue
+      this.stats.pushesDropped++
+      if (replicas.includes(t)) this.addHint(t, key)
     }
+    if (acks !== null) acks.pushed = true
   }
 
   unloaded(doc: LiveDoc): void {
     const key = docKeyString(doc.key)
     if (this.dirty.delete(key)) this.index.set(key, doc.doc.version())
-    const suffix = `\u0000${key}`
-    for (const id of [...this.sessions.keys()]) {
-      if (!id.endsWith(suffix)) continue
-      this.sessions.delete(id)
-      this.sessionStartedAt.delete(id)
-    }
+    this.sessions.dropDoc(key)
     if (!this.isReplica(key)) {
       for (const r of this.replicasOf(key)) this.links.send(r, { type: PeerMessageType.interest, doc: doc.key, on: false })
     }
@@ -183,13 +174,8 @@ export class Replication implements DocObserver {
   }
 
   linkDown(peer: NodeId): void {
-    const prefix = `${peer}\u0000`
-    for (const id of [...this.sessions.keys()]) {
-      if (!id.startsWith(prefix)) continue
-      this.sessions.delete(id)
-      this.sessionStartedAt.delete(id)
+    for (const key of this.sessions.dropPeer(peer)) {
       // A handoff cut short must be retried: anti-entropy only covers partitions both sides replicate.
-      const key = id.slice(prefix.length)
       if (!this.isReplica(key) && this.replicasOf(key).includes(peer)) this.addHint(peer, key)
     }
     for (const set of this.interest.values()) set.delete(peer)
@@ -243,21 +229,16 @@ export class Replication implements DocObserver {
   // ── engine sync with one peer ────────────────────────────────────────────────────────────────
 
   /**
-   * Start (or restart) a sync of one doc with a peer; both sides send what the other lacks. A session
-   * started less than `SYNC_GRACE_MS` ago is left to finish: anti-entropy notices a difference every
-   * round until the sync completes, and restarting a stateful (Automerge) sync that often under load
-   * would keep it from ever completing.
+   * Start (or restart) a sync of one doc with a peer; both sides send what the other lacks. One started
+   * a moment ago is left to finish (`SyncSessions.mayStart`).
    */
   startSync(peer: NodeId, key: string): void {
-    const id = `${peer}\u0000${key}`
-    const started = this.sessionStartedAt.get(id)
-    if (started !== undefined && this.sessions.has(id) && Date.now() - started < SYNC_GRACE_MS) return
-    this.sessionStartedAt.set(id, Date.now())
+    if (!this.sessions.mayStart(peer, key)) return
     this.stats.syncsStarted++
     this.inOrder(key, async () => {
       const doc = await this.registry.get(parseDocKey(key))
       const session = doc.doc.createSyncSession()
-      this.sessions.set(id, session)
+      this.sessions.set(peer, key, session)
       session.start().forEach((payload, i) => {
         if (!this.links.send(peer, { type: PeerMessageType.docSync, doc: doc.key, payload, fresh: i === 0 })) this.addHint(peer, key)
       })
@@ -265,14 +246,14 @@ export class Replication implements DocObserver {
   }
 
   /**
-   * Repair one doc that anti-entropy found different on `peer`. Automerge docs also get this node's
-   * whole state pushed as one update: a stateful Automerge sync can take many rounds to deliver a change
-   * that a lost message once carried, while a snapshot is applied in one step whatever either side
+   * Repair one doc that anti-entropy found different on `peer`. Docs of an engine that
+   * `repairsWithSnapshot` (Automerge) also get this node's whole state pushed as one update: a stateful
+   * Automerge sync can take many rounds to deliver a change that a lost message once carried, while a snapshot is applied in one step whatever either side
    * believes it sent (the other direction follows when the peer repairs in its own rounds).
    */
   repair(peer: NodeId, key: string): void {
     this.startSync(peer, key)
-    if (parseDocKey(key).engine !== 'automerge') return
+    if (!getEngine(parseDocKey(key).engine).repairsWithSnapshot) return
     this.inOrder(key, async () => {
       const doc = await this.registry.get(parseDocKey(key))
       this.links.send(peer, { type: PeerMessageType.docUpdate, doc: doc.key, reqId: 0, update: doc.doc.encodeSnapshot() })
@@ -285,13 +266,7 @@ export class Replication implements DocObserver {
    * docs they were syncing are synced again from scratch.
    */
   linkLost(peer: NodeId): void {
-    const prefix = `${peer}\u0000`
-    for (const id of [...this.sessions.keys()]) {
-      if (!id.startsWith(prefix)) continue
-      this.sessions.delete(id)
-      this.sessionStartedAt.delete(id)
-      this.addHint(peer, id.slice(prefix.length))
-    }
+    for (const key of this.sessions.dropPeer(peer)) this.addHint(peer, key)
     if (this.links.isUp(peer)) this.linkUp(peer)
   }
 
@@ -306,7 +281,7 @@ export class Replication implements DocObserver {
           // A push without a request id waits for no ack: the node that took the write made it durable
           // before acknowledging it, so this copy is committed with whatever comes along in the next
           // `backgroundCommitMs` rather than in an fsync of its own.
-          const durable = doc.apply(msg.update, this.origin(peer), { background: msg.reqId === 0 })
+          const durable = doc.apply(msg.update, { from: this.origin(peer), durability: msg.reqId === 0 ? 'background' : 'local' })
           if (msg.reqId > 0) {
             durable.then(
               () => this.links.send(peer, { type: PeerMessageType.docAck, reqId: msg.reqId, ok: true }),
@@ -316,29 +291,19 @@ export class Replication implements DocObserver {
         })
         return
       }
-      case PeerMessageType.docAck: {
-        const p = this.pending.get(msg.reqId)
-        if (p === undefined || !msg.ok) return
-        if (--p.needed <= 0) {
-          clearTimeout(p.timer)
-          this.pending.delete(msg.reqId)
-          p.resolve()
-        }
+      case PeerMessageType.docAck:
+        if (msg.ok) this.acks.answered(msg.reqId)
         return
-      }
       case PeerMessageType.docSync: {
         const key = docKeyString(msg.doc)
         this.inOrder(key, async () => {
           const doc = await this.registry.get(msg.doc)
-          const id = `${peer}\u0000${key}`
-          let session = msg.fresh ? undefined : this.sessions.get(id)
+          let session = msg.fresh ? undefined : this.sessions.get(peer, key)
           const replies: Uint8Array[] = []
           if (session === undefined) {
             // The peer started this sync: answer with our side's opening as well, so both directions run.
             session = doc.doc.createSyncSession()
-            this.sessions.set(id, session)
-            // A sync the peer just started counts as one in progress here too.
-            this.sessionStartedAt.set(id, Date.now())
+            this.sessions.startedByPeer(peer, key, session)
             replies.push(...session.start())
           }
           const result = doc.receiveSync(session, msg.payload, this.origin(peer))
@@ -386,36 +351,26 @@ export class Replication implements DocObserver {
   // ── W-of-N acks ──────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Resolve once `replicas` replicas of the doc hold `update` durably (this node counts if it is one
-   * and the caller already made it durable here). Rejects with REPLICATION_TIMEOUT otherwise.
+   * Open a wait for `replicas` replicas of the doc to hold the write about to be applied (this node
+   * counts when it is one: the caller waits for its own fsync too). Its request id goes out with the
+   * push of the change (`changed`), or with `requestAcks` when the write changed nothing here. Rejects
+   * with REPLICATION_TIMEOUT when the doc has fewer replicas or they do not answer in time.
    */
-  replicate(doc: DocKey, update: Uint8Array, replicas: number): Promise<void> {
-    const key = docKeyString(doc)
-    const owners = this.replicasOf(key)
-    if (replicas > owners.length) {
-      return Promise.reject(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this doc has ${owners.length}`))
+  expectAcks(doc: DocKey, replicas: number): ReplicaAcks {
+    const owners = this.replicasOf(docKeyString(doc))
+    if (replicas > owners.length) return this.acks.refused(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this doc has ${owners.length}`))
+    return this.acks.expect(replicas - (owners.includes(this.self) ? 1 : 0), replicas)
+  }
+
+  /** Ask the replicas for an update that changed nothing here (so nothing was pushed): they may lack it. */
+  requestAcks(doc: DocKey, acks: ReplicaAcks, update: Uint8Array): void {
+    for (const r of this.replicasOf(docKeyString(doc))) {
+      if (r !== this.self) this.links.send(r, { type: PeerMessageType.docUpdate, doc, reqId: acks.reqId, update })
     }
-    const needed = replicas - (owners.includes(this.self) ? 1 : 0)
-    if (needed <= 0) return Promise.resolve()
-    const reqId = this.nextReqId++
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(reqId)
-        reject(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `could not reach ${replicas} replicas within ${this.replicationTimeoutMs} ms`))
-      }, this.replicationTimeoutMs)
-      timer.unref()
-      this.pending.set(reqId, { needed, resolve, reject, timer })
-      for (const r of owners) {
-        if (r !== this.self) this.links.send(r, { type: PeerMessageType.docUpdate, doc, reqId, update })
-      }
-    })
+    acks.pushed = true
   }
 
   close(): void {
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer)
-      p.reject(new MurmurError(ErrorCode.SHUTTING_DOWN, 'node shutting down'))
-    }
-    this.pending.clear()
+    this.acks.close()
   }
 }

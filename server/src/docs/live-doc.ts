@@ -6,8 +6,9 @@ import {
   type EngineDoc,
   type SyncSession,
 } from '@murmur/shared'
-import type { AppendOptions, DocKey, Storage } from '../storage/storage.js'
+import type { DocKey, Storage } from '../storage/storage.js'
 import type { Logger } from '../logger.js'
+import type { ApplyOptions, ReplicaAcks, ReplicaWrites } from './durability.js'
 
 /**
  * Automatic compactions may cost at most this much snapshot-encoding time per update they fold in. An
@@ -16,6 +17,8 @@ import type { Logger } from '../logger.js'
  * costs a little at load.
  */
 const SNAPSHOT_MS_PER_UPDATE = 0.2
+
+const BACKGROUND = { background: true } as const
 
 /** A snapshot taken for storage: its bytes, the last log entry it covers, and the counters at that point. */
 interface Snapshot {
@@ -40,8 +43,25 @@ export interface DocSubscriber {
 /** Sees every change of every loaded doc (the cluster's replication hooks in here). */
 export interface DocObserver {
   loaded(doc: LiveDoc): void
-  changed(doc: LiveDoc, update: Uint8Array, origin: unknown): void
+  /**
+   * `update` changed `doc`. `acks` is set when the write that made it waits for replicas: its pushes
+   * carry `acks.reqId` (and set `acks.pushed`), so that the replicas answer the push itself.
+   */
+  changed(doc: LiveDoc, update: Uint8Array, origin: unknown, acks: ReplicaAcks | null): void
   unloaded(doc: LiveDoc): void
+}
+
+/** What a live doc reports to and asks of the node: every change, and the replicas' acks for writes. */
+export interface DocHooks extends DocObserver {
+  /** The cluster's write path, or null on a single node. */
+  replicas(): ReplicaWrites | null
+}
+
+/** A wait for replicas on a node without any: the update is applied and stored, and its ack fails. */
+function notInACluster(replicas: number): ReplicaAcks {
+  const done = Promise.reject(new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this node is not in a cluster`))
+  done.catch(() => undefined)
+  return { reqId: 0, done, pushed: true }
 }
 
 export interface LiveDocOptions {
@@ -59,9 +79,11 @@ export interface LiveDocOptions {
 }
 
 /**
- * A loaded doc: the engine doc, who is subscribed, and the durable log behind it. All writes go through
- * `apply` or `receiveSync`, which apply in arrival order and append what changed to storage; the returned
- * promise resolves once that is durable (this is what an ack waits for).
+ * A loaded doc: the engine doc, who is subscribed, and the durable log behind it. Every update enters
+ * through `apply` (or, as an engine sync message, `receiveSync`), whatever endpoint it came from: it is
+ * applied in arrival order, fanned out to every other subscriber, pushed to the replicas once
+ * (`DocHooks.changed`), and appended to storage; the returned promise resolves once the durability asked
+ * for holds (this is what an ack waits for).
  */
 export class LiveDoc {
   readonly subscribers = new Set<DocSubscriber>()
@@ -90,6 +112,8 @@ export class LiveDoc {
   private sizeBase: number
   private sizeGrowth = 0
   private readonly offUpdate: () => void
+  /** The replica acks of the write being applied now (the engine reports its change synchronously). */
+  private applying: ReplicaAcks | null = null
 
   constructor(
     readonly key: DocKey,
@@ -98,7 +122,7 @@ export class LiveDoc {
     private readonly options: LiveDocOptions,
     private readonly log: Logger,
     stored: { lastSeq: number; updates: number; updateBytes: number; snapshotBytes?: number },
-    private readonly observer: DocObserver | null = null,
+    private readonly hooks: DocHooks | null = null,
   ) {
     this.sizeBase = (stored.snapshotBytes ?? 0) + stored.updateBytes
     this.lastSeq = stored.lastSeq
@@ -106,7 +130,7 @@ export class LiveDoc {
     this.bytesSinceSnapshot = stored.updateBytes
     this.offUpdate = doc.onUpdate((update, origin) => {
       for (const sub of this.subscribers) if (sub !== origin) sub.deliverUpdate(update)
-      this.observer?.changed(this, update, origin)
+      this.hooks?.changed(this, update, origin, this.applying)
     })
     this.armHibernation()
   }
@@ -116,16 +140,34 @@ export class LiveDoc {
   }
 
   /**
-   * Apply engine update bytes from `origin` (a subscriber, a peer, or null). Resolves once durable;
-   * `append.background` when nobody waits for that (see AppendOptions).
+   * Apply engine update bytes `from` a subscriber, a peer, the HTTP API (or null): the one way an
+   * update enters a doc. Resolves once `durability` holds (see `Durability`; `local` by default).
+   * Throws at once what refuses the update (malformed, too large, the doc failed).
    */
-  apply(update: Uint8Array, origin: unknown, append?: AppendOptions): Promise<void> {
+  apply(update: Uint8Array, options: ApplyOptions): Promise<void> {
     this.assertUsable()
     this.assertRoom(update.length, () => true)
+    const durability = options.durability ?? 'local'
+    const replicas = typeof durability === 'object' ? durability.replicas : 0
+    const cluster = this.hooks?.replicas() ?? null
+    let acks: ReplicaAcks | null = null
+    if (cluster !== null && replicas > 0) acks = cluster.expectAcks(this.key, replicas)
+    else if (cluster === null && replicas > 1) acks = notInACluster(replicas)
     const wasHibernating = this.doc.hibernating === true
-    const applied = this.doc.applyUpdate(update, origin)
+    this.applying = acks
+    let applied: ApplyResult
+    try {
+      applied = this.doc.applyUpdate(update, options.from)
+    } finally {
+      this.applying = null
+    }
     this.noteUse(wasHibernating, applied)
-    return this.persist(applied, append)
+    const local = this.persist(applied, durability === 'background')
+    if (acks === null) return local
+    // A change went to the replicas with the request; an update that changed nothing here did not, and
+    // the replicas may still lack it.
+    if (acks.reqId !== 0 && !acks.pushed) cluster?.requestAcks(this.key, acks, update)
+    return local.then(() => acks.done)
   }
 
   /** Handle an engine sync message on `session`; replies are returned at once, durability later. */
@@ -301,8 +343,7 @@ export class LiveDoc {
     }
   }
 
-  private persist(applied: ApplyResult, options?: AppendOptions): Promise<void> {
-    const background = options?.background === true
+  private persist(applied: ApplyResult, background = false): Promise<void> {
     if (applied.persist === null) {
       // Nothing new to store (a duplicate), but the caller's ack still waits for what came before it.
       if (!background) this.hurry()
@@ -311,7 +352,7 @@ export class LiveDoc {
     const bytes = applied.persist
     this.sizeGrowth += bytes.length
     if (background) this.backgroundPending++
-    const append = this.storage.append(this.key, bytes, options).then(
+    const append = this.storage.append(this.key, bytes, background ? BACKGROUND : undefined).then(
       (seq) => {
         if (background) this.backgroundPending--
         if (seq > this.lastSeq) this.lastSeq = seq

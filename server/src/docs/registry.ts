@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events'
 import { ErrorCode, MurmurError, getEngine } from '@murmur/shared'
 import type { DocKey, Storage } from '../storage/storage.js'
 import type { Logger } from '../logger.js'
-import { LiveDoc, type DocObserver, type DocSubscriber, type LiveDocOptions } from './live-doc.js'
+import { LiveDoc, type DocHooks, type DocObserver, type DocSubscriber, type LiveDocOptions } from './live-doc.js'
+import type { ReplicaWrites } from './durability.js'
 
 export interface DocRegistryOptions extends LiveDocOptions {
   readonly idleUnloadMs: number
@@ -39,23 +40,24 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
   private closed = false
   /** Docs being deleted: not loaded again while their tombstone is written. */
   private readonly deleting = new Set<string>()
-  /** Set by the cluster before any doc is loaded. */
-  observer: DocObserver | null = null
-  /** Others that see every loaded doc (metrics, webhooks); told after `observer`. */
+  /** The cluster's replication, set before any doc is loaded; null on a single node. */
+  replication: (DocObserver & ReplicaWrites) | null = null
+  /** Others that see every loaded doc (metrics, webhooks); told after `replication`. */
   readonly watchers: DocObserver[] = []
-  private readonly fanout: DocObserver = {
+  private readonly fanout: DocHooks = {
     loaded: (doc) => {
-      this.observer?.loaded(doc)
+      this.replication?.loaded(doc)
       for (const w of this.watchers) w.loaded(doc)
     },
-    changed: (doc, update, origin) => {
-      this.observer?.changed(doc, update, origin)
-      for (const w of this.watchers) w.changed(doc, update, origin)
+    changed: (doc, update, origin, acks) => {
+      this.replication?.changed(doc, update, origin, acks)
+      for (const w of this.watchers) w.changed(doc, update, origin, acks)
     },
     unloaded: (doc) => {
-      this.observer?.unloaded(doc)
+      this.replication?.unloaded(doc)
       for (const w of this.watchers) w.unloaded(doc)
     },
+    replicas: () => this.replication,
   }
 
   constructor(

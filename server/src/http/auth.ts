@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { EngineName } from '@murmur/shared'
-import { tokenFromRequest, type Auth, type Identity } from '../auth/auth.js'
+import { tokenFromRequest, type Authenticator, type Identity } from '../auth/auth.js'
 import type { AccessNeed } from '../auth/claims.js'
 
 declare module 'fastify' {
@@ -14,7 +14,7 @@ declare module 'fastify' {
  * Every `/v1/` request authenticates with `Authorization: Bearer <token>` (or `?token=`), exactly as the
  * WebSocket endpoints do; handlers then ask `requireAccess` for the doc they touch.
  */
-export function registerHttpAuth(http: FastifyInstance, auth: Auth): void {
+export function registerHttpAuth(http: FastifyInstance, auth: Authenticator): void {
   http.decorateRequest('identity', null)
   http.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/v1/')) return
@@ -23,7 +23,7 @@ export function registerHttpAuth(http: FastifyInstance, auth: Auth): void {
 }
 
 /** Throws UNAUTHORIZED or FORBIDDEN unless the request's identity may do `need` on the doc. */
-export function requireAccess(auth: Auth, req: FastifyRequest, engine: EngineName, docId: string, need: AccessNeed): void {
+export function requireAccess(auth: Authenticator, req: FastifyRequest, engine: EngineName, docId: string, need: AccessNeed): void {
   if (req.identity === null) throw new TypeError('requireAccess on a route outside /v1/')
   auth.require(req.identity, engine, docId, need)
 }

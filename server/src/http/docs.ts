@@ -1,17 +1,20 @@
 import type { FastifyInstance } from 'fastify'
-import { ErrorCode, MurmurError, getEngine, isDocId, isEngineName, type DocId, type EngineName } from '@murmur/shared'
-import type { Auth } from '../auth/auth.js'
+import { ErrorCode, MurmurError, engineNames, getEngine, isDocId, isEngineName, type DocId, type EngineName } from '@murmur/shared'
+import type { Authenticator } from '../auth/auth.js'
 import type { DocRegistry } from '../docs/registry.js'
-import type { DocKey, Storage } from '../storage/storage.js'
-import type { ClusterWrites } from '../sync/context.js'
+import type { DocArchive, DocKey, DocLog, Tombstones } from '../storage/storage.js'
 import { requireAccess } from './auth.js'
 
 export interface DocRoutesDeps {
   readonly registry: DocRegistry
-  readonly storage: Storage
-  readonly auth: Auth
-  /** The cluster's write path, once the node has joined one. */
-  readonly cluster: () => ClusterWrites | null
+  /** The routes list docs, read their past and check tombstones; writes go through the registry. */
+  readonly storage: Pick<DocLog, 'list'> & DocArchive & Pick<Tombstones, 'tombstoneOf'>
+  readonly auth: Authenticator
+  /**
+   * A doc was deleted here (its tombstone is durable): the cluster tells the other nodes, which apply
+   * it with `DocRegistry.delete`.
+   */
+  readonly announceDelete: (key: DocKey, deletedAt: number) => void
   /** A doc was deleted through the API (webhooks announce it). */
   readonly onDeleted: (key: DocKey, deletedAt: number) => void
 }
@@ -76,7 +79,7 @@ export function registerDocRoutes(http: FastifyInstance, deps: DocRoutesDeps): v
         querystring: {
           type: 'object',
           properties: {
-            engine: { type: 'string', enum: ['yjs', 'automerge'] },
+            engine: { type: 'string', enum: engineNames() },
             after: { type: 'string', maxLength: 2048 },
             limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 100 },
             token: { type: 'string' },
@@ -171,13 +174,9 @@ export function registerDocRoutes(http: FastifyInstance, deps: DocRoutesDeps): v
       const update = new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.byteLength)
       const doc = await registry.get(key)
       const before = doc.doc.version()
-      await doc.apply(update, HTTP_ORIGIN)
+      // One replica (the default) is this node's own fsync here, even on a node that does not replicate the doc.
       const replicas = req.query.replicas ?? 1
-      if (replicas > 1) {
-        const cluster = deps.cluster()
-        if (cluster === null) throw new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this node is not in a cluster`)
-        await cluster.replicate(key, update, replicas)
-      }
+      await doc.apply(update, { from: HTTP_ORIGIN, durability: replicas > 1 ? { replicas } : 'local' })
       const version = doc.doc.version()
       return { engine: key.engine, docId: key.docId, version, changed: version !== before }
     },
@@ -280,7 +279,7 @@ export function registerDocRoutes(http: FastifyInstance, deps: DocRoutesDeps): v
     requireAccess(auth, req, key.engine, key.docId, 'write')
     const deletedAt = Date.now()
     await registry.delete(key, deletedAt)
-    deps.cluster()?.announceDelete?.(key, deletedAt)
+    deps.announceDelete(key, deletedAt)
     deps.onDeleted(key, deletedAt)
     return { engine: key.engine, docId: key.docId, deleted: true, deletedAt: new Date(deletedAt).toISOString() }
   })

@@ -7,7 +7,9 @@ import type { CommitTuning } from './group-commit.js'
 
 export type {
   AppendOptions,
+  DocArchive,
   DocHistory,
+  DocLog,
   DocKey,
   HistoryOptions,
   ListOptions,
@@ -18,7 +20,9 @@ export type {
   Storage,
   StorageStats,
   StoredDoc,
+  StorageLifecycle,
   Tombstone,
+  Tombstones,
 } from './storage.js'
 export { crc32 } from './crc32.js'
 export {

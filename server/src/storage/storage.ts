@@ -122,12 +122,10 @@ export interface StorageStats {
 }
 
 /**
- * Durable storage of docs as an append-only update log per doc plus a snapshot (event sourcing with
- * snapshots). Every backend passes the same acceptance suite (test/unit/storage-acceptance.ts).
+ * A doc's log: what a live doc needs (append, flush, compact) and what loading, listing and removing docs
+ * need. The part of storage every backend must have for docs to be served at all.
  */
-export interface Storage extends Outbox {
-  /** Human-readable name for logs: "sqlite:/path", "memory", "postgres://host/db". */
-  readonly description: string
+export interface DocLog {
   /**
    * Everything stored for a doc, or null if nothing is. Entries whose checksum does not match (a torn or
    * corrupt tail) are dropped and counted in `droppedCorrupt`; the rest is returned. Throws when the
@@ -155,6 +153,10 @@ export interface Storage extends Outbox {
    * the call). The id is free for a new doc afterwards.
    */
   delete(key: DocKey): Promise<void>
+}
+
+/** A doc's past as storage keeps it: for the history and read-at-a-version routes. */
+export interface DocArchive {
   /**
    * What storage keeps of the doc's past, or null if nothing is stored. Entry times are those of the
    * commits; sizes are the stored bytes.
@@ -166,6 +168,10 @@ export interface Storage extends Outbox {
    * it away). Null when nothing is stored. Never repairs anything (a read of the past).
    */
   loadAt(key: DocKey, seq: number): Promise<StoredDoc | null>
+}
+
+/** Deleted docs, remembered so that they are not silently brought back. */
+export interface Tombstones {
   /**
    * Delete the doc's snapshot and log and record a tombstone, in one transaction, after committing the
    * appends made before the call. The caller keeps the doc from being loaded or written afterwards.
@@ -173,6 +179,12 @@ export interface Storage extends Outbox {
   tombstone(key: DocKey, deletedAt: number): Promise<void>
   /** The doc's tombstone, or null if it was not deleted. */
   tombstoneOf(key: DocKey): Promise<Tombstone | null>
+}
+
+/** The backend as a whole: its name, what its commits do, and its end. */
+export interface StorageLifecycle {
+  /** Human-readable name for logs: "sqlite:/path", "memory", "postgres://host/db". */
+  readonly description: string
   /**
    * Observe every group commit: its duration in seconds and the number of appends it made durable
    * (for the storage commit latency metric).
@@ -186,3 +198,11 @@ export interface Storage extends Outbox {
   /** Flush and release resources. */
   close(): Promise<void>
 }
+
+/**
+ * Durable storage of docs as an append-only update log per doc plus a snapshot (event sourcing with
+ * snapshots). A backend implements every role; a caller asks for the role it uses (a live doc a `DocLog`,
+ * the webhook deliverer an `Outbox`, the history routes a `DocArchive`). Every backend passes the same
+ * acceptance suite (`runStorageAcceptance` from `@murmur/server/testing`), which covers every role.
+ */
+export interface Storage extends DocLog, DocArchive, Tombstones, Outbox, StorageLifecycle {}

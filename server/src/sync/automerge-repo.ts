@@ -8,9 +8,11 @@ import {
   type SyncSession,
 } from '@murmur/shared'
 import type { ConnectionAuth } from '../auth/auth.js'
-import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
+import type { LiveDoc } from '../docs/live-doc.js'
+import { closeDoc, openDoc, toDoc, type DocClient } from '../docs/doc-client.js'
 import type { SyncContext } from './context.js'
-import type { ServerSocket, SocketHandler } from './socket.js'
+import type { ServerSocket, SocketHandler } from '../ws/socket.js'
+import type { ClientUpgrade } from '../ws/upgrades.js'
 import {
   REPO_PROTOCOL_VERSION,
   RepoMessageType,
@@ -47,14 +49,13 @@ function selfPeer(nodeId: string): { readonly peerId: string; readonly metadata:
 
 /**
  * One automerge-repo document synced over one socket: the Murmur Automerge doc whose id is the
- * automerge-repo documentId. Messages that arrive while it loads wait in `queued`.
+ * automerge-repo documentId. Messages that arrive while it loads wait in `queued` (`DocClient`).
  */
-class RepoDocPeer implements DocSubscriber {
+class RepoDocPeer implements DocClient<FromClientMessage> {
   doc: LiveDoc | null = null
   session: SyncSession | null = null
-  /** Messages that arrived while the doc loaded (null: none). */
   queued: FromClientMessage[] | null = null
-  closed = false
+  released = false
 
   constructor(
     readonly documentId: DocId,
@@ -79,6 +80,22 @@ class RepoDocPeer implements DocSubscriber {
   fail(error: MurmurError): void {
     // automerge-repo has no per-doc error: the client reconnects, and the doc is loaded again.
     this.conn.fatal(error)
+  }
+
+  opened(doc: LiveDoc): void {
+    this.session = doc.doc.createSyncSession({ readOnly: !this.conn.canWrite(this.documentId) })
+  }
+
+  handle(msg: FromClientMessage): void {
+    this.conn.handleDocMessage(this, msg)
+  }
+
+  loadFailed(err: unknown): void {
+    this.conn.fatal(err)
+  }
+
+  broke(err: unknown): void {
+    this.conn.fatal(err)
   }
 }
 
@@ -119,7 +136,7 @@ export class RepoConnection implements SocketHandler {
   sendSync(peer: RepoDocPeer, payloads: readonly Uint8Array[]): void {
     if (payloads.length === 0 || peer.doc === null) return
     const send = (): void => {
-      if (peer.closed) return
+      if (peer.released) return
       const senderId = this.selfId
       const targetId = this.remotePeerId ?? ''
       for (const data of payloads) this.send({ type: RepoMessageType.sync, senderId, targetId, documentId: peer.documentId, data })
@@ -152,7 +169,7 @@ export class RepoConnection implements SocketHandler {
         case RepoMessageType.request:
         case RepoMessageType.sync:
         case RepoMessageType.ephemeral:
-          this.handleDocMessage(this.peerFor(msg.documentId), msg)
+          toDoc(this.peerFor(msg.documentId), msg)
           return
         case RepoMessageType.error:
           // The client is about to close; nothing of ours is wrong.
@@ -172,10 +189,7 @@ export class RepoConnection implements SocketHandler {
   closed(): void {
     this.access.dispose()
     if (this.docs === null) return
-    for (const peer of this.docs.values()) {
-      peer.closed = true
-      if (peer.doc !== null) this.ctx.registry.release(peer.doc, peer)
-    }
+    for (const peer of this.docs.values()) closeDoc(this.ctx.registry, peer)
     this.docs = null
   }
 
@@ -191,13 +205,14 @@ export class RepoConnection implements SocketHandler {
     this.send({ type: RepoMessageType.peer, senderId: me.peerId, peerMetadata: me.metadata, selectedProtocolVersion: REPO_PROTOCOL_VERSION, targetId: senderId })
   }
 
-  private handleDocMessage(peer: RepoDocPeer, msg: FromClientMessage): void {
-    const doc = peer.doc
-    const session = peer.session
-    if (doc === null || session === null) {
-      ;(peer.queued ??= []).push(msg)
-      return
-    }
+  canWrite(documentId: DocId): boolean {
+    return this.access.can(EngineName.automerge, documentId, 'write')
+  }
+
+  /** A message for a loaded doc. */
+  handleDocMessage(peer: RepoDocPeer, msg: FromClientMessage): void {
+    const doc = peer.doc as LiveDoc
+    const session = peer.session as SyncSession
     switch (msg.type) {
       case RepoMessageType.request:
       case RepoMessageType.sync: {
@@ -230,27 +245,12 @@ export class RepoConnection implements SocketHandler {
     this.access.require(EngineName.automerge, documentId, 'read')
     const peer = new RepoDocPeer(documentId, this)
     docs.set(documentId, peer)
-    this.ctx.registry.acquire({ engine: EngineName.automerge, docId: documentId }, peer).then(
-      (doc) => this.loaded(peer, doc),
-      (err: unknown) => this.fatal(err),
-    )
+    openDoc(this.ctx.registry, { engine: EngineName.automerge, docId: documentId }, peer)
     return peer
   }
+}
 
-  private loaded(peer: RepoDocPeer, doc: LiveDoc): void {
-    if (peer.closed) {
-      this.ctx.registry.release(doc, peer)
-      return
-    }
-    peer.doc = doc
-    peer.session = doc.doc.createSyncSession({ readOnly: !this.access.can(EngineName.automerge, peer.documentId, 'write') })
-    const queued = peer.queued
-    peer.queued = null
-    if (queued === null) return
-    try {
-      for (const msg of queued) this.handleDocMessage(peer, msg)
-    } catch (err) {
-      this.fatal(err)
-    }
-  }
+/** `/automerge`: the token comes with the upgrade and is checked before the socket is accepted. */
+export function serveAutomergeRepo(upgrade: ClientUpgrade, ctx: SyncContext): void {
+  upgrade.acceptAuthenticated((socket, access) => new RepoConnection(socket, ctx, access))
 }

@@ -1,14 +1,11 @@
-import { EngineName, type SyncSession } from '@murmur/shared'
+import { getEngine, type SyncSession } from '@murmur/shared'
 
 /**
- * Engines whose sync sessions answer a doc update with the same messages for every peer (Yjs: one
- * y-protocols update message, whatever the peer holds), so that a fanned-out update can be encoded once
- * for all sockets. An Automerge session answers each peer from that peer's own sync state.
+ * Whether the engine's sync sessions answer a doc update with the same messages for every peer (Yjs),
+ * so that a fanned-out update can be encoded once for all sockets (`Engine.sharesUpdateMessages`).
  */
-const PEER_INDEPENDENT_UPDATES: ReadonlySet<string> = new Set([EngineName.yjs])
-
 export function sharesUpdateMessages(engine: string): boolean {
-  return PEER_INDEPENDENT_UPDATES.has(engine)
+  return getEngine(engine).sharesUpdateMessages
 }
 
 function forget(memo: BroadcastFrames): void {

@@ -13,14 +13,14 @@ import {
   type DocId,
   type Message,
   type MessageOf,
-  type SyncSession,
 } from '@murmur/shared'
 import { ConnectionAuth } from '../auth/auth.js'
-import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
+import { closeDoc, openDoc, toDoc } from '../docs/doc-client.js'
 import type { DocKey } from '../storage/storage.js'
-import type { SyncContext } from './context.js'
-import type { ServerSocket, SocketHandler } from './socket.js'
-import { BroadcastFrames, sharesUpdateMessages } from './broadcast.js'
+import type { SyncContext, SyncMetrics } from './context.js'
+import type { ServerSocket, SocketHandler } from '../ws/socket.js'
+import type { ClientUpgrade } from '../ws/upgrades.js'
+import { Binding, type BindingOwner } from './murmur-binding.js'
 
 /** Most docs one socket may have open at once. */
 const MAX_OPEN_DOCS = 10_000
@@ -28,83 +28,10 @@ const MAX_OPEN_DOCS = 10_000
 /** Frames that may wait while a token is checked; a client that sends more is flooding. */
 const MAX_WAITING_FRAMES = 10_000
 
-/** Errors that refuse one doc's message without ending the connection (other docs share the socket). */
-const DOC_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.FORBIDDEN, ErrorCode.DOC_TOO_LARGE, ErrorCode.DOC_DELETED])
-
 /** The keep-alive: the same bytes for every socket (a Buffer, which ws sends as it is). */
 const KEEP_ALIVE_PING = Buffer.from(encodeMessage({ type: MessageType.ping, nonce: 0 }))
 
-function isDocRefusal(err: unknown): err is MurmurError {
-  return err instanceof MurmurError && DOC_REFUSALS.has(err.code)
-}
-
 function neverExpires(): void {}
-
-/** Fanned-out doc updates, encoded once per update and ref for every `/sync` socket. */
-const updateFrames = new BroadcastFrames((payload, ref) => encodeMessage({ type: MessageType.sync, ref, payload }))
-
-function flushAcks(b: Binding): void {
-  b.flushAcks()
-}
-
-/**
- * One doc open on a `/sync` socket, and that socket's subscriber to the doc. Messages for it wait in
- * `queued` until its load finished.
- */
-class Binding implements DocSubscriber {
-  doc: LiveDoc | null = null
-  session: SyncSession | null = null
-  /** Messages that arrived while the doc loaded (null: none). */
-  queued: Message[] | null = null
-  closed = false
-  /** Acked update ids not yet sent, batched per turn of the event loop (null: none). */
-  private pendingAcks: string[] | null = null
-
-  constructor(
-    readonly conn: SyncConnection,
-    readonly ref: number,
-    /** The doc's key; once loaded, the registry's own (so each socket does not keep a copy of the id). */
-    public key: DocKey,
-    /** The token allows writes to this doc; otherwise its sync session is read-only and updates are refused. */
-    public canWrite: boolean,
-  ) {}
-
-  deliverUpdate(update: Uint8Array): void {
-    const session = this.session
-    if (session === null) return
-    if (sharesUpdateMessages(this.key.engine)) {
-      for (const frame of updateFrames.framesFor(update, session, this.ref)) this.conn.sendFrame(frame)
-      return
-    }
-    for (const payload of session.onDocUpdate(update)) this.conn.send({ type: MessageType.sync, ref: this.ref, payload })
-  }
-
-  deliverAwareness(payload: Uint8Array): void {
-    this.conn.send({ type: MessageType.awareness, ref: this.ref, payload })
-  }
-
-  fail(error: MurmurError): void {
-    this.conn.sendError(this.ref, error)
-    this.closed = true
-    this.conn.forget(this)
-  }
-
-  /** `id` is durable: acknowledge it with the others of this turn. */
-  ack(id: string): void {
-    if (this.pendingAcks === null) {
-      this.pendingAcks = []
-      setImmediate(flushAcks, this)
-    }
-    this.pendingAcks.push(id)
-  }
-
-  flushAcks(): void {
-    const ids = this.pendingAcks
-    this.pendingAcks = null
-    if (ids === null || this.closed) return
-    this.conn.send({ type: MessageType.ack, ref: this.ref, ids })
-  }
-}
 
 /**
  * A client of Murmur protocol v1 (`/sync`): hello/welcome, then any number of docs over the one socket,
@@ -118,7 +45,7 @@ class Binding implements DocSubscriber {
  * One object per socket, its methods shared: an idle connection holds its fields and its bindings,
  * nothing else (no closures, no timers).
  */
-export class SyncConnection implements SocketHandler {
+export class SyncConnection implements SocketHandler, BindingOwner {
   /** The docs open on this socket, by ref. Most sockets have one, which is held without a Map. */
   private first: Binding | null = null
   private more: Map<number, Binding> | null = null
@@ -149,13 +76,17 @@ export class SyncConnection implements SocketHandler {
     else for (const piece of chunkFrame(frame, ++this.chunkId)) this.socket.send(piece)
   }
 
+  get metrics(): SyncMetrics | null {
+    return this.ctx.metrics
+  }
+
   sendError(ref: number, error: MurmurError, updateId = ''): void {
     if (ref !== 0) this.ctx.metrics?.error(error.code)
     this.send({ type: MessageType.error, ref, code: error.code, message: error.message, updateId })
   }
 
   /** Tell the client why, then close with the matching code. */
-  private fatal(err: unknown): void {
+  fatal(err: unknown): void {
     if (err instanceof MurmurError) this.sendError(0, err)
     this.socket.closeWith(err)
   }
@@ -233,7 +164,7 @@ export class SyncConnection implements SocketHandler {
             this.sendError(msg.ref, new MurmurError(ErrorCode.UNKNOWN_DOC_REF, `doc ref ${msg.ref} is not open`), msg.type === MessageType.update ? msg.id : '')
             return
           }
-          this.handleDocMessage(b, msg)
+          toDoc(b, msg)
           return
         }
         case MessageType.ping:
@@ -308,76 +239,6 @@ export class SyncConnection implements SocketHandler {
     if (!this.checking) this.waiting = null
   }
 
-  private handleDocMessage(b: Binding, msg: Message): void {
-    const doc = b.doc
-    const session = b.session
-    if (doc === null || session === null) {
-      ;(b.queued ??= []).push(msg)
-      return
-    }
-    switch (msg.type) {
-      case MessageType.sync: {
-        let result: ReturnType<LiveDoc['receiveSync']>
-        try {
-          result = doc.receiveSync(session, msg.payload, b)
-        } catch (err) {
-          // A reader's changes (read-only session), or a doc at its size limit: refused, the doc unchanged.
-          if (!isDocRefusal(err)) throw err
-          this.sendError(b.ref, err)
-          return
-        }
-        const { replies, durable } = result
-        durable.catch(() => undefined) // a storage failure fails the doc, which tells its subscribers
-        for (const payload of replies) this.send({ type: MessageType.sync, ref: b.ref, payload })
-        return
-      }
-      case MessageType.update:
-        this.update(b, doc, session, msg)
-        return
-      case MessageType.awareness:
-        doc.relayAwareness(msg.payload, b)
-        return
-      default:
-        return
-    }
-  }
-
-  private update(b: Binding, doc: LiveDoc, session: SyncSession, msg: MessageOf<typeof MessageType.update>): void {
-    const { id, payload, replicas } = msg
-    const arrived = performance.now()
-    if (!b.canWrite) {
-      this.sendError(b.ref, new MurmurError(ErrorCode.FORBIDDEN, 'read-only: the token does not allow writes to this doc'), id)
-      return
-    }
-    let durable: Promise<void>
-    try {
-      durable = doc.apply(payload, b)
-    } catch (err) {
-      if (!isDocRefusal(err)) throw err
-      this.sendError(b.ref, err, id)
-      return
-    }
-    session.peerHas?.(payload)
-    // In a cluster every ack involves a replica: W replicas when asked, and at least one when this
-    // node does not replicate the doc itself (its own fsync alone would leave the only copy here).
-    const cluster = this.ctx.cluster
-    if (replicas > 1 || cluster !== null) {
-      durable = durable.then(() => {
-        if (cluster === null) throw new MurmurError(ErrorCode.REPLICATION_TIMEOUT, `asked for ${replicas} replicas; this node is not in a cluster`)
-        return cluster.replicate(doc.key, payload, Math.max(1, replicas))
-      })
-    }
-    durable.then(
-      () => {
-        this.ctx.metrics?.acked((performance.now() - arrived) / 1000)
-        b.ack(id)
-      },
-      (err: unknown) => {
-        if (!b.closed) this.sendError(b.ref, err instanceof MurmurError ? err : new MurmurError(ErrorCode.STORAGE_FAILED, 'not durable'), id)
-      },
-    )
-  }
-
   private open(msg: MessageOf<typeof MessageType.open>): void {
     if (this.binding(msg.ref) !== undefined) throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, `doc ref ${msg.ref} is already open`)
     if (!isEngineName(msg.engine)) throw new MurmurError(ErrorCode.UNKNOWN_ENGINE, `unknown engine ${msg.engine.slice(0, 40)}`)
@@ -393,44 +254,14 @@ export class SyncConnection implements SocketHandler {
     const b = new Binding(this, msg.ref, key, auth.can(key.engine, key.docId, 'write'))
     if (this.first === null) this.first = b
     else (this.more ??= new Map()).set(b.ref, b)
-    this.ctx.registry.acquire(key, b).then(
-      (doc) => this.loaded(b, doc),
-      (err: unknown) => {
-        // The doc is not served at all rather than served empty; other docs on this socket go on.
-        b.closed = true
-        this.forget(b)
-        this.sendError(b.ref, err instanceof MurmurError ? err : new MurmurError(ErrorCode.LOAD_FAILED, 'load failed'))
-      },
-    )
-  }
-
-  private loaded(b: Binding, doc: LiveDoc): void {
-    if (b.closed) {
-      this.ctx.registry.release(doc, b)
-      return
-    }
-    b.doc = doc
-    b.key = doc.key
-    b.session = doc.doc.createSyncSession({ readOnly: !b.canWrite })
-    for (const payload of b.session.start()) this.send({ type: MessageType.sync, ref: b.ref, payload })
-    const all = doc.awareness.encodeAll()
-    if (all !== null) this.send({ type: MessageType.awareness, ref: b.ref, payload: all })
-    const queued = b.queued
-    b.queued = null
-    if (queued === null) return
-    try {
-      for (const msg of queued) this.handleDocMessage(b, msg)
-    } catch (err) {
-      this.fatal(err)
-    }
+    openDoc(this.ctx.registry, key, b)
   }
 
   private close(ref: number): void {
     const b = this.binding(ref)
     if (b === undefined) return
-    b.closed = true
     this.forget(b)
-    if (b.doc !== null) this.ctx.registry.release(b.doc, b)
+    closeDoc(this.ctx.registry, b)
   }
 
   /** After a token change: drop docs it no longer lets us read, switch sessions whose write right changed. */
@@ -450,4 +281,9 @@ export class SyncConnection implements SocketHandler {
       for (const payload of b.session.start()) this.send({ type: MessageType.sync, ref: b.ref, payload })
     }
   }
+}
+
+/** `/sync`: accepted at once; the token comes with hello (or, if hello has none, with the upgrade). */
+export function serveSync(upgrade: ClientUpgrade, ctx: SyncContext): void {
+  upgrade.accept((socket) => new SyncConnection(socket, ctx, upgrade.token))
 }

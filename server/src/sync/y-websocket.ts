@@ -5,13 +5,16 @@ import {
   EngineName,
   ErrorCode,
   MurmurError,
+  isDocId,
   type DocId,
   type SyncSession,
 } from '@murmur/shared'
 import type { ConnectionAuth } from '../auth/auth.js'
-import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
+import type { LiveDoc } from '../docs/live-doc.js'
+import { closeDoc, openDoc, toDoc, type DocClient } from '../docs/doc-client.js'
 import type { SyncContext } from './context.js'
-import type { ServerSocket, SocketHandler } from './socket.js'
+import type { ServerSocket, SocketHandler } from '../ws/socket.js'
+import type { ClientUpgrade } from '../ws/upgrades.js'
 import { BroadcastFrames } from './broadcast.js'
 
 /** y-websocket's outer message types (one message per frame). */
@@ -66,18 +69,17 @@ const KEEP_ALIVE = Buffer.from(encodeYWsFrame(YWsMessage.awareness, EMPTY_AWAREN
 
 /**
  * One y-websocket client on one doc (`/yjs/<doc>`), and its subscriber to the doc. Frames that arrive
- * while the doc loads are queued and handled, in order, once it has loaded.
+ * while the doc loads are queued and handled, in order, once it has loaded (`DocClient`).
  *
  * `access` was checked for read access at the upgrade. Without write access the sync session is
  * read-only: a SyncStep2 or update that would change the doc closes the socket with 4403 (FORBIDDEN)
  * and changes nothing; reading, and presence, go on working.
  */
-export class YWebsocketConnection implements SocketHandler, DocSubscriber {
-  private doc: LiveDoc | null = null
+export class YWebsocketConnection implements SocketHandler, DocClient<Uint8Array> {
+  doc: LiveDoc | null = null
+  queued: Uint8Array[] | null = null
+  released = false
   private session: SyncSession | null = null
-  /** Frames that arrived while the doc loaded (null: none). */
-  private queued: Uint8Array[] | null = null
-  private released = false
 
   constructor(
     private readonly socket: ServerSocket,
@@ -86,10 +88,7 @@ export class YWebsocketConnection implements SocketHandler, DocSubscriber {
     private readonly access: ConnectionAuth,
   ) {
     socket.serve(this)
-    ctx.registry.acquire({ engine: EngineName.yjs, docId }, this).then(
-      (loaded) => this.loaded(loaded),
-      (err: unknown) => socket.closeWith(err),
-    )
+    openDoc(ctx.registry, { engine: EngineName.yjs, docId }, this)
   }
 
   deliverUpdate(update: Uint8Array): void {
@@ -106,12 +105,12 @@ export class YWebsocketConnection implements SocketHandler, DocSubscriber {
   }
 
   receive(frame: Uint8Array): void {
-    const doc = this.doc
-    const session = this.session
-    if (doc === null || session === null) {
-      ;(this.queued ??= []).push(frame)
-      return
-    }
+    toDoc(this, frame)
+  }
+
+  handle(frame: Uint8Array): void {
+    const doc = this.doc as LiveDoc
+    const session = this.session as SyncSession
     const msg = decodeYWsFrame(frame)
     switch (msg.type) {
       case YWsMessage.sync: {
@@ -141,28 +140,47 @@ export class YWebsocketConnection implements SocketHandler, DocSubscriber {
 
   closed(): void {
     this.access.dispose()
-    this.released = true
-    if (this.doc !== null) this.ctx.registry.release(this.doc, this)
+    closeDoc(this.ctx.registry, this)
   }
 
-  private loaded(doc: LiveDoc): void {
-    if (this.released) {
-      this.ctx.registry.release(doc, this)
-      return
-    }
-    this.doc = doc
+  opened(doc: LiveDoc): void {
     const session = doc.doc.createSyncSession({ readOnly: !this.access.can(EngineName.yjs, this.docId, 'write') })
     this.session = session
     for (const m of session.start()) this.socket.send(encodeYWsFrame(YWsMessage.sync, m, false))
     const all = doc.awareness.encodeAll()
     if (all !== null) this.socket.send(encodeYWsFrame(YWsMessage.awareness, all, true))
-    const queued = this.queued
-    this.queued = null
-    if (queued === null) return
-    try {
-      for (const frame of queued) this.receive(frame)
-    } catch (err) {
-      this.socket.closeWith(err)
-    }
   }
+
+  loadFailed(err: unknown): void {
+    this.socket.closeWith(err)
+  }
+
+  broke(err: unknown): void {
+    this.socket.closeWith(err)
+  }
+}
+
+/**
+ * `/yjs/<docId>`: the doc is in the path, the token comes with the upgrade; both are checked before the
+ * socket is accepted (a doc the token may not read is refused with 4403).
+ */
+export function serveYWebsocket(upgrade: ClientUpgrade, ctx: SyncContext): void {
+  let docId: string
+  try {
+    docId = decodeURIComponent(upgrade.url.pathname.slice('/yjs/'.length))
+  } catch {
+    docId = ''
+  }
+  if (!isDocId(docId)) {
+    upgrade.refuse(new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid doc id in the URL'))
+    return
+  }
+  upgrade.acceptAuthenticated((socket, access) => {
+    if (!access.can(EngineName.yjs, docId, 'read')) {
+      access.dispose()
+      socket.closeWith(new MurmurError(ErrorCode.FORBIDDEN, `the token does not allow reading yjs:${docId.slice(0, 60)}`))
+      return
+    }
+    new YWebsocketConnection(socket, docId as DocId, ctx, access)
+  })
 }

@@ -1,14 +1,20 @@
 /**
  * The seam between Murmur and a CRDT library. The server, the cluster and the client only see these
- * interfaces; `yjs.ts` and `automerge.ts` are the adapters behind them.
+ * interfaces; each engine is an adapter in a folder of its own (`yjs/`, `automerge/`), found by name in
+ * the registry (`registry.ts`).
  */
 
-export const EngineName = { yjs: 'yjs', automerge: 'automerge' } as const
-export type EngineName = (typeof EngineName)[keyof typeof EngineName]
+/**
+ * An engine's name, as it appears in doc keys (`<engine>:<docId>`), on the wire and in storage. Any name an
+ * engine registers under: `isEngineName` tells whether one is registered.
+ */
+export type EngineName = string
 
-export function isEngineName(value: unknown): value is EngineName {
-  return value === EngineName.yjs || value === EngineName.automerge
-}
+/**
+ * The names of the engines built into Murmur, for code that speaks one engine's own protocol (the
+ * y-websocket and automerge-repo endpoints). An engine added later needs no entry here.
+ */
+export const EngineName = { yjs: 'yjs', automerge: 'automerge' } as const satisfies Record<string, EngineName>
 
 /** What applying remote bytes did to a doc. */
 export interface ApplyResult {
@@ -127,7 +133,20 @@ export function receiveEach(session: SyncSession, messages: readonly Uint8Array[
 }
 
 export interface Engine {
+  /** The name docs of this engine go by: lowercase letters, digits and '-' (it is part of doc keys). */
   readonly name: EngineName
+  /**
+   * A session's messages for a doc update are the same for every peer (Yjs: one update message, whatever
+   * the peer holds), so a fanned-out update can be encoded once for all sockets. False when each peer's
+   * messages depend on that peer's own sync state (Automerge).
+   */
+  readonly sharesUpdateMessages: boolean
+  /**
+   * A doc found different by anti-entropy is also repaired by pushing its whole state as one update: for
+   * engines whose stateful sync can take many rounds to deliver a change that a lost message once carried
+   * (Automerge). Engines whose sync converges in one round (Yjs) need not.
+   */
+  readonly repairsWithSnapshot: boolean
   /** An empty doc. */
   create(): EngineDoc
   /**

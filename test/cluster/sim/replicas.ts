@@ -211,24 +211,24 @@ class NodeRun {
     this.merge(key, [element])
     const replicas = this.replicasOf(key)
     const write: AckedWrite = { key, element, at: this.world.now(), coordinator: this.id, replicas }
+    // `Replication.expectAcks`: every ack involves a replica, W of them, and at least one when this node
+    // does not replicate the doc. The push itself carries the request id (one push per replica).
+    const effective = Math.max(1, w)
+    const needed = effective > replicas.length ? 0 : effective - (replicas.includes(this.id) ? 1 : 0)
+    let reqId = 0
+    if (needed > 0) {
+      reqId = this.nextReqId++
+      const id = reqId
+      this.pending.set(id, { write, needed, acks: new Set() })
+      this.world.schedule(this, this.world.now() + REPLICATION_TIMEOUT_MS, () => this.pending.delete(id))
+    }
     for (const r of replicas) {
       if (r === this.id) continue
       this.world.counters.pushes++
-      if (this.alive.has(r)) this.world.send(this.id, r, { kind: 'push', key, element, reqId: 0 })
+      if (this.alive.has(r)) this.world.send(this.id, r, { kind: 'push', key, element, reqId })
       else this.addHint(r, key)
     }
-    // `Replication.replicate`: a second push, asking each replica to ack once durable. Every ack
-    // involves a replica: W of them, and at least one when this node does not replicate the doc.
-    const effective = Math.max(1, w)
-    if (effective > replicas.length) return
-    const needed = effective - (replicas.includes(this.id) ? 1 : 0)
-    if (needed <= 0) return this.acked(write)
-    const reqId = this.nextReqId++
-    this.pending.set(reqId, { write, needed, acks: new Set() })
-    this.world.schedule(this, this.world.now() + REPLICATION_TIMEOUT_MS, () => this.pending.delete(reqId))
-    for (const r of replicas) {
-      if (r !== this.id && this.alive.has(r)) this.world.send(this.id, r, { kind: 'push', key, element, reqId })
-    }
+    if (effective <= replicas.length && needed <= 0) this.acked(write)
   }
 
   receive(from: NodeId, msg: ReplicaMessage): void {

@@ -47,7 +47,7 @@ function unacknowledged(value: A.Doc<unknown>, sent: Record<string, true>, known
  * The sync state as Automerge 2.2.9 exports it at run time and imports it back (its published type
  * names other fields: `theirHeed`, and `sentHashes` as a list).
  */
-interface SyncStateFields {
+export interface SyncStateFields {
   readonly sharedHeads: Heads
   readonly lastSentHeads: Heads
   readonly theirHeads: Heads | null
@@ -59,12 +59,73 @@ interface SyncStateFields {
   readonly theirCapabilities?: unknown
 }
 
+const isList = (v: unknown): boolean => Array.isArray(v)
+const isListOrNull = (v: unknown): boolean => v === null || Array.isArray(v)
+const isBoolean = (v: unknown): boolean => typeof v === 'boolean'
+/**
+ * A plain record of hash → true (2.2.9), not the list or Set another version might hold. One entry is
+ * looked at: the record may hold thousands, and every sync message makes a new state.
+ */
+function isHashRecord(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Set) return false
+  for (const key in v) return (v as Record<string, unknown>)[key] === true
+  return true
+}
+
+/** Each field Murmur reads or writes, and what it must hold. */
+const SYNC_STATE_SHAPE: Readonly<Record<keyof SyncStateFields, (v: unknown) => boolean>> = {
+  sharedHeads: isList,
+  lastSentHeads: isList,
+  theirHeads: isListOrNull,
+  theirNeed: isListOrNull,
+  theirHave: isListOrNull,
+  sentHashes: isHashRecord,
+  inFlight: isBoolean,
+  haveResponded: isBoolean,
+  theirCapabilities: (v) => v === undefined || v === null || Array.isArray(v),
+}
+
+/** Sync states already checked (Automerge hands out a new object from every call). */
+const checked = new WeakSet<object>()
+
+/**
+ * The private fields of an Automerge sync state, checked: Murmur reads and rebuilds them (see the top of
+ * this file), which only works while Automerge keeps them as 2.2.9 does. Another version that changed
+ * them fails here, loudly and at once, instead of syncing wrongly.
+ */
+export function syncStateFields(state: A.SyncState): SyncStateFields {
+  const fields = state as unknown as Record<string, unknown>
+  if (checked.has(fields)) return fields as unknown as SyncStateFields
+  if (typeof fields !== 'object' || fields === null) throw syncStateChanged(`the state is ${fields === null ? 'null' : typeof fields}`)
+  for (const [name, valid] of Object.entries(SYNC_STATE_SHAPE)) {
+    if (!valid(fields[name])) throw syncStateChanged(`field ${name} holds ${describe(fields[name])}`)
+  }
+  // A field we do not know may change what receiving means (3.x adds `readOnly`, `peerReadOnly`).
+  for (const name of Object.keys(fields)) if (!(name in SYNC_STATE_SHAPE)) throw syncStateChanged(`it has a field ${name.slice(0, 40)}`)
+  checked.add(fields)
+  return fields as unknown as SyncStateFields
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing (missing)'
+  if (Array.isArray(value)) return 'a list'
+  if (value instanceof Set) return 'a Set'
+  return value === null ? 'null' : `a ${typeof value}`
+}
+
+function syncStateChanged(detail: string): Error {
+  return new Error(
+    `the installed @automerge/automerge keeps its sync state differently from 2.2.9 (${detail}); Murmur reads ` +
+      'that state (shared/src/engine/automerge/sync-state.ts) and must be updated with the Automerge version',
+  )
+}
+
 /**
  * The state after receiving `message`, once its changes are in `value`. `before` is our heads from
  * before they were applied.
  */
 export function receivedState(value: A.Doc<unknown>, syncState: A.SyncState, message: A.DecodedSyncMessage, before: Heads): A.SyncState {
-  const state = syncState as unknown as SyncStateFields
+  const state = syncStateFields(syncState)
   const after = A.getHeads(value)
   const heads = message.heads
   const changesEmpty = message.changes.length === 0
@@ -95,5 +156,6 @@ export function receivedState(value: A.Doc<unknown>, syncState: A.SyncState, mes
     theirNeed: message.need,
     ...(capabilities === undefined ? {} : { theirCapabilities: capabilities }),
   }
+  // Built from a checked state's own fields, so it has the shape Automerge reads back.
   return next as unknown as A.SyncState
 }

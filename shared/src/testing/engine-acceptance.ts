@@ -1,11 +1,12 @@
 /**
- * The acceptance suite every `Engine` adapter runs: a new engine is done when this passes.
+ * The acceptance suite every `Engine` adapter runs: a new engine is done when this passes. Exported as
+ * `@murmur/shared/testing` (it needs vitest and fast-check, which only that entry point imports).
  *
  * Properties run with fast-check under one seed per process. A failure prints it; `FC_SEED=<n>` replays.
  */
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { ErrorCode, isMurmurError, type Engine, type EngineDoc, type SyncSession } from '../../shared/src/index.js'
+import { ErrorCode, isMurmurError, type Engine, type EngineDoc, type SyncSession } from '../core.js'
 
 /** How the suite edits and reads one plain text inside a doc, through the engine's own API. */
 export interface TextEditing {
@@ -31,7 +32,9 @@ export interface EngineAcceptanceOptions {
   readonly bloomFilterSync: boolean
 }
 
-const SEED = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 2 ** 31)
+/** `FC_SEED` from the environment, where there is one (the shared package also builds for browsers). */
+const FC_SEED = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.FC_SEED
+const SEED = FC_SEED !== undefined ? Number(FC_SEED) : Math.floor(Math.random() * 2 ** 31)
 
 function check<Ts extends [unknown, ...unknown[]]>(property: fc.IProperty<Ts>, numRuns: number): void {
   const details = fc.check(property, { seed: SEED, numRuns, includeErrorInReport: true })

@@ -1,8 +1,8 @@
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
-import { MessageType, wrapYDoc, yjsEngine } from '@murmur/shared'
-import { DocHandle, type HandleHost } from './doc-handle.js'
-import { PresenceRelay } from './presence.js'
+import { MessageType, wrapYDoc, yjsEngine } from '@murmur/shared/yjs'
+import { DocHandle, type HandleHost } from '../handles/doc-handle.js'
+import { PresenceRelay } from '../handles/presence.js'
 
 /**
  * A Yjs doc kept on the device and synced with a server. Edit `handle.doc` as any Y.Doc; set presence

@@ -1,9 +1,10 @@
 /**
- * The acceptance suite every Storage backend runs. A backend is done when this passes.
+ * The acceptance suite every Storage backend runs. A backend is done when this passes. Exported as
+ * `@murmur/server/testing` (it needs vitest, which only that entry point imports).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { asDocId, type EngineName } from '@murmur/shared'
-import type { DocKey, Storage, StorageStats } from '../../server/dist/storage/index.js'
+import type { DocKey, Storage, StorageStats } from '../storage/index.js'
 
 /** Backends expose their group-commit counters; the suite uses them to see batching happen. */
 export type TestedStorage = Storage & { stats(): StorageStats }

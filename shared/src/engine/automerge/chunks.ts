@@ -2,8 +2,8 @@
  * Automerge's storage format, split into chunks and checked before any byte reaches Automerge.
  */
 import * as A from '@automerge/automerge/next'
-import { ErrorCode, MurmurError } from '../errors.js'
-import { sha256Hex, toHex } from '../digest.js'
+import { ErrorCode, MurmurError } from '../../errors.js'
+import { sha256Hex, toHex } from '../../digest.js'
 
 /** The chunk types of Automerge's storage format. */
 export const ChunkType = { document: 0, change: 1, compressedChange: 2 } as const

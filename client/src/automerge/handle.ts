@@ -1,8 +1,8 @@
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
-import { MessageType, automergeEngine, automergeValueOf, changeAutomerge } from '@murmur/shared'
-import { DocHandle, type HandleEvents, type HandleHost } from './doc-handle.js'
-import { PresenceRelay } from './presence.js'
+import { MessageType, automergeEngine, automergeValueOf, changeAutomerge } from '@murmur/shared/automerge'
+import { DocHandle, type HandleEvents, type HandleHost } from '../handles/doc-handle.js'
+import { PresenceRelay } from '../handles/presence.js'
 
 export interface AutomergeHandleEvents<T> extends HandleEvents {
   /** The doc changed: a local `change`, an edit from the server or another tab, or the local load. */

@@ -7,10 +7,10 @@
  * its `browser` export, which imports the `.wasm` file as an ES module (Vite needs a wasm plugin for that).
  */
 import * as A from '@automerge/automerge/next'
-import { ErrorCode, MurmurError } from '../errors.js'
-import { sha256Hex } from '../digest.js'
-import { concat, invalid, parseChunks, type Chunk } from './automerge-chunks.js'
-import { receivedState } from './automerge-sync-state.js'
+import { ErrorCode, MurmurError } from '../../errors.js'
+import { sha256Hex } from '../../digest.js'
+import { concat, invalid, parseChunks, type Chunk } from './chunks.js'
+import { receivedState, syncStateFields } from './sync-state.js'
 import {
   EngineName,
   NOTHING_APPLIED,
@@ -22,7 +22,7 @@ import {
   type SyncSession,
   type SyncSessionOptions,
   type UpdateListener,
-} from './engine.js'
+} from '../engine.js'
 
 type AutomergeValue = A.Doc<unknown>
 
@@ -170,7 +170,10 @@ class AutomergeSyncSession implements SyncSession {
   constructor(
     private readonly doc: AutomergeDoc,
     private readonly readOnly: boolean,
-  ) {}
+  ) {
+    // Fails at the first session, before any sync, when Automerge keeps its state otherwise than we read it.
+    syncStateFields(this.state)
+  }
 
   /**
    * True once the peer has told us its heads (every sync message carries them) and our doc holds all of
@@ -250,11 +253,13 @@ class AutomergeSyncSession implements SyncSession {
 
 /** The sent set of a sync state as Automerge 2.2.9 exports it (a record, not the list its type names). */
 function sentHashes(state: A.SyncState): Record<string, true> {
-  return (state as unknown as { sentHashes: Record<string, true> }).sentHashes
+  return syncStateFields(state).sentHashes
 }
 
 export const automergeEngine: Engine = {
   name: EngineName.automerge,
+  sharesUpdateMessages: false,
+  repairsWithSnapshot: true,
   create(): EngineDoc {
     return new AutomergeDoc(A.init())
   },

@@ -1,0 +1,34 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { EngineName } from '@murmur/shared'
+import type { AccessNeed, DocRule } from './claims.js'
+
+/** Who is on the other end of a connection or request, and what they may do. */
+export interface Identity {
+  /** The token's `sub`, or null (anonymous, or a token without one). */
+  readonly subject: string | null
+  readonly anonymous: boolean
+  readonly rules: readonly DocRule[]
+  /** When the token expires (ms since the epoch); null when it has no `exp`. */
+  readonly expiresAt: number | null
+}
+
+/** Another node of the cluster, as its signed link request names it. */
+export interface PeerIdentity {
+  readonly id: string
+  readonly url: string
+}
+
+/**
+ * The one place that decides who may do what on this node, asked by every endpoint: `/sync`,
+ * `/yjs/<doc>`, `/automerge`, the HTTP API, and the cluster's `/peer` link. Endpoints ask; none decides.
+ */
+export interface Authenticator {
+  /** The principal a client's token stands for (empty: anonymous, where allowed). Throws UNAUTHORIZED. */
+  authenticate(token: string): Promise<Identity>
+  /** Whether `identity` may do `need` on the doc (false once its token expired). */
+  authorize(identity: Identity, engine: EngineName, docId: string, need: AccessNeed): boolean
+  /** `authorize`, throwing FORBIDDEN (or UNAUTHORIZED once the token has expired) instead of answering false. */
+  require(identity: Identity, engine: EngineName, docId: string, need: AccessNeed): void
+  /** A node opening a peer link, from the signed headers of its upgrade request; null when it may not. */
+  authenticatePeer(headers: IncomingHttpHeaders): PeerIdentity | null
+}

@@ -1,0 +1,31 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import rateLimit from '@fastify/rate-limit'
+import { registerHttpAuth } from '../http/auth.js'
+import { registerErrorHandler } from '../http/errors.js'
+import type { NodeContext } from './node-context.js'
+
+/** One row of the edge table for HTTP: a group of routes and the function that registers them. */
+export interface HttpRoutes<C> {
+  /** The routes, as the docs write them. */
+  readonly paths: string
+  /** Registered ahead of the rate limit (health checks and metrics must answer a node under load). */
+  readonly beforeRateLimit?: boolean
+  register(http: FastifyInstance, context: C): void | Promise<void>
+}
+
+/**
+ * The node's HTTP server: the error mapping, then the rows that come before the rate limit, the rate
+ * limit, the auth hook of `/v1/` (it asks the node's authenticator), and the other rows in order.
+ */
+export async function createHttp(routes: readonly HttpRoutes<NodeContext>[], node: NodeContext): Promise<FastifyInstance> {
+  const { config } = node
+  const http = Fastify({ loggerInstance: node.log, bodyLimit: config.maxFrameBytes })
+  registerErrorHandler(http, (code) => node.metrics.error(code))
+  for (const row of routes) if (row.beforeRateLimit === true) await row.register(http, node)
+  if (config.httpRequestsPerMinute > 0) {
+    await http.register(rateLimit, { global: true, max: config.httpRequestsPerMinute, timeWindow: 60_000 })
+  }
+  registerHttpAuth(http, node.auth)
+  for (const row of routes) if (row.beforeRateLimit !== true) await row.register(http, node)
+  return http
+}
