@@ -9,6 +9,9 @@ import {
   type Message,
 } from '@murmur/shared/core'
 import type { Logger } from './logger.js'
+import { Backoff } from './backoff.js'
+
+export { RESTART_WINDOW_MS } from './backoff.js'
 
 /**
  * An event handler property. Checked like a method (bivariantly), so that implementations whose events
@@ -32,9 +35,6 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike
 
 /** Node (or a runtime that passes for it), where `ws` and its 'nodebuffer' binary type may be in use. */
 const RUNS_ON_NODE = typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string'
-
-/** How long after a node said it was stopping (close 1001) retries stay at the first backoff step. */
-export const RESTART_WINDOW_MS = 5_000
 
 export const ConnectionState = {
   /** Not trying: offline mode, or the browser reports no network. */
@@ -84,9 +84,7 @@ export class Connection {
   private ws: WebSocketLike | null = null
   private _state: ConnectionState = ConnectionState.connecting
   private wantOnline = true
-  private attempt = 0
-  /** Until then (ms since epoch), retries stay at the first backoff step: the server said it was stopping. */
-  private restartUntil = 0
+  private readonly backoff: Backoff
   private retryTimer: ReturnType<typeof setTimeout> | null = null
   private livenessTimer: ReturnType<typeof setInterval> | null = null
   private lastReceivedAt = 0
@@ -108,6 +106,7 @@ export class Connection {
 
   constructor(private readonly options: ConnectionOptions) {
     this.assembler = new ChunkAssembler(options.maxMessageBytes ?? 512 * 1024 * 1024)
+    this.backoff = new Backoff(options.backoffInitialMs, options.backoffMaxMs)
   }
 
   get state(): ConnectionState {
@@ -136,7 +135,7 @@ export class Connection {
     if (this._state === ConnectionState.closed || online === this.wantOnline) return
     this.wantOnline = online
     if (online) {
-      this.attempt = 0
+      this.backoff.restartAttempts()
       this.connect()
     } else {
       this.clearTimers()
@@ -207,7 +206,7 @@ export class Connection {
   /** Reconnect now (after a token refresh, or a close code that stopped retries). */
   reconnectNow(): void {
     if (this._state === ConnectionState.closed || !this.wantOnline) return
-    this.attempt = 0
+    this.backoff.restartAttempts()
     this.clearTimers()
     this.dropSocket(1000, 'reconnect')
     this.connect()
@@ -267,7 +266,7 @@ export class Connection {
         return
       }
       // A node that closes with 1001 is stopping: a restart or a deploy, usually back within seconds.
-      if (ev.code === CloseCode.GOING_AWAY) this.restartUntil = Date.now() + RESTART_WINDOW_MS
+      if (ev.code === CloseCode.GOING_AWAY) this.backoff.nodeRestarting()
       this.setState(ConnectionState.connecting, { code: ev.code, reason: ev.reason })
       this.scheduleRetry()
     }
@@ -303,8 +302,7 @@ export class Connection {
       return
     }
     if (msg.type === MessageType.welcome) {
-      this.attempt = 0
-      this.restartUntil = 0
+      this.backoff.reset()
       this.nodeId = msg.nodeId
       this.lastClose = null
       this.setState(ConnectionState.open, { nodeId: msg.nodeId })
@@ -344,19 +342,10 @@ export class Connection {
 
   private scheduleRetry(): void {
     if (this.retryTimer !== null || this._state === ConnectionState.closed || !this.wantOnline) return
-    const initial = this.options.backoffInitialMs ?? 250
-    const max = this.options.backoffMaxMs ?? 10_000
-    // While a stopping node restarts, retries stay at the first step, so clients are back within one step
-    // of it listening again instead of waiting out a doubled delay; a refused connection costs little.
-    const restarting = Date.now() < this.restartUntil
-    const ceiling = restarting ? initial : Math.min(max, initial * 2 ** Math.min(this.attempt, 16))
-    // Full jitter between half and all of the ceiling: a restarted server is not hit by every client at once.
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2)
-    if (!restarting) this.attempt++
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null
       this.connect()
-    }, delay)
+    }, this.backoff.next())
   }
 
   private dropSocket(code: number, reason: string): void {
