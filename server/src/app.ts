@@ -5,7 +5,7 @@ import { defaultConfig, validateSecurity, type ServerConfig } from './config.js'
 import { DocRegistry } from './docs/registry.js'
 import { createHttp } from './edge/http.js'
 import type { NodeContext } from './edge/node-context.js'
-import { httpRoutes, upgradeRoutes } from './edge/routes.js'
+import { httpRoutes, upgradeRoutesOf } from './edge/routes.js'
 import { createLogger, type Logger } from './logger.js'
 import { ServerMetrics } from './metrics/metrics.js'
 import { openStorage } from './storage/index.js'
@@ -87,6 +87,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     nodeId: config.nodeId ?? '',
     auth,
     metrics: { acked: (s) => metrics.acked(s), error: (code) => metrics.error(code) },
+    broadcastStateless: (doc, payload) => cluster?.replication.broadcastStateless(doc, payload),
   }
   const webhooks = createWebhooks(config, storage, registry, metrics, log, () => sync.nodeId)
   const node: NodeContext = {
@@ -105,7 +106,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   }
 
   const http = await createHttp(httpRoutes, node)
-  const upgrades = new UpgradeServer(upgradeRoutes, node, {
+  const upgrades = new UpgradeServer(upgradeRoutesOf(config.hocuspocusPath), node, {
     limits: {
       maxBufferedBytes: config.maxBufferedBytes,
       pingIntervalMs: Math.max(config.keepAliveMs, 1000),

@@ -34,6 +34,8 @@ export interface ServerConfig {
   maxBufferedBytes: number
   /** Folder of the built demo app served at `/`; null to serve none. */
   staticDir: string | null
+  /** Path of the endpoint for `@hocuspocus/provider` clients; "" turns it off. */
+  hocuspocusPath: string
   /** pino level; "silent" in tests. */
   logLevel: string
   /** This node's id (defaults to host:port). */
@@ -107,6 +109,7 @@ export function defaultConfig(): ServerConfig {
     keepAliveMs: 15_000,
     maxBufferedBytes: 64 * 1024 * 1024,
     staticDir: null,
+    hocuspocusPath: '/hocuspocus',
     logLevel: 'info',
     nodeId: null,
     peers: [],
@@ -159,6 +162,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'keepAliveMs', flag: 'keep-alive-ms', env: 'MURMUR_KEEP_ALIVE_MS', kind: 'int', help: 'keep-alive interval on idle sockets' },
   { key: 'maxBufferedBytes', flag: 'max-buffered-bytes', env: 'MURMUR_MAX_BUFFERED_BYTES', kind: 'int', help: 'send buffer limit per socket' },
   { key: 'staticDir', flag: 'static-dir', env: 'MURMUR_STATIC_DIR', kind: 'nullable-string', help: 'built demo app to serve at /' },
+  { key: 'hocuspocusPath', flag: 'hocuspocus-path', env: 'MURMUR_HOCUSPOCUS_PATH', kind: 'string', help: 'path of the Hocuspocus-compatible endpoint ("" = off)' },
   { key: 'logLevel', flag: 'log-level', env: 'MURMUR_LOG_LEVEL', kind: 'string', help: 'fatal | error | warn | info | debug | silent' },
   { key: 'nodeId', flag: 'node-id', env: 'MURMUR_NODE_ID', kind: 'nullable-string', help: 'this node’s id in a cluster' },
   { key: 'peers', flag: 'peers', env: 'MURMUR_PEERS', kind: 'list', help: 'seed nodes, comma-separated ws://host:port' },
@@ -227,6 +231,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   config.dataDir = path.resolve(config.dataDir)
   if (config.port > 65535) throw new ConfigError('--port must be at most 65535')
+  validateHocuspocusPath(config.hocuspocusPath)
   validateCluster(config)
   validateSecurity(config)
   return config
@@ -257,6 +262,17 @@ export function validateSecurity(config: ServerConfig): void {
   if (config.messageBurst < 1 && config.maxMessagesPerSecond > 0) throw new ConfigError('--message-burst must be at least 1')
   if (config.ipConnectionBurst < 1 && config.ipConnectionsPerSecond > 0) throw new ConfigError('--ip-connection-burst must be at least 1')
   if (config.webhookRetryMs < 1) throw new ConfigError('--webhook-retry-ms must be at least 1')
+}
+
+/** The endpoints every node serves; the Hocuspocus endpoint may not take their place. */
+const RESERVED_PATHS = ['/sync', '/yjs', '/automerge', '/peer', '/v1', '/metrics', '/health']
+
+/** A path of its own, beginning with "/", or "" (off). */
+export function validateHocuspocusPath(p: string): void {
+  if (p === '') return
+  if (!p.startsWith('/') || p.length < 2 || /[\s?#]/u.test(p)) throw new ConfigError(`--hocuspocus-path must be a path like /hocuspocus, got "${p}"`)
+  const clash = RESERVED_PATHS.find((r) => p === r || p.startsWith(`${r}/`))
+  if (clash !== undefined) throw new ConfigError(`--hocuspocus-path may not be under ${clash}, which another endpoint serves`)
 }
 
 /** A cluster needs a secret, and seeds must be ws(s) URLs. */

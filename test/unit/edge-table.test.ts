@@ -14,7 +14,7 @@ describe('the edge table', () => {
   })
 
   it('each upgrade path has one row, and the rows tell the paths apart', () => {
-    const samples: Record<string, string> = { '/sync': '/sync', '/yjs/<docId>': '/yjs/notes', '/automerge': '/automerge', '/peer': '/peer' }
+    const samples: Record<string, string> = { '/sync': '/sync', '/yjs/<docId>': '/yjs/notes', '/automerge': '/automerge', '/peer': '/peer', '/hocuspocus': '/hocuspocus' }
     expect(upgradeRoutes.map((r) => r.path).sort()).toEqual(Object.keys(samples).sort())
     for (const [routePath, sample] of Object.entries(samples)) {
       expect(upgradeRoutes.filter((r) => r.matches(sample)).map((r) => r.path)).toEqual([routePath])

@@ -19,6 +19,7 @@ export const PeerMessageType = {
   aeDocs: 9,
   aeDone: 10,
   docDelete: 11,
+  docStateless: 12,
 } as const
 export type PeerMessageType = (typeof PeerMessageType)[keyof typeof PeerMessageType]
 
@@ -56,6 +57,8 @@ export type PeerMessage =
   | { readonly type: typeof PeerMessageType.aeDocs; readonly round: number; readonly leaves: Uint32Array; readonly docs: DocVersion[] }
   /** The doc was deleted (HTTP API): every node replaces it with a tombstone. */
   | { readonly type: typeof PeerMessageType.docDelete; readonly doc: DocRef; readonly deletedAt: number }
+  /** A stateless message (Hocuspocus) for the doc's clients on the receiver; nothing is stored. */
+  | { readonly type: typeof PeerMessageType.docStateless; readonly doc: DocRef; readonly payload: string }
   /** Step 4: how many docs the responder started repairing (0 when in sync). */
   | { readonly type: typeof PeerMessageType.aeDone; readonly round: number; readonly repaired: number }
 
@@ -141,6 +144,10 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
       writeDoc(e, m.doc)
       encoding.writeFloat64(e, m.deletedAt)
       break
+    case PeerMessageType.docStateless:
+      writeDoc(e, m.doc)
+      encoding.writeVarString(e, m.payload)
+      break
   }
   return encoding.toUint8Array(e)
 }
@@ -189,6 +196,8 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
         if (!Number.isFinite(deletedAt)) throw new Error('bad deletion time')
         return { type, doc, deletedAt }
       }
+      case PeerMessageType.docStateless:
+        return { type, doc: readDoc(d), payload: decoding.readVarString(d) }
       default:
         throw new MurmurError(ErrorCode.UNKNOWN_MESSAGE, `unknown peer message type ${type}`)
     }

@@ -333,9 +333,18 @@ export class Replication implements DocObserver, ReplicaWrites {
         }
         return
       }
+      case PeerMessageType.docStateless:
+        // Only nodes serving the doc have anyone to tell; nothing is loaded for it.
+        this.registry.peek(msg.doc)?.relayStateless(msg.payload, this.origin(peer))
+        return
       default:
         return
     }
+  }
+
+  /** Hand a stateless message to every other node: those with clients on the doc deliver it. */
+  broadcastStateless(doc: DocKey, payload: string): void {
+    for (const peer of this.links.connectedPeers()) this.links.send(peer, { type: PeerMessageType.docStateless, doc, payload }, true)
   }
 
   /** Handlers for one doc run one after another, so a load in progress cannot reorder its messages. */

@@ -36,6 +36,8 @@ interface Snapshot {
 export interface DocSubscriber {
   deliverUpdate(update: Uint8Array): void
   deliverAwareness(update: Uint8Array): void
+  /** A stateless message (Hocuspocus) for this subscriber's clients; subscribers without such clients omit it. */
+  deliverStateless?(payload: string): void
   /** The doc can no longer be served (storage failed); the subscriber must drop it. */
   fail(error: MurmurError): void
 }
@@ -185,6 +187,11 @@ export class LiveDoc {
     const accepted = this.awareness.apply(update, origin)
     if (accepted === null) return
     for (const sub of this.subscribers) if (sub !== origin) sub.deliverAwareness(accepted)
+  }
+
+  /** Hand a stateless message from `origin` (a subscriber or a peer) to every other subscriber; nothing is stored. */
+  relayStateless(payload: string, origin: unknown): void {
+    for (const sub of this.subscribers) if (sub !== origin) sub.deliverStateless?.(payload)
   }
 
   subscribe(sub: DocSubscriber): void {

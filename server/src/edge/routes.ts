@@ -6,6 +6,8 @@ import { Endpoint } from '../metrics/metrics.js'
 import { serveAutomergeRepo } from '../sync/automerge-repo.js'
 import { serveSync } from '../sync/murmur-sync.js'
 import { serveYWebsocket } from '../sync/y-websocket.js'
+import { isHocuspocusPath, serveHocuspocus } from '../sync/hocuspocus.js'
+import { defaultConfig } from '../config.js'
 import type { UpgradeRoute } from '../ws/upgrades.js'
 import type { HttpRoutes } from './http.js'
 import type { NodeContext } from './node-context.js'
@@ -62,9 +64,15 @@ export const httpRoutes: readonly HttpRoutes<NodeContext>[] = [
 ]
 
 /** WebSocket upgrade paths (see `ws/upgrades.ts`); anything else gets 404. */
-export const upgradeRoutes: readonly UpgradeRoute<NodeContext>[] = [
-  { path: '/sync', endpoint: Endpoint.sync, matches: (p) => p === '/sync', serve: (up, node) => serveSync(up, node.sync) },
-  { path: '/yjs/<docId>', endpoint: Endpoint.yjs, matches: (p) => p.startsWith('/yjs/'), serve: (up, node) => serveYWebsocket(up, node.sync) },
-  { path: '/automerge', endpoint: Endpoint.automerge, matches: (p) => p === '/automerge' || p === '/automerge/', serve: (up, node) => serveAutomergeRepo(up, node.sync) },
-  { path: '/peer', endpoint: null, matches: (p) => p === '/peer', serve: servePeerLink },
-]
+export function upgradeRoutesOf(hocuspocusPath: string): readonly UpgradeRoute<NodeContext>[] {
+  return [
+    { path: '/sync', endpoint: Endpoint.sync, matches: (p) => p === '/sync', serve: (up, node) => serveSync(up, node.sync) },
+    { path: '/yjs/<docId>', endpoint: Endpoint.yjs, matches: (p) => p.startsWith('/yjs/'), serve: (up, node) => serveYWebsocket(up, node.sync) },
+    { path: '/automerge', endpoint: Endpoint.automerge, matches: (p) => p === '/automerge' || p === '/automerge/', serve: (up, node) => serveAutomergeRepo(up, node.sync) },
+    { path: '/peer', endpoint: null, matches: (p) => p === '/peer', serve: servePeerLink },
+    { path: '/hocuspocus', endpoint: Endpoint.hocuspocus, matches: (p) => isHocuspocusPath(hocuspocusPath, p), serve: (up, node) => serveHocuspocus(up, node.sync) },
+  ]
+}
+
+/** The rows with the default settings (`--hocuspocus-path` moves the Hocuspocus row). */
+export const upgradeRoutes: readonly UpgradeRoute<NodeContext>[] = upgradeRoutesOf(defaultConfig().hocuspocusPath)

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 /** The client-facing WebSocket endpoints, as metric labels. */
-export const Endpoint = { sync: 'sync', yjs: 'yjs', automerge: 'automerge' } as const
+export const Endpoint = { sync: 'sync', yjs: 'yjs', automerge: 'automerge', hocuspocus: 'hocuspocus' } as const
 export type Endpoint = (typeof Endpoint)[keyof typeof Endpoint]
 
 /** What the metrics read from the node when scraped. */

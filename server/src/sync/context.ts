@@ -2,6 +2,7 @@ import type { Authenticator } from '../auth/auth.js'
 import type { ServerConfig } from '../config.js'
 import type { DocRegistry } from '../docs/registry.js'
 import type { Logger } from '../logger.js'
+import type { DocKey } from '../storage/storage.js'
 
 /** What every sync endpoint needs from the node. */
 export interface SyncContext {
@@ -14,6 +15,8 @@ export interface SyncContext {
   readonly auth: Authenticator
   /** Where endpoints report what the node's metrics count; null when nobody counts. */
   readonly metrics: SyncMetrics | null
+  /** Hand a stateless message (Hocuspocus) to the doc's clients on the other nodes; absent on a single node. */
+  readonly broadcastStateless?: (doc: DocKey, payload: string) => void
 }
 
 /** What the sync endpoints report to the metrics. */
