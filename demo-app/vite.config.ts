@@ -69,6 +69,7 @@ export default defineConfig({
         manualChunks(id) {
           if (id.includes('/@automerge/')) return 'automerge'
           if (id.includes('/@codemirror/') || id.includes('/@lezer/') || id.includes('/y-codemirror')) return 'codemirror'
+          if (id.includes('/@tiptap/') || id.includes('/prosemirror-') || id.includes('/orderedmap/') || id.includes('/rope-sequence/') || id.includes('/w3c-keyname/')) return 'tiptap'
           return undefined
         },
       },

@@ -6,17 +6,19 @@ import type { OpenDoc } from '../app/session.js'
 import type { TaskDoc } from '../tasks/model.js'
 import { Disposer, h, type View } from './dom.js'
 import { Editor } from './editor.js'
+import { RichText } from './rich-text.js'
 import { TaskBoard } from './task-board.js'
 
 /**
- * One open document: its title (kept in the index), the shared text (Yjs) and the task board
- * (Automerge, under the same id in its own namespace).
+ * One open document: its title (kept in the index), the rich-text document and the plain notes (both in
+ * the doc's Y.Doc) and the task board (Automerge, under the same id in its own namespace).
  */
 export class DocPage implements View {
   readonly el: HTMLElement
   readonly text: YjsHandle
   readonly tasks: AutomergeHandle<TaskDoc>
   private readonly editor: Editor
+  private readonly richText: RichText
   private readonly board: TaskBoard
   private readonly subscriptions = new Disposer()
 
@@ -28,7 +30,7 @@ export class DocPage implements View {
     const docId = doc.docId
     this.text = doc.text
     this.tasks = doc.tasks
-    this.setIdentity(identity)
+    this.text.awareness.setLocalStateField('user', { name: identity.name, color: identity.color, colorLight: identity.colorLight })
 
     const title = h('input', { class: 'doc-title', type: 'text', 'aria-label': 'Document title', placeholder: 'Untitled', maxlength: 120, 'data-testid': 'doc-title' })
     const showTitle = (): void => {
@@ -57,6 +59,7 @@ export class DocPage implements View {
       })
     })
 
+    this.richText = new RichText(this.text.doc, this.text.awareness, identity)
     this.editor = new Editor(this.text.doc.getText('body'), this.text.awareness)
     this.board = new TaskBoard(this.tasks)
     this.el = h(
@@ -66,7 +69,12 @@ export class DocPage implements View {
       h(
         'div',
         { class: 'doc-body' },
-        h('section', { class: 'card editor-card', 'aria-label': 'Notes' }, h('header', { class: 'card-head' }, h('h2', {}, 'Notes'), h('span', { class: 'card-meta' }, 'Yjs · CodeMirror')), this.editor.el),
+        h(
+          'div',
+          { class: 'doc-main' },
+          h('section', { class: 'card rich-card', 'aria-label': 'Document' }, h('header', { class: 'card-head' }, h('h2', {}, 'Document'), h('span', { class: 'card-meta' }, 'Yjs · TipTap')), this.richText.el),
+          h('section', { class: 'card editor-card', 'aria-label': 'Notes' }, h('header', { class: 'card-head' }, h('h2', {}, 'Notes'), h('span', { class: 'card-meta' }, 'Yjs · CodeMirror')), this.editor.el),
+        ),
         this.board.el,
       ),
     )
@@ -83,6 +91,7 @@ export class DocPage implements View {
 
   setIdentity(identity: Identity): void {
     this.text.awareness.setLocalStateField('user', { name: identity.name, color: identity.color, colorLight: identity.colorLight })
+    this.richText.setIdentity(identity)
   }
 
   /** Leave presence at once (tab closing); the socket's close would do it a moment later. */
@@ -94,6 +103,7 @@ export class DocPage implements View {
   destroy(): void {
     this.subscriptions.dispose()
     this.editor.destroy()
+    this.richText.destroy()
     this.board.destroy()
   }
 }
