@@ -122,7 +122,7 @@ export function openDocClient(system: System, httpBase: string, docId: string): 
     case Wire.murmur:
       return murmurClient(httpBase, docId)
     case Wire.hocuspocus:
-      return hocuspocusClient(wsBase, docId)
+      return hocuspocusClient(system.wireUrl(wsBase, docId), docId)
     case Wire.yWebsocket:
       return yWebsocketClient(system.server === 'murmur' ? `${wsBase}/yjs` : wsBase, docId)
   }

@@ -15,6 +15,7 @@ export const SystemId = {
   murmurYjs: 'murmur-yjs',
   yWebsocket: 'y-websocket',
   hocuspocus: 'hocuspocus',
+  murmurHocuspocus: 'murmur-hocuspocus',
 } as const
 export type SystemId = (typeof SystemId)[keyof typeof SystemId]
 
@@ -105,16 +106,36 @@ export function allSystems(): System[] {
       peer: true,
       server: 'hocuspocus',
       wire: Wire.hocuspocus,
-      persistence: 'none (no persistence extension installed); in memory only',
-      persists: false,
+      persistence: 'SQLite (extension-sqlite): the whole doc, 2 s after the last change (at most every 10 s); sync status on apply, not on store',
+      persists: true,
       durableAcks: false,
       versions: {
         '@hocuspocus/server': installedVersion('@hocuspocus/server'),
+        '@hocuspocus/extension-sqlite': installedVersion('@hocuspocus/extension-sqlite'),
         '@hocuspocus/provider': installedVersion('@hocuspocus/provider'),
-        note: '3.x: the newest release that runs on Node 20 (4.x needs Node 22)',
       },
-      launch: () => ({ kind: 'hocuspocus', options: {} }),
+      launch: (dataDir) => ({ kind: 'hocuspocus', options: { dataDir } }),
       wireUrl: (base) => base,
     },
   ]
+}
+
+/**
+ * Murmur serving unmodified Hocuspocus providers on `/hocuspocus`: the same clients as the Hocuspocus row.
+ * Not in `allSystems`: the fanout scenario adds it beside Murmur's own rows.
+ */
+export function murmurHocuspocusSystem(): System {
+  return {
+    id: SystemId.murmurHocuspocus,
+    label: 'Murmur (Hocuspocus provider, /hocuspocus)',
+    peer: false,
+    server: 'murmur',
+    wire: Wire.hocuspocus,
+    persistence: 'SQLite, fsync (group commit); sync status after fsync',
+    persists: true,
+    durableAcks: true,
+    versions: { '@murmur/server': murmurVersion(), '@hocuspocus/provider': installedVersion('@hocuspocus/provider'), yjs: installedVersion('yjs') },
+    launch: (dataDir) => ({ kind: 'murmur', options: { args: ['--data-dir', dataDir, '--storage', 'sqlite'] } }),
+    wireUrl: (base) => `${base}/hocuspocus`,
+  }
 }

@@ -20,7 +20,7 @@ import {
 import { ServerProcess } from '../lib/server-process.js'
 import { freePort } from '../lib/tcp-proxy.js'
 import { Samples, cdfPoints } from '../lib/stats.js'
-import { SystemId, type System } from '../lib/systems.js'
+import { SystemId, murmurHocuspocusSystem, type System } from '../lib/systems.js'
 import { inBatches, sleep, withTimeout } from '../lib/timing.js'
 
 const DOC = 'fanout'
@@ -229,23 +229,27 @@ export const fanout: Scenario = {
     const started = performance.now()
     const p = params(ctx.quick)
     const measured: Row[] = []
+    const single = (system: System): Promise<Row> =>
+      measureRowQuietly(ctx, system, () =>
+        withServer(ctx, 'fanout', system, async (server) => {
+          const clients = await openAll(system, [server.httpUrl], p.clients)
+          try {
+            return rowFrom(system, system.label, await drive(clients, p, [server.pid]), p)
+          } finally {
+            await Promise.all(clients.map((c) => c.destroy()))
+          }
+        }),
+      )
     for (const system of ctx.systems) {
       ctx.log(`  ${system.label}`)
-      measured.push(
-        await measureRowQuietly(ctx, system, () =>
-          withServer(ctx, 'fanout', system, async (server) => {
-            const clients = await openAll(system, [server.httpUrl], p.clients)
-            try {
-              return rowFrom(system, system.label, await drive(clients, p, [server.pid]), p)
-            } finally {
-              await Promise.all(clients.map((c) => c.destroy()))
-            }
-          }),
-        ),
-      )
+      measured.push(await single(system))
       if (system.id === SystemId.murmur) {
         const murmur = system
         measured.push(await measureRowQuietly(ctx, system, () => clusterRow(ctx, murmur, p)))
+        // The Hocuspocus row's very clients, on Murmur: what a TipTap app gets by changing its URL.
+        const viaHocuspocus = murmurHocuspocusSystem()
+        ctx.log(`  ${viaHocuspocus.label}`)
+        measured.push(await single(viaHocuspocus))
       }
     }
     const { rows, distributions } = splitDistributions(measured)
