@@ -1,5 +1,5 @@
 /**
- * Fuzzing every endpoint of a node: /sync, /yjs/<doc>, /automerge and the HTTP API, with random bytes,
+ * Fuzzing every endpoint of a node: /sync, /yjs/<doc>, /automerge, /hocuspocus and the HTTP API, with random bytes,
  * random but well-formed messages, and mutations of valid frames. Afterwards the node must still serve,
  * the reference docs (readable but not writable by the fuzzing token) must be unchanged, and every doc
  * the fuzzers managed to store must still load.
@@ -236,6 +236,43 @@ function yjsFrame(r: Rng, m: Material): Uint8Array {
   return r.chance(0.25) ? mutate(frame, r) : frame
 }
 
+/** Frames for /hocuspocus: a document name, then a message; most documents get a token first. */
+function hocuspocusFrame(r: Rng, m: Material, validToken: string): Uint8Array {
+  if (r.chance(0.15)) return r.bytes(40)
+  const enc = encoding.createEncoder()
+  encoding.writeVarString(enc, docId(r))
+  switch (r.int(8)) {
+    case 0:
+    case 1:
+      encoding.writeVarUint(enc, 2)
+      encoding.writeVarUint(enc, r.chance(0.9) ? 0 : r.int(4))
+      encoding.writeVarString(enc, r.chance(0.85) ? validToken : r.pick(['', 'bad', String.fromCharCode(...r.bytes(20))]))
+      if (r.chance(0.5)) encoding.writeVarString(enc, '4.8.0')
+      break
+    case 2:
+    case 3:
+      encoding.writeVarUint(enc, 0)
+      encoding.writeUint8Array(enc, r.chance(0.7) ? r.pick(m.ySync) : mutate(r.pick(m.ySync), r))
+      break
+    case 4:
+      encoding.writeVarUint(enc, 1)
+      encoding.writeVarUint8Array(enc, r.chance(0.5) ? r.pick(m.awareness) : payload(r, m))
+      break
+    case 5:
+      encoding.writeVarUint(enc, 5)
+      encoding.writeVarString(enc, `stateless ${r.int(1000)}`)
+      break
+    case 6:
+      encoding.writeVarUint(enc, r.pick([3, 7]))
+      break
+    default:
+      encoding.writeVarUint(enc, r.pick([4, 6, 8, 9, 10, 99]))
+      encoding.writeUint8Array(enc, r.bytes(6))
+  }
+  const frame = encoding.toUint8Array(enc)
+  return r.chance(0.2) ? mutate(frame, r) : frame
+}
+
 const cbor = new Encoder({ tagUint8Array: false, useRecords: false })
 
 /** The node never compresses; not offering it saves each of the many reconnects some work. */
@@ -377,8 +414,13 @@ describe('fuzz: every endpoint', () => {
       const closes = new Map<number, number>()
       const statuses = new Map<number, number>()
       const lanes = Number(process.env.MURMUR_FUZZ_LANES ?? 4)
-      const share = { sync: Math.floor((TOTAL * 0.3) / lanes), yjs: Math.floor((TOTAL * 0.25) / lanes), repo: Math.floor((TOTAL * 0.25) / lanes) }
-      const httpCount = TOTAL - lanes * (share.sync + share.yjs + share.repo)
+      const share = {
+        sync: Math.floor((TOTAL * 0.3) / lanes),
+        yjs: Math.floor((TOTAL * 0.2) / lanes),
+        repo: Math.floor((TOTAL * 0.2) / lanes),
+        hocuspocus: Math.floor((TOTAL * 0.1) / lanes),
+      }
+      const httpCount = TOTAL - lanes * (share.sync + share.yjs + share.repo + share.hocuspocus)
       const hello = (ws: WebSocket, r: Rng): void => {
         // Mostly a proper hello; sometimes none, so the pre-handshake paths are fuzzed too.
         if (r.chance(0.95)) ws.send(encodeMessage({ type: MessageType.hello, major: r.chance(0.97) ? 1 : 2, minor: 0, token: r.chance(0.95) ? fuzzToken : '', client: 'fuzz' }))
@@ -404,6 +446,8 @@ describe('fuzz: every endpoint', () => {
         work.push(
           socketLane(() => new WebSocket(`${wsUrl(server.url, '/automerge')}?token=${ra.chance(0.97) ? fuzzToken : 'bad'}`, NO_DEFLATE), (ws) => join(ws, ra), () => repoFrame(ra, m), share.repo, closes),
         )
+        const rh = rng(SEED + 401 + lane)
+        work.push(socketLane(() => new WebSocket(wsUrl(server.url, '/hocuspocus'), NO_DEFLATE), () => undefined, () => hocuspocusFrame(rh, m, fuzzToken), share.hocuspocus, closes))
       }
       const httpFailures: string[] = []
       work.push(httpLane(server, rng(SEED + 301), m, httpCount, fuzzToken, statuses, httpFailures))

@@ -244,6 +244,63 @@ describe.each(PROVIDERS)('$name', (v) => {
   })
 })
 
+describe('Hocuspocus endpoint edges', () => {
+  it.each(PROVIDERS)('idle sockets get a keep-alive that $name accepts, so it never reconnects', async (v) => {
+    const server = await startTestServer({ keepAliveMs: 200 })
+    const url = hocuspocusUrl(server.url)
+    // The provider gives up on a socket after this long without a message (30 s by default).
+    const socket = v.socket(url, { messageReconnectTimeout: 1000 })
+    const p = v.provider(url, 'quiet', { websocketProvider: socket })
+    await untilProviderSynced(p)
+    let disconnects = 0
+    socket.on('disconnect', () => disconnects++)
+    let keepAlives = 0
+    await until(() => keepAlives >= 8, (cb) => {
+      const fn = ((e: { data: ArrayBuffer }) => {
+        // The keep-alive is addressed to no document: its first byte is the empty name's length.
+        if (new Uint8Array(e.data)[0] === 0) keepAlives++
+        cb()
+      }) as never
+      socket.on('message', fn)
+      return () => socket.off('message', fn)
+    }, 20_000, 'eight keep-alives')
+    expect(disconnects).toBe(0)
+    expect(socket.status).toBe('connected')
+  })
+
+  it('malformed and unknown messages close the socket with 4400; the node serves on', async () => {
+    const server = await startTestServer()
+    const closeOf = async (frame: Uint8Array): Promise<{ code: number; reason: string }> => {
+      const ws = new WebSocket(hocuspocusUrl(server.url))
+      await new Promise((resolve) => ws.once('open', resolve))
+      ws.send(frame)
+      return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
+    }
+    const truncated = await closeOf(Uint8Array.of(0xff))
+    expect(truncated.code).toBe(4400)
+    expect(truncated.reason).toMatch(/^MUR_ERR_MALFORMED_MESSAGE/u)
+    // "doc" (3 bytes), then message type 42.
+    const unknown = await closeOf(Uint8Array.of(3, 100, 111, 99, 42))
+    expect(unknown.code).toBe(4400)
+    expect(unknown.reason).toMatch(/^MUR_ERR_UNKNOWN_MESSAGE/u)
+    const p = PROVIDERS[0].provider(hocuspocusUrl(server.url), 'after-garbage')
+    await untilProviderSynced(p)
+  })
+
+  it('a deleted doc ends its document connection with a close message naming the code', async () => {
+    const server = await startTestServer()
+    const url = hocuspocusUrl(server.url)
+    const p = PROVIDERS[0].provider(url, 'gone')
+    await untilProviderSynced(p)
+    append(p, 'soon gone')
+    await untilProviderSynced(p)
+    const closed = new Promise<string>((resolve) => p.on('close', ((e: { event: { reason: string } }) => resolve(e.event.reason)) as never))
+    const res = await fetch(`${server.url}/v1/docs/yjs/gone`, { method: 'DELETE' })
+    expect(res.status).toBeLessThan(300)
+    expect(await closed).toMatch(/MUR_ERR_DOC_DELETED/u)
+  })
+})
+
 describe('Hocuspocus endpoint path', () => {
   it('is configurable, and the default path is then free', async () => {
     const server = await startTestServer({ hocuspocusPath: '/collab' })

@@ -50,8 +50,8 @@ export interface ProviderVersion {
   readonly version: string
   /** A provider on its own socket, or on `websocketProvider`; destroyed when the test finishes. */
   provider(url: string, name: string, options?: ProviderOptions): Provider
-  /** A socket several providers share; destroyed when the test finishes. */
-  socket(url: string): ProviderSocket
+  /** A socket several providers share (`options`: the socket's own settings); destroyed when the test finishes. */
+  socket(url: string, options?: Record<string, unknown>): ProviderSocket
 }
 
 function version(label: string, mod: { HocuspocusProvider: unknown; HocuspocusProviderWebsocket: unknown }, v: string): ProviderVersion {
@@ -71,8 +71,8 @@ function version(label: string, mod: { HocuspocusProvider: unknown; HocuspocusPr
       onTestFinished(() => p.destroy())
       return p
     },
-    socket(url) {
-      const s = new S({ url })
+    socket(url, options = {}) {
+      const s = new S({ ...options, url })
       onTestFinished(() => s.destroy())
       return s
     },
