@@ -245,6 +245,49 @@ describe.each(PROVIDERS)('$name', (v) => {
 })
 
 describe('Hocuspocus endpoint edges', () => {
+  it("4.x sessionAwareness: two providers of one doc share a socket, each answered at its own address", async () => {
+    const server = await startTestServer()
+    const url = hocuspocusUrl(server.url)
+    const v = PROVIDERS[0]
+    const socket = v.socket(url)
+    const a = v.provider(url, 'twice', { websocketProvider: socket, settings: { sessionAwareness: true } })
+    const b = v.provider(url, 'twice', { websocketProvider: socket, settings: { sessionAwareness: true } })
+    await Promise.all([untilProviderSynced(a), untilProviderSynced(b)])
+    append(a, 'one socket, ')
+    await untilText(b.document, 'body', 'one socket, ')
+    append(b, 'two sessions')
+    await untilText(a.document, 'body', 'one socket, two sessions')
+    await Promise.all([untilProviderSynced(a), untilProviderSynced(b)])
+    expect(server.socketCount).toBe(1)
+    expect(await storedText(server, 'twice')).toBe('one socket, two sessions')
+  })
+
+  it('a token refresh that takes the write right away makes the document read-only at once', async () => {
+    const server = await startTestServer({ authSecret: AUTH_SECRET })
+    const url = hocuspocusUrl(server.url)
+    let current = await token({ notes: 'write' })
+    const p = PROVIDERS[0].provider(url, 'notes', { settings: { token: () => current } })
+    await untilProviderSynced(p)
+    expect(p.authorizedScope).toBe('read-write')
+    append(p, 'written. ')
+    await untilProviderSynced(p)
+    current = await token({ notes: 'read' })
+    // What a provider does when its app asks it to send its (new) token.
+    ;(p as unknown as { sendToken(): Promise<void> }).sendToken()
+    await until(() => p.authorizedScope === 'readonly', (cb) => {
+      p.on('authenticated', cb)
+      return () => p.off('authenticated', cb)
+    }, 20_000, 'the readonly scope')
+    append(p, 'refused. ')
+    const other = PROVIDERS[0].provider(url, 'notes', { token: await token({ notes: 'write' }) })
+    const marker = nextStateless(other)
+    await untilProviderSynced(other)
+    p.sendStateless('after the refused edit')
+    expect(await marker).toBe('after the refused edit')
+    expect(await storedText(server, 'notes')).toBe('written. ')
+    expect(other.document.getText('body').toString()).toBe('written. ')
+  })
+
   it.each(PROVIDERS)('idle sockets get a keep-alive that $name accepts, so it never reconnects', async (v) => {
     const server = await startTestServer({ keepAliveMs: 200 })
     const url = hocuspocusUrl(server.url)

@@ -37,6 +37,8 @@ export interface ProviderSocket {
 
 interface ProviderOptions {
   readonly token?: string | null
+  /** More of the provider's own settings (`sessionAwareness`, …). */
+  readonly settings?: Record<string, unknown>
   readonly document?: Y.Doc
   readonly websocketProvider?: ProviderSocket
 }
@@ -62,7 +64,7 @@ function version(label: string, mod: { HocuspocusProvider: unknown; HocuspocusPr
     version: v,
     provider(url, name, options = {}) {
       const document = options.document ?? new Y.Doc()
-      const config: Record<string, unknown> = { name, document, token: options.token ?? null }
+      const config: Record<string, unknown> = { token: options.token ?? null, ...options.settings, name, document }
       if (options.websocketProvider !== undefined) config.websocketProvider = options.websocketProvider
       else config.url = url
       const p = new P(config)
