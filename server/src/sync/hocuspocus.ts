@@ -47,6 +47,41 @@ const DOC_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.FORBIDDEN, ErrorCod
 /** Fanned-out doc updates: one body per update for every Hocuspocus document connection (Yjs sessions share it). */
 const updateBodies = new BroadcastFrames((message) => encodeHpBody({ type: HpMessage.sync, message }))
 
+function forgetFrames(memo: AddressedFrames): void {
+  memo.clear()
+}
+
+/**
+ * The frames of the update being fanned out, by address. Providers of one document share its name as
+ * their address (unless 4.x `sessionAwareness` adds a session), so most sockets are sent the very same
+ * bytes. Dropped at the end of the tick, like `BroadcastFrames`.
+ */
+class AddressedFrames {
+  private update: Uint8Array | null = null
+  private readonly frames = new Map<string, readonly Buffer[]>()
+
+  framesFor(update: Uint8Array, session: SyncSession, address: string, prefix: Uint8Array): readonly Buffer[] {
+    if (update !== this.update) {
+      if (this.update === null) process.nextTick(forgetFrames, this)
+      this.update = update
+      this.frames.clear()
+    }
+    let frames = this.frames.get(address)
+    if (frames === undefined) {
+      frames = updateBodies.framesFor(update, session, 0).map((body) => joinFrame(prefix, body))
+      this.frames.set(address, frames)
+    }
+    return frames
+  }
+
+  clear(): void {
+    this.update = null
+    this.frames.clear()
+  }
+}
+
+const updateFrames = new AddressedFrames()
+
 /**
  * The keep-alive, for providers that reconnect after 30 s without a message: an empty awareness update
  * addressed to no document (the empty name), which every provider version drops after noting the traffic.
@@ -287,13 +322,27 @@ export class HocuspocusDoc implements DocSubscriber {
     )
   }
 
-  /** A provider sends its token again when asked or when it changed: it replaces the connection's identity. */
+  /**
+   * A provider sends its token again when asked or when it changed: it replaces the connection's identity.
+   * A token that changes the write right gets the new scope and a new sync session (as on `/sync`), which
+   * starts over with the server's SyncStep1.
+   */
   private refresh(token: string): void {
     const access = this.access as ConnectionAuth
     access.refresh(token).then(
       () => {
         if (this.stage !== Stage.open) return
-        if (!access.can(EngineName.yjs, this.docId, 'read')) this.refuse(new MurmurError(ErrorCode.FORBIDDEN, 'the new token does not allow reading this document'))
+        if (!access.can(EngineName.yjs, this.docId, 'read')) {
+          this.refuse(new MurmurError(ErrorCode.FORBIDDEN, 'the new token does not allow reading this document'))
+          return
+        }
+        const readOnly = !access.can(EngineName.yjs, this.docId, 'write')
+        if (readOnly === this.readOnly) return
+        this.readOnly = readOnly
+        const session = (this.doc as LiveDoc).doc.createSyncSession({ readOnly })
+        this.session = session
+        this.send({ type: HpMessage.auth, sub: HpAuth.authenticated, scope: readOnly ? HpScope.readOnly : HpScope.readWrite })
+        for (const step1 of session.start()) this.send({ type: HpMessage.sync, message: step1 })
       },
       (err: unknown) => this.refuse(err),
     )
@@ -301,7 +350,7 @@ export class HocuspocusDoc implements DocSubscriber {
 
   deliverUpdate(update: Uint8Array): void {
     if (this.session === null) return
-    for (const body of updateBodies.framesFor(update, this.session, 0)) this.conn.socket.send(joinFrame(this.prefix, body))
+    for (const frame of updateFrames.framesFor(update, this.session, this.address, this.prefix)) this.conn.socket.send(frame)
   }
 
   deliverAwareness(update: Uint8Array): void {
