@@ -5,7 +5,7 @@
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startTestServer } from '../support/servers.js'
-import { DEMO_DIST, assertBuilt, createDoc, launchChromium, openUser, screenshot, waitForSynced } from './browser.js'
+import { DEMO_DIST, assertBuilt, createDoc, launchChromium, openUser, screenshot, status, waitForStoredOutbox, waitForSynced } from './browser.js'
 
 let browser: Browser
 
@@ -107,7 +107,7 @@ describe('rich-text document (TipTap) in Chromium', () => {
     expect([...alice.errors, ...bob.errors]).toEqual([])
   })
 
-  test('one person goes offline, types, comes back: both converge', async () => {
+  test('one person goes offline, types, reloads (kept in IndexedDB), comes back: both converge', async () => {
     const node = await startTestServer({ staticDir: DEMO_DIST })
     const alice = await openUser(browser, `${node.url}/`, 'Alice Otter', '#e11d48')
     const docId = await createDoc(alice.page, 'Trip notes')
@@ -117,6 +117,8 @@ describe('rich-text document (TipTap) in Chromium', () => {
     const bob = await openUser(browser, `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
     await waitForRichText(bob.page, 'Online.')
 
+    // The app shell is cached by the service worker, so the page can reload with no network at all.
+    await alice.page.evaluate('navigator.serviceWorker.ready.then(() => true)')
     await alice.page.getByRole('switch', { name: 'Work offline' }).check()
     await alice.page.locator('[data-testid=status][data-status="offline"]').waitFor()
     await alice.context.setOffline(true)
@@ -130,9 +132,16 @@ describe('rich-text document (TipTap) in Chromium', () => {
     await waitForSynced(bob.page)
     await waitForRichText(alice.page, 'Online.\nWritten on the train.')
     await waitForRichText(bob.page, 'Bob: Online.')
-    const offline = alice.page.locator('[data-testid=status][data-status="offline"]')
-    expect(Number(await offline.getAttribute('data-unsaved'))).toBeGreaterThan(0)
+    const before = await status(alice.page)
+    expect(before.status).toBe('offline')
+    expect(before.unsaved).toBeGreaterThan(0)
     await screenshot(alice.page, 'rich-text-offline')
+    // Every unsaved edit is in IndexedDB: a reload without network brings the offline paragraph back.
+    await waitForStoredOutbox(alice.page, before.unsaved)
+    await alice.page.reload()
+    await waitForRichText(alice.page, 'Online.\nWritten on the train.')
+    expect(await status(alice.page)).toMatchObject({ status: 'offline', unsaved: before.unsaved })
+    await waitForRichText(bob.page, 'Bob: Online.')
 
     await alice.context.setOffline(false)
     await alice.page.getByRole('switch', { name: 'Work offline' }).uncheck()
