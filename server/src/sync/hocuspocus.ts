@@ -154,7 +154,7 @@ export class HocuspocusConnection implements SocketHandler {
  * provider's token and queues what comes before it; a refused token or document is answered with
  * `permission-denied` and forgotten, so that the provider may try again. Once authenticated, sync goes
  * through `LiveDoc.receiveSync` as on `/yjs`, and every SyncStep2 and update is answered with a sync
- * status: applied once durable (and, in a cluster, held by a replica), or refused. A read-only token
+ * status: applied once durable (fsynced on this node), or refused. A read-only token
  * gets the `readonly` scope, and its changes are refused and never applied.
  */
 export class HocuspocusDoc implements DocSubscriber {
