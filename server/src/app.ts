@@ -7,7 +7,9 @@ import { createHttp } from './edge/http.js'
 import type { NodeContext } from './edge/node-context.js'
 import { httpRoutes, upgradeRoutesOf } from './edge/routes.js'
 import { createLogger, type Logger } from './logger.js'
-import { ServerMetrics } from './metrics/metrics.js'
+import { LIMIT_OF_ERROR, ServerMetrics } from './metrics/metrics.js'
+import { lockStore } from './ownership/store-lock.js'
+import { listenError, storeOpenError } from './startup-error.js'
 import { openStorage } from './storage/index.js'
 import type { Storage } from './storage/storage.js'
 import type { SyncContext } from './sync/context.js'
@@ -60,7 +62,15 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     clusterSecret: config.clusterSecret,
   })
   const log = deps.logger ?? createLogger(config.logLevel)
-  const storage = deps.storage ?? (await openStorage(config.storage, config.dataDir, { groupCommitMs: config.groupCommitMs }))
+  // One owner per store: taken before the store is opened, refused with the holder's name otherwise.
+  const lock = deps.storage === undefined ? await lockStore(config.storage, config.dataDir, config.nodeId, (err) => log.fatal({ err }, 'lost the store lock')) : null
+  let storage: Storage
+  try {
+    storage = deps.storage ?? (await openStorage(config.storage, config.dataDir, { groupCommitMs: config.groupCommitMs }))
+  } catch (err) {
+    await lock?.release()
+    throw storeOpenError(config.storage, config.dataDir, err)
+  }
   const registry = new DocRegistry(storage, config, log)
   let cluster: Cluster | null = null
   let ready = false
@@ -86,7 +96,11 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     log,
     nodeId: config.nodeId ?? '',
     auth,
-    metrics: { acked: (s) => metrics.acked(s), error: (code) => metrics.error(code) },
+    metrics: { acked: (s) => metrics.acked(s), error: (code) => metrics.error(code), limitHit: (limit) => metrics.limitHit(limit) },
+    presence: {
+      limits: { maxIdsPerSocket: config.maxAwarenessIdsPerSocket, maxBytesPerSocket: config.maxAwarenessBytesPerSocket, maxIdsPerDoc: config.maxAwarenessIdsPerDoc },
+      limitHit: (limit) => metrics.limitHit(limit),
+    },
     broadcastStateless: (doc, payload) => cluster?.replication.broadcastStateless(doc, payload),
   }
   const webhooks = createWebhooks(config, storage, registry, metrics, log, () => sync.nodeId)
@@ -123,12 +137,23 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
       opened: (endpoint) => metrics.connectionOpened(endpoint),
       received: (endpoint, n) => metrics.received(endpoint, n),
       sent: (endpoint, n) => metrics.sent(endpoint, n),
-      error: (code) => metrics.error(code),
+      error: (code) => {
+        metrics.error(code)
+        const limit = LIMIT_OF_ERROR[code]
+        if (limit !== undefined) metrics.limitHit(limit)
+      },
     },
   })
   upgrades.listen(http.server)
 
-  await http.listen({ host: config.host, port: config.port })
+  try {
+    await http.listen({ host: config.host, port: config.port })
+  } catch (err) {
+    await registry.close().catch(() => undefined)
+    await storage.close().catch(() => undefined)
+    await lock?.release()
+    throw listenError(config.host, config.port, err)
+  }
   const address = http.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host
@@ -175,6 +200,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
         await webhooks?.deliverer.close()
         await registry.close()
         await storage.close()
+        await lock?.release()
       })()
       return closing
     },

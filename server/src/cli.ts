@@ -2,35 +2,61 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { existsSync } from 'node:fs'
-import { ConfigError, SETTINGS, loadConfig } from './config.js'
+import { ConfigError, loadConfig } from './config.js'
 import { startServer } from './app.js'
 import { AuthConfigError } from './auth/auth.js'
+import { StartupError, firstLine } from './startup-error.js'
+import { SERVE_USAGE, USAGE, banner, version } from './cli/usage.js'
 
-const USAGE = `usage: murmur serve [flags]
+const HELP = new Set(['--help', '-h', 'help'])
 
-Flags (each also read from its environment variable):
-${SETTINGS.map((s) => `  --${s.flag.padEnd(24)} ${s.env.padEnd(30)} ${s.help}`).join('\n')}
-`
+/** The one line a failed start prints: the operator's mistakes as they are, anything else as "cannot start". */
+function failureLine(err: unknown): string {
+  if (err instanceof ConfigError || err instanceof AuthConfigError || err instanceof StartupError) return `murmur: ${firstLine(err)}`
+  return `murmur: cannot start: ${firstLine(err)} (--log-level debug shows the stack)`
+}
+
+function fail(err: unknown, debug: boolean): number {
+  process.stderr.write(failureLine(err) + '\n')
+  if (debug && err instanceof Error && err.stack !== undefined) process.stderr.write(err.stack + '\n')
+  return err instanceof ConfigError ? 2 : 1
+}
+
+/** Whether the command line (or the environment) asks for debug logs: then failures print their stack too. */
+function wantsDebug(argv: readonly string[]): boolean {
+  const i = argv.findIndex((a) => a === '--log-level' || a.startsWith('--log-level='))
+  const level = i < 0 ? process.env.MURMUR_LOG_LEVEL : argv[i].includes('=') ? argv[i].split('=')[1] : argv[i + 1]
+  return level === 'debug' || level === 'trace'
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE)
-    return command === undefined ? 2 : 0
-  }
-  if (command !== 'serve') {
-    process.stderr.write(`murmur: unknown command "${command}"\n\n${USAGE}`)
+  if (command === undefined) {
+    process.stderr.write(USAGE)
     return 2
   }
+  if (HELP.has(command)) {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    process.stdout.write(`murmur ${version()}\n`)
+    return 0
+  }
+  if (command !== 'serve') {
+    process.stderr.write(`murmur: unknown command "${command}"; run "murmur --help" for the commands\n`)
+    return 2
+  }
+  if (rest.some((a) => HELP.has(a))) {
+    process.stdout.write(SERVE_USAGE)
+    return 0
+  }
+  const debug = wantsDebug(rest)
   let config
   try {
     config = loadConfig(rest)
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`murmur: ${err.message}\n\n${USAGE}`)
-      return 2
-    }
-    throw err
+    return fail(err, debug)
   }
   if (config.staticDir === null) {
     // From a checkout, serve the built demo app next to the server package.
@@ -42,19 +68,17 @@ async function main(argv: string[]): Promise<number> {
   try {
     server = await startServer(config)
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof AuthConfigError) {
-      process.stderr.write(`murmur: ${err.message}\n`)
-      return 2
-    }
-    throw err
+    return fail(err, debug)
   }
   const url = server.url
   process.stdout.write(
-    `Murmur node ${JSON.stringify(config.nodeId ?? url.replace("http://", ""))} listening on ${url}\n` +
-      `  storage: ${server.storage.description}\n` +
-      `  auth: ${server.auth.description}\n` +
-      `  demo app: ${config.staticDir !== null ? url + '/' : '(not built: npm run build)'}\n` +
-      `  endpoints: ${url.replace('http', 'ws')}/sync (Murmur SDK), ${url.replace('http', 'ws')}/yjs/<doc> (y-websocket)\n`,
+    banner({
+      nodeId: config.nodeId ?? url.replace('http://', ''),
+      url,
+      storage: server.storage.description,
+      auth: server.auth.description,
+      demo: config.staticDir !== null ? url + '/' : null,
+    }),
   )
   let stopping = false
   const stop = (signal: string): void => {
@@ -79,7 +103,6 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code)
   },
   (err: unknown) => {
-    process.stderr.write(`murmur: failed to start: ${(err as Error).stack ?? String(err)}\n`)
-    process.exit(1)
+    process.exit(fail(err, wantsDebug(process.argv)))
   },
 )

@@ -32,6 +32,16 @@ export interface ServerConfig {
   keepAliveMs: number
   /** A socket whose unsent data passes this is a slow consumer and is closed. */
   maxBufferedBytes: number
+  /** A connection must send its whole upgrade (or HTTP request) headers within this long. */
+  upgradeTimeoutMs: number
+  /** A socket must finish its protocol's handshake (`/sync` hello, `/automerge` join) within this long. */
+  handshakeTimeoutMs: number
+  /** Awareness (presence) states one socket may hold on one doc... */
+  maxAwarenessIdsPerSocket: number
+  /** ...and their bytes (JSON text) together. Past either: closed with 4431. */
+  maxAwarenessBytesPerSocket: number
+  /** Awareness states one doc holds; further ids are not stored nor relayed (their sockets stay open). */
+  maxAwarenessIdsPerDoc: number
   /** Folder of the built demo app served at `/`; null to serve none. */
   staticDir: string | null
   /** Path of the endpoint for `@hocuspocus/provider` clients; "" turns it off. */
@@ -107,7 +117,12 @@ export function defaultConfig(): ServerConfig {
     compactEveryBytes: 1024 * 1024,
     groupCommitMs: 2,
     keepAliveMs: 15_000,
-    maxBufferedBytes: 64 * 1024 * 1024,
+    maxBufferedBytes: 32 * 1024 * 1024,
+    upgradeTimeoutMs: 10_000,
+    handshakeTimeoutMs: 10_000,
+    maxAwarenessIdsPerSocket: 64,
+    maxAwarenessBytesPerSocket: 64 * 1024,
+    maxAwarenessIdsPerDoc: 1000,
     staticDir: null,
     hocuspocusPath: '/hocuspocus',
     logLevel: 'info',
@@ -161,6 +176,11 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'groupCommitMs', flag: 'group-commit-ms', env: 'MURMUR_GROUP_COMMIT_MS', kind: 'int', help: 'group commit window' },
   { key: 'keepAliveMs', flag: 'keep-alive-ms', env: 'MURMUR_KEEP_ALIVE_MS', kind: 'int', help: 'keep-alive interval on idle sockets' },
   { key: 'maxBufferedBytes', flag: 'max-buffered-bytes', env: 'MURMUR_MAX_BUFFERED_BYTES', kind: 'int', help: 'send buffer limit per socket' },
+  { key: 'upgradeTimeoutMs', flag: 'upgrade-timeout-ms', env: 'MURMUR_UPGRADE_TIMEOUT_MS', kind: 'int', help: 'close connections whose upgrade/request headers take longer' },
+  { key: 'handshakeTimeoutMs', flag: 'handshake-timeout-ms', env: 'MURMUR_HANDSHAKE_TIMEOUT_MS', kind: 'int', help: 'close sockets without a hello/join by then (4407)' },
+  { key: 'maxAwarenessIdsPerSocket', flag: 'max-awareness-ids-per-socket', env: 'MURMUR_MAX_AWARENESS_IDS_PER_SOCKET', kind: 'int', help: 'presence states per socket on one doc (4431)' },
+  { key: 'maxAwarenessBytesPerSocket', flag: 'max-awareness-bytes-per-socket', env: 'MURMUR_MAX_AWARENESS_BYTES_PER_SOCKET', kind: 'int', help: 'presence bytes per socket on one doc (4431)' },
+  { key: 'maxAwarenessIdsPerDoc', flag: 'max-awareness-ids-per-doc', env: 'MURMUR_MAX_AWARENESS_IDS_PER_DOC', kind: 'int', help: 'presence states per doc; more are dropped' },
   { key: 'staticDir', flag: 'static-dir', env: 'MURMUR_STATIC_DIR', kind: 'nullable-string', help: 'built demo app to serve at /' },
   { key: 'hocuspocusPath', flag: 'hocuspocus-path', env: 'MURMUR_HOCUSPOCUS_PATH', kind: 'string', help: 'path of the Hocuspocus-compatible endpoint ("" = off)' },
   { key: 'logLevel', flag: 'log-level', env: 'MURMUR_LOG_LEVEL', kind: 'string', help: 'fatal | error | warn | info | debug | silent' },
@@ -221,7 +241,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   try {
     values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>
   } catch (err) {
-    throw new ConfigError((err as Error).message)
+    throw argvError(err)
   }
   const config = defaultConfig()
   const target = config as unknown as Record<string, unknown>
@@ -232,9 +252,39 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   config.dataDir = path.resolve(config.dataDir)
   if (config.port > 65535) throw new ConfigError('--port must be at most 65535')
   validateHocuspocusPath(config.hocuspocusPath)
+  validateOperatorFlags(config)
   validateCluster(config)
   validateSecurity(config)
   return config
+}
+
+/** `parseArgs` errors, as one line that names the flag. */
+function argvError(err: unknown): ConfigError {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? (err as { code: unknown }).code : ''
+  const message = (err as Error).message
+  const flag = /'(-[^']*)'/u.exec(message)?.[1] ?? /"(-[^"]*)"/u.exec(message)?.[1]
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return new ConfigError(`unknown flag ${flag ?? ''}; run "murmur serve --help" for the flags`)
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return new ConfigError(`${flag?.split(' ')[0] ?? 'a flag'} needs a value; run "murmur serve --help" for the flags`)
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return new ConfigError(`unexpected argument ${flag ?? ''}; flags are --name value, see "murmur serve --help"`.replace(/ ;/u, ';'))
+  return new ConfigError(message.split('\n')[0] ?? message)
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** Flags whose mistakes would otherwise surface later as a stack trace: the log level, the storage URL. */
+export function validateOperatorFlags(config: ServerConfig): void {
+  if (!LOG_LEVELS.includes(config.logLevel)) throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got "${config.logLevel}"`)
+  const storage = config.storage.trim()
+  if (storage === '' || storage === 'sqlite' || storage === 'memory') return
+  if (!/^postgres(ql)?:\/\//iu.test(storage)) throw new ConfigError(`--storage must be sqlite, memory or a postgres:// URL; got "${storage.slice(0, 80)}"`)
+  let url: URL
+  try {
+    url = new URL(storage)
+  } catch {
+    throw new ConfigError('--storage is not a valid URL; expected postgres://user@host:port/db[?schema=name]')
+  }
+  const schema = url.searchParams.get('schema')
+  if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/u.test(schema)) throw new ConfigError(`--storage: schema "${schema.slice(0, 80)}" must be lower-case letters, digits and _`)
 }
 
 /**

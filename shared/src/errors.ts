@@ -43,6 +43,12 @@ export const ErrorCode = {
   DOC_DELETED: 'MUR_ERR_DOC_DELETED',
   /** The requested version of a doc is no longer stored (compaction folded it into a snapshot). */
   VERSION_UNAVAILABLE: 'MUR_ERR_VERSION_UNAVAILABLE',
+  /** A socket that did not finish its protocol's handshake (hello, join) in time (`--handshake-timeout-ms`). */
+  HANDSHAKE_TIMEOUT: 'MUR_ERR_HANDSHAKE_TIMEOUT',
+  /** A socket announced more presence states, or larger ones, than it may (`--max-awareness-*-per-socket`). */
+  AWARENESS_LIMIT: 'MUR_ERR_AWARENESS_LIMIT',
+  /** The doc has no such version (a history seq past its last entry). */
+  VERSION_NOT_FOUND: 'MUR_ERR_VERSION_NOT_FOUND',
   /** Anything else; the log on the server has the detail. */
   INTERNAL: 'MUR_ERR_INTERNAL',
 } as const
@@ -69,6 +75,10 @@ export const CloseCode = {
   /** The doc was deleted. */
   GONE: 4410,
   DOC_TOO_LARGE: 4413,
+  /** No hello/join within the handshake timeout. */
+  HANDSHAKE_TIMEOUT: 4407,
+  /** Too many presence states (or bytes of them) from one socket. */
+  AWARENESS_LIMIT: 4431,
 } as const
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
 
@@ -95,6 +105,10 @@ export const closeCodeFor: Record<ErrorCode, CloseCode> = {
   [ErrorCode.DOC_DELETED]: CloseCode.GONE,
   // Only ever an HTTP answer (410); no socket is closed for it.
   [ErrorCode.VERSION_UNAVAILABLE]: CloseCode.GONE,
+  [ErrorCode.HANDSHAKE_TIMEOUT]: CloseCode.HANDSHAKE_TIMEOUT,
+  [ErrorCode.AWARENESS_LIMIT]: CloseCode.AWARENESS_LIMIT,
+  // Only ever an HTTP answer (404).
+  [ErrorCode.VERSION_NOT_FOUND]: CloseCode.MALFORMED,
   [ErrorCode.INTERNAL]: CloseCode.INTERNAL_ERROR,
 }
 

@@ -1,5 +1,6 @@
 import {
   AwarenessTable,
+  type PresenceQuota,
   ErrorCode,
   MurmurError,
   type ApplyResult,
@@ -182,9 +183,12 @@ export class LiveDoc {
     return { replies, durable: this.persist(applied) }
   }
 
-  /** Forward an awareness update from `origin` to everyone else. */
-  relayAwareness(update: Uint8Array, origin: DocSubscriber): void {
-    const accepted = this.awareness.apply(update, origin)
+  /**
+   * Forward an awareness update from `origin` to everyone else: only the ids `origin` introduced (see
+   * `AwarenessTable`), charged to its socket's `quota`.
+   */
+  relayAwareness(update: Uint8Array, origin: DocSubscriber, quota: PresenceQuota): void {
+    const accepted = this.awareness.apply(update, origin, quota)
     if (accepted === null) return
     for (const sub of this.subscribers) if (sub !== origin) sub.deliverAwareness(accepted)
   }

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify'
+import { DebugRequestLog, MAX_URL_PARAM_LENGTH, countUpgradeTimeouts, edgeServerOptions } from '../http/edge.js'
 import rateLimit from '@fastify/rate-limit'
 import { registerHttpAuth } from '../http/auth.js'
 import { registerErrorHandler } from '../http/errors.js'
@@ -19,7 +20,14 @@ export interface HttpRoutes<C> {
  */
 export async function createHttp(routes: readonly HttpRoutes<NodeContext>[], node: NodeContext): Promise<FastifyInstance> {
   const { config } = node
-  const http = Fastify({ loggerInstance: node.log, bodyLimit: config.maxFrameBytes })
+  const http = Fastify({
+    loggerInstance: node.log,
+    bodyLimit: config.maxFrameBytes,
+    logController: new DebugRequestLog(),
+    routerOptions: { maxParamLength: MAX_URL_PARAM_LENGTH },
+    ...edgeServerOptions(config),
+  })
+  countUpgradeTimeouts(http, (limit) => node.metrics.limitHit(limit))
   registerErrorHandler(http, (code) => node.metrics.error(code))
   for (const row of routes) if (row.beforeRateLimit === true) await row.register(http, node)
   if (config.httpRequestsPerMinute > 0) {

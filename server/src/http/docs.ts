@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { ErrorCode, MurmurError, engineNames, getEngine, isDocId, isEngineName, type DocId, type EngineName } from '@murmur/shared'
+import { ErrorCode, MurmurError, engineNames, getEngine, isEngineName, requireDocId, type DocId, type EngineName } from '@murmur/shared'
 import type { Authenticator } from '../auth/auth.js'
 import type { DocRegistry } from '../docs/registry.js'
 import type { DocArchive, DocKey, DocLog, Tombstones } from '../storage/storage.js'
@@ -27,7 +27,7 @@ const MAX_PAGE = 1000
 
 const docParams = {
   type: 'object',
-  properties: { engine: { type: 'string', maxLength: 32 }, docId: { type: 'string', minLength: 1, maxLength: 1024 } },
+  properties: { engine: { type: 'string', maxLength: 32 }, docId: { type: 'string' } },
   required: ['engine', 'docId'],
   additionalProperties: false,
 } as const
@@ -47,8 +47,7 @@ const docKeyBody = {
 /** The doc a route's params name; unknown engines and invalid ids are refused with their codes. */
 function docKey(params: { engine: string; docId: string }): DocKey {
   if (!isEngineName(params.engine)) throw new MurmurError(ErrorCode.UNKNOWN_ENGINE, `unknown engine ${params.engine.slice(0, 32)}`)
-  if (!isDocId(params.docId)) throw new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid doc id')
-  return { engine: params.engine, docId: params.docId as DocId }
+  return { engine: params.engine, docId: requireDocId(params.docId) }
 }
 
 /** `after` cursors of `GET /v1/docs` are `<engine>:<docId>` of the last doc of the previous page. */
@@ -258,6 +257,11 @@ export function registerDocRoutes(http: FastifyInstance, deps: DocRoutesDeps): v
       const key = docKey(req.params)
       requireAccess(auth, req, key.engine, key.docId, 'read')
       if ((await storage.tombstoneOf(key)) !== null) throw new MurmurError(ErrorCode.DOC_DELETED, `${key.engine}:${key.docId} was deleted`)
+      await registry.peek(key)?.whenDurable().catch(() => undefined)
+      // A version past the doc's last entry does not exist (yet): 404, not the latest state under its seq.
+      const head = await storage.history(key, { afterSeq: req.params.seq, limit: 1 })
+      const lastSeq = head?.lastSeq ?? 0
+      if (req.params.seq > lastSeq) throw new MurmurError(ErrorCode.VERSION_NOT_FOUND, `${key.engine}:${key.docId} has no version ${req.params.seq} (its last is ${lastSeq})`)
       const stored = await storage.loadAt(key, req.params.seq)
       const engine = getEngine(key.engine)
       let doc

@@ -4,6 +4,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export const Endpoint = { sync: 'sync', yjs: 'yjs', automerge: 'automerge', hocuspocus: 'hocuspocus' } as const
 export type Endpoint = (typeof Endpoint)[keyof typeof Endpoint]
 
+/** Socket closes that are a limit's doing, by the flag that sets the limit (`murmur_limit_hits_total`). */
+export const LIMIT_OF_ERROR: Readonly<Record<string, string>> = {
+  MUR_ERR_FRAME_TOO_LARGE: 'max-frame-bytes',
+  MUR_ERR_SLOW_CONSUMER: 'max-buffered-bytes',
+}
+
 /** What the metrics read from the node when scraped. */
 export interface MetricSources {
   docsLoaded(): number
@@ -55,6 +61,7 @@ export class ServerMetrics {
   private readonly committed: Counter
   private readonly errors: Counter<'code'>
   private readonly webhooks: Counter<'result'>
+  private readonly limits: Counter<'limit'>
   private readonly childCache = new Map<Counter<string>, Map<string, { inc(n?: number): void }>>()
 
   constructor(sources: MetricSources) {
@@ -107,6 +114,12 @@ export class ServerMetrics {
       name: 'murmur_errors_total',
       help: 'Errors reported to clients (sockets closed, messages and requests refused: limits, auth, bad input), by error code',
       labelNames: ['code'],
+      registers,
+    })
+    this.limits = new Counter({
+      name: 'murmur_limit_hits_total',
+      help: 'Inputs refused or cut off by a limit, by the flag that sets the limit',
+      labelNames: ['limit'],
       registers,
     })
     this.webhooks = new Counter({ name: 'murmur_webhook_deliveries_total', help: 'Webhook delivery attempts, by result', labelNames: ['result'], registers })
@@ -215,6 +228,11 @@ export class ServerMetrics {
 
   error(code: string): void {
     this.child(this.errors, 'code', code).inc()
+  }
+
+  /** A limit was hit; `limit` is the flag that sets it (`max-awareness-ids-per-socket`, `upgrade-timeout-ms`, ...). */
+  limitHit(limit: string): void {
+    this.child(this.limits, 'limit', limit).inc()
   }
 
   webhook(result: 'delivered' | 'failed'): void {

@@ -462,7 +462,7 @@ export class PostgresStorage implements Storage {
  * libpq falls back to the OS account when a URL names no user; pg only reads $USER, which services and
  * containers often lack. Do what libpq does so `postgres://host/db` means the same to both.
  */
-function withDefaultUser(connectionString: string): string {
+export function withDefaultUser(connectionString: string): string {
   if (process.env.PGUSER) return connectionString
   try {
     const url = new URL(connectionString)

@@ -112,6 +112,13 @@ function id(fields: Fields, name: string): string {
   return value
 }
 
+/** Only the type here: doc ids are checked where they are used (`requireDocId`), alike on every endpoint. */
+function documentId(fields: Fields): string {
+  const value = fields.documentId
+  if (typeof value !== 'string' || value.length > 4096) throw malformed('documentId must be a string')
+  return value
+}
+
 function optionalId(fields: Fields, name: string): string {
   return fields[name] === undefined ? '' : id(fields, name)
 }
@@ -159,9 +166,9 @@ export function decodeRepoMessage(frame: Uint8Array): FromClientMessage {
       return { type, senderId: optionalId(f, 'senderId'), targetId: optionalId(f, 'targetId'), message: typeof f.message === 'string' ? f.message : '' }
     case RepoMessageType.request:
     case RepoMessageType.sync:
-      return { type, senderId: id(f, 'senderId'), targetId: optionalId(f, 'targetId'), documentId: id(f, 'documentId'), data: bytes(f, 'data') }
+      return { type, senderId: id(f, 'senderId'), targetId: optionalId(f, 'targetId'), documentId: documentId(f), data: bytes(f, 'data') }
     case RepoMessageType.docUnavailable:
-      return { type, senderId: id(f, 'senderId'), targetId: optionalId(f, 'targetId'), documentId: id(f, 'documentId') }
+      return { type, senderId: id(f, 'senderId'), targetId: optionalId(f, 'targetId'), documentId: documentId(f) }
     case RepoMessageType.ephemeral: {
       const count = f.count
       if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw malformed('count must be a non-negative integer')
@@ -171,7 +178,7 @@ export function decodeRepoMessage(frame: Uint8Array): FromClientMessage {
         targetId: optionalId(f, 'targetId'),
         count,
         sessionId: id(f, 'sessionId'),
-        documentId: id(f, 'documentId'),
+        documentId: documentId(f),
         data: bytes(f, 'data'),
       }
     }

@@ -3,7 +3,7 @@ import {
   ErrorCode,
   MurmurError,
   getEngine,
-  isDocId,
+  requireDocId,
   type DocId,
   type SyncSession,
 } from '@murmur/shared'
@@ -13,6 +13,7 @@ import { closeDoc, openDoc, toDoc, type DocClient } from '../docs/doc-client.js'
 import type { SyncContext } from './context.js'
 import type { ServerSocket, SocketHandler } from '../ws/socket.js'
 import type { ClientUpgrade } from '../ws/upgrades.js'
+import { handshakeDeadline } from './handshake-deadline.js'
 import {
   REPO_PROTOCOL_VERSION,
   RepoMessageType,
@@ -56,6 +57,8 @@ class RepoDocPeer implements DocClient<FromClientMessage> {
   session: SyncSession | null = null
   queued: FromClientMessage[] | null = null
   released = false
+  /** This socket introduced presence (ephemeral messages) on this doc under its peer id. */
+  presenceOwner = false
 
   constructor(
     readonly documentId: DocId,
@@ -69,6 +72,11 @@ class RepoDocPeer implements DocClient<FromClientMessage> {
   deliverAwareness(): void {
     // Presence of Murmur SDK and y-websocket clients is y-protocols awareness, which automerge-repo
     // peers cannot read; they exchange their own ephemeral messages (relayed by `deliverEphemeral`).
+  }
+
+  /** The peer id this doc's presence from this socket is sent as, once it sent any. */
+  get presenceId(): string | null {
+    return this.presenceOwner ? this.conn.remotePeerId : null
   }
 
   /** An ephemeral message from another automerge-repo peer of this doc. */
@@ -115,6 +123,8 @@ export class RepoConnection implements SocketHandler {
   /** The client's peer id, once it joined. */
   remotePeerId: string | null = null
   private docs: Map<string, RepoDocPeer> | null = null
+  /** Closes the socket unless it joins in time; null once it did. */
+  private deadline: NodeJS.Timeout | null
 
   constructor(
     private readonly socket: ServerSocket,
@@ -122,6 +132,7 @@ export class RepoConnection implements SocketHandler {
     private readonly access: ConnectionAuth,
   ) {
     socket.serve(this)
+    this.deadline = handshakeDeadline(socket, ctx)
   }
 
   private get selfId(): string {
@@ -187,6 +198,7 @@ export class RepoConnection implements SocketHandler {
   }
 
   closed(): void {
+    if (this.deadline !== null) clearTimeout(this.deadline)
     this.access.dispose()
     if (this.docs === null) return
     for (const peer of this.docs.values()) closeDoc(this.ctx.registry, peer)
@@ -201,6 +213,8 @@ export class RepoConnection implements SocketHandler {
       throw new MurmurError(ErrorCode.UNSUPPORTED_VERSION, `unsupported protocol version; this server speaks "${REPO_PROTOCOL_VERSION}"`)
     }
     this.remotePeerId = senderId
+    if (this.deadline !== null) clearTimeout(this.deadline)
+    this.deadline = null
     const me = selfPeer(this.ctx.nodeId)
     this.send({ type: RepoMessageType.peer, senderId: me.peerId, peerMetadata: me.metadata, selectedProtocolVersion: REPO_PROTOCOL_VERSION, targetId: senderId })
   }
@@ -229,6 +243,7 @@ export class RepoConnection implements SocketHandler {
         return
       }
       case RepoMessageType.ephemeral:
+        if (!this.ownsPresence(peer, doc, msg.senderId)) return
         for (const other of doc.subscribers) if (other instanceof RepoDocPeer && other !== peer) other.deliverEphemeral(msg)
         return
       default:
@@ -236,11 +251,23 @@ export class RepoConnection implements SocketHandler {
     }
   }
 
-  private peerFor(documentId: string): RepoDocPeer {
+  /**
+   * Presence belongs to the socket that introduced it: a socket speaks only as the peer it joined as, and
+   * not while another socket of the doc already speaks as that peer. Other messages are dropped.
+   */
+  private ownsPresence(peer: RepoDocPeer, doc: LiveDoc, senderId: string): boolean {
+    if (senderId !== this.remotePeerId) return false
+    if (peer.presenceOwner) return true
+    for (const other of doc.subscribers) if (other instanceof RepoDocPeer && other !== peer && other.presenceId === senderId) return false
+    peer.presenceOwner = true
+    return true
+  }
+
+  private peerFor(id: string): RepoDocPeer {
     const docs = (this.docs ??= new Map())
-    const existing = docs.get(documentId)
+    const existing = docs.get(id)
     if (existing !== undefined) return existing
-    if (!isDocId(documentId)) throw new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid documentId')
+    const documentId = requireDocId(id)
     if (docs.size >= MAX_OPEN_DOCS) throw new MurmurError(ErrorCode.RATE_LIMITED, `at most ${MAX_OPEN_DOCS} docs per socket`)
     this.access.require(EngineName.automerge, documentId, 'read')
     const peer = new RepoDocPeer(documentId, this)

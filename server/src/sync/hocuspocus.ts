@@ -8,6 +8,8 @@ import {
   isDocId,
   type DocId,
   type SyncSession,
+  INVALID_DOC_ID_MESSAGE,
+  PresenceQuota,
 } from '@murmur/shared'
 import { ConnectionAuth } from '../auth/auth.js'
 import type { DocSubscriber, LiveDoc } from '../docs/live-doc.js'
@@ -168,6 +170,8 @@ export class HocuspocusDoc implements DocSubscriber {
   private queued: HpIncoming[] = []
   private queuedBytes = 0
   private readonly prefix: Uint8Array
+  /** The presence this socket holds on this doc (made at its first awareness update). */
+  private presence: PresenceQuota | null = null
   private readonly docId: string
 
   constructor(
@@ -208,7 +212,7 @@ export class HocuspocusDoc implements DocSubscriber {
     ctx.auth.authenticate(token !== '' ? token : this.conn.upgradeToken).then(
       (identity) => {
         if (this.stage === Stage.closed) return
-        if (!isDocId(this.docId)) return this.refuse(new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid document name'))
+        if (!isDocId(this.docId)) return this.refuse(new MurmurError(ErrorCode.INVALID_DOC_ID, INVALID_DOC_ID_MESSAGE))
         const access = new ConnectionAuth(ctx.auth, identity, () => socket.closeWith(new MurmurError(ErrorCode.UNAUTHORIZED, 'token expired')))
         if (!access.can(EngineName.yjs, this.docId, 'read')) {
           access.dispose()
@@ -271,7 +275,7 @@ export class HocuspocusDoc implements DocSubscriber {
         this.sync(doc, this.session as SyncSession, m.message)
         return
       case HpMessage.awareness:
-        doc.relayAwareness(m.update, this)
+        doc.relayAwareness(m.update, this, (this.presence ??= new PresenceQuota(this.conn.ctx.presence)))
         return
       case HpMessage.queryAwareness:
         this.send({ type: HpMessage.awareness, update: doc.awareness.encodeAll() ?? EMPTY_AWARENESS_UPDATE })

@@ -1,4 +1,4 @@
-import { ErrorCode, MessageType, MurmurError, encodeMessage, type Message, type MessageOf, type SyncSession } from '@murmur/shared'
+import { ErrorCode, MessageType, MurmurError, PresenceQuota, encodeMessage, type Message, type MessageOf, type PresencePolicy, type SyncSession } from '@murmur/shared'
 import type { DocClient } from '../docs/doc-client.js'
 import type { LiveDoc } from '../docs/live-doc.js'
 import type { DocKey } from '../storage/storage.js'
@@ -25,6 +25,8 @@ const updateFrames = new BroadcastFrames((payload, ref) => encodeMessage({ type:
 /** What a binding needs from its `/sync` connection (`SyncConnection`). */
 export interface BindingOwner {
   readonly metrics: SyncMetrics | null
+  /** The node's presence limits, for this socket's `PresenceQuota` on each doc. */
+  readonly presence: PresencePolicy
   send(msg: Message): void
   /** Send an encoded message (in chunks if it is large). */
   sendFrame(frame: Uint8Array): void
@@ -51,6 +53,8 @@ export class Binding implements DocClient<Message> {
   released = false
   /** Acked update ids not yet sent, batched per turn of the event loop (null: none). */
   private pendingAcks: string[] | null = null
+  /** The presence this socket holds on this doc (made at its first awareness update). */
+  private presence: PresenceQuota | null = null
 
   constructor(
     readonly conn: BindingOwner,
@@ -114,7 +118,7 @@ export class Binding implements DocClient<Message> {
         this.update(doc, session, msg)
         return
       case MessageType.awareness:
-        doc.relayAwareness(msg.payload, this)
+        doc.relayAwareness(msg.payload, this, (this.presence ??= new PresenceQuota(this.conn.presence)))
         return
       default:
         return

@@ -8,7 +8,8 @@ import {
   PROTOCOL_MINOR,
   decodeMessage,
   encodeMessage,
-  isDocId,
+  requireDocId,
+  type PresencePolicy,
   isEngineName,
   type DocId,
   type Message,
@@ -21,6 +22,7 @@ import type { SyncContext, SyncMetrics } from './context.js'
 import type { ServerSocket, SocketHandler } from '../ws/socket.js'
 import type { ClientUpgrade } from '../ws/upgrades.js'
 import { Binding, type BindingOwner } from './murmur-binding.js'
+import { handshakeDeadline } from './handshake-deadline.js'
 
 /** Most docs one socket may have open at once. */
 const MAX_OPEN_DOCS = 10_000
@@ -55,6 +57,8 @@ export class SyncConnection implements SocketHandler, BindingOwner {
   private checking = false
   private waiting: Uint8Array[] | null = null
   private chunkId = 0
+  /** Closes the socket unless hello is answered in time; null once it was. */
+  private deadline: NodeJS.Timeout | null
 
   constructor(
     private readonly socket: ServerSocket,
@@ -63,6 +67,7 @@ export class SyncConnection implements SocketHandler, BindingOwner {
     private upgradeToken = '',
   ) {
     socket.serve(this)
+    this.deadline = handshakeDeadline(socket, ctx)
   }
 
   /** Send a message; large ones (a big doc's first sync) go out in chunks, so a ping never waits behind a whole one. */
@@ -74,6 +79,10 @@ export class SyncConnection implements SocketHandler, BindingOwner {
   sendFrame(frame: Uint8Array): void {
     if (frame.length <= CHUNK_BYTES) this.socket.send(frame)
     else for (const piece of chunkFrame(frame, ++this.chunkId)) this.socket.send(piece)
+  }
+
+  get presence(): PresencePolicy {
+    return this.ctx.presence
   }
 
   get metrics(): SyncMetrics | null {
@@ -131,6 +140,7 @@ export class SyncConnection implements SocketHandler, BindingOwner {
   }
 
   closed(): void {
+    if (this.deadline !== null) clearTimeout(this.deadline)
     this.access?.dispose()
     for (const b of this.bindings()) this.close(b.ref)
   }
@@ -231,6 +241,8 @@ export class SyncConnection implements SocketHandler, BindingOwner {
       return
     }
     if (first) {
+      if (this.deadline !== null) clearTimeout(this.deadline)
+      this.deadline = null
       this.welcomed = true
       this.send({ type: MessageType.welcome, major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, nodeId: this.ctx.nodeId })
     } else this.recheckBindings(auth)
@@ -242,7 +254,7 @@ export class SyncConnection implements SocketHandler, BindingOwner {
   private open(msg: MessageOf<typeof MessageType.open>): void {
     if (this.binding(msg.ref) !== undefined) throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, `doc ref ${msg.ref} is already open`)
     if (!isEngineName(msg.engine)) throw new MurmurError(ErrorCode.UNKNOWN_ENGINE, `unknown engine ${msg.engine.slice(0, 40)}`)
-    if (!isDocId(msg.docId)) throw new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid doc id')
+    requireDocId(msg.docId)
     if (this.bindingCount >= MAX_OPEN_DOCS) throw new MurmurError(ErrorCode.RATE_LIMITED, `at most ${MAX_OPEN_DOCS} docs per socket`)
     const key: DocKey = { engine: msg.engine, docId: msg.docId as DocId }
     const auth = this.access as ConnectionAuth

@@ -5,7 +5,8 @@ import {
   EngineName,
   ErrorCode,
   MurmurError,
-  isDocId,
+  PresenceQuota,
+  requireDocId,
   type DocId,
   type SyncSession,
 } from '@murmur/shared'
@@ -80,6 +81,8 @@ export class YWebsocketConnection implements SocketHandler, DocClient<Uint8Array
   queued: Uint8Array[] | null = null
   released = false
   private session: SyncSession | null = null
+  /** The presence this socket holds (made at its first awareness update). */
+  private presence: PresenceQuota | null = null
 
   constructor(
     private readonly socket: ServerSocket,
@@ -120,7 +123,7 @@ export class YWebsocketConnection implements SocketHandler, DocClient<Uint8Array
         return
       }
       case YWsMessage.awareness:
-        doc.relayAwareness(msg.update, this)
+        doc.relayAwareness(msg.update, this, (this.presence ??= new PresenceQuota(this.ctx.presence)))
         return
       case YWsMessage.queryAwareness: {
         const all = doc.awareness.encodeAll()
@@ -171,8 +174,10 @@ export function serveYWebsocket(upgrade: ClientUpgrade, ctx: SyncContext): void 
   } catch {
     docId = ''
   }
-  if (!isDocId(docId)) {
-    upgrade.refuse(new MurmurError(ErrorCode.INVALID_DOC_ID, 'invalid doc id in the URL'))
+  try {
+    requireDocId(docId)
+  } catch (err) {
+    upgrade.refuse(err)
     return
   }
   upgrade.acceptAuthenticated((socket, access) => {

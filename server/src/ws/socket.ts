@@ -3,7 +3,7 @@ import { CloseCode, ErrorCode, MurmurError, closeCodeFor, closeReason } from '@m
 import type { Logger } from '../logger.js'
 import { TokenBucket } from '../limits/token-bucket.js'
 import type { LivenessCheck, LivenessWheel } from './liveness.js'
-import { type FrameHandler, FrameRemainder, Opcode, closePayload, readFrames, writeFrame } from './websocket.js'
+import { type FrameHandler, FrameRemainder, Opcode, WsClose, closePayload, readFrames, writeFrame } from './websocket.js'
 
 /** Bytes handed to the socket at most before we wait for it to drain. */
 const HIGH_WATER = 512 * 1024
@@ -292,6 +292,7 @@ export class ServerSocket implements LivenessCheck, FrameHandler {
   /** @internal The peer broke RFC 6455 (`FrameHandler`). */
   violation(code: number, reason: string): void {
     this.env.log.debug({ code, reason }, 'closing socket after a websocket protocol violation')
+    if (code === WsClose.tooBig) this.env.meter?.error(ErrorCode.FRAME_TOO_LARGE)
     this.close(code, reason)
   }
 
@@ -316,7 +317,7 @@ export class ServerSocket implements LivenessCheck, FrameHandler {
     const error =
       err instanceof MurmurError ? err : new MurmurError(ErrorCode.INTERNAL, 'internal error', { cause: err })
     if (error.code === ErrorCode.INTERNAL) this.env.log.error({ err }, 'closing socket after internal error')
-    else this.env.log.debug({ code: error.code, msg: error.message }, 'closing socket')
+    else this.env.log.debug({ code: error.code, reason: error.message }, 'closing socket')
     if (!this.closed) this.env.meter?.error(error.code)
     this.close(closeCodeFor[error.code], closeReason(error.code, error.message))
   }
