@@ -3,6 +3,7 @@ import { Auth } from './auth/auth.js'
 import type { Cluster } from './cluster/cluster.js'
 import { defaultConfig, validateSecurity, type ServerConfig } from './config.js'
 import { DocRegistry } from './docs/registry.js'
+import { DocVersions } from './versions/doc-versions.js'
 import { createHttp } from './edge/http.js'
 import type { NodeContext } from './edge/node-context.js'
 import { httpRoutes, upgradeRoutesOf } from './edge/routes.js'
@@ -62,6 +63,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   const log = deps.logger ?? createLogger(config.logLevel)
   const storage = deps.storage ?? (await openStorage(config.storage, config.dataDir, { groupCommitMs: config.groupCommitMs }))
   const registry = new DocRegistry(storage, config, log)
+  const versions = new DocVersions(registry, storage)
   let cluster: Cluster | null = null
   let ready = false
   let storageFailure: Error | null = null
@@ -96,6 +98,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     auth,
     registry,
     storage,
+    versions,
     metrics,
     sync,
     webhooks: webhooks?.notifier ?? null,

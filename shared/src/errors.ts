@@ -43,6 +43,8 @@ export const ErrorCode = {
   DOC_DELETED: 'MUR_ERR_DOC_DELETED',
   /** The requested version of a doc is no longer stored (compaction folded it into a snapshot). */
   VERSION_UNAVAILABLE: 'MUR_ERR_VERSION_UNAVAILABLE',
+  /** No version of the doc has that id (never made, or deleted). */
+  VERSION_NOT_FOUND: 'MUR_ERR_VERSION_NOT_FOUND',
   /** Anything else; the log on the server has the detail. */
   INTERNAL: 'MUR_ERR_INTERNAL',
 } as const
@@ -95,6 +97,8 @@ export const closeCodeFor: Record<ErrorCode, CloseCode> = {
   [ErrorCode.DOC_DELETED]: CloseCode.GONE,
   // Only ever an HTTP answer (410); no socket is closed for it.
   [ErrorCode.VERSION_UNAVAILABLE]: CloseCode.GONE,
+  // Only ever an HTTP answer (404).
+  [ErrorCode.VERSION_NOT_FOUND]: CloseCode.GONE,
   [ErrorCode.INTERNAL]: CloseCode.INTERNAL_ERROR,
 }
 

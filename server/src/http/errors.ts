@@ -23,6 +23,7 @@ export const httpStatusFor: Record<ErrorCode, number> = {
   [ErrorCode.SHUTTING_DOWN]: 503,
   [ErrorCode.DOC_DELETED]: 410,
   [ErrorCode.VERSION_UNAVAILABLE]: 410,
+  [ErrorCode.VERSION_NOT_FOUND]: 404,
   [ErrorCode.INTERNAL]: 500,
 }
 
