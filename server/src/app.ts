@@ -3,6 +3,7 @@ import { Auth } from './auth/auth.js'
 import type { Cluster } from './cluster/cluster.js'
 import { defaultConfig, validateSecurity, type ServerConfig } from './config.js'
 import { DocRegistry } from './docs/registry.js'
+import { AutoVersions } from './versions/auto-versions.js'
 import { DocVersions } from './versions/doc-versions.js'
 import { createHttp } from './edge/http.js'
 import type { NodeContext } from './edge/node-context.js'
@@ -22,6 +23,8 @@ export interface MurmurServer {
   readonly config: ServerConfig
   readonly registry: DocRegistry
   readonly storage: Storage
+  /** The docs' versions; emits `stored` for every version stored on this node. */
+  readonly versions: DocVersions
   readonly http: FastifyInstance
   readonly log: Logger
   /** WebSockets open now, all endpoints together. */
@@ -64,6 +67,14 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   const storage = deps.storage ?? (await openStorage(config.storage, config.dataDir, { groupCommitMs: config.groupCommitMs }))
   const registry = new DocRegistry(storage, config, log)
   const versions = new DocVersions(registry, storage)
+  const autoVersions = new AutoVersions(
+    versions,
+    storage,
+    { idleMs: config.autoVersionIdleMs, minIntervalMs: config.autoVersionIntervalMs, keep: config.autoVersionKeep, maxAgeMs: config.autoVersionMaxAgeMs },
+    (origin) => cluster?.replication.isPeerOrigin(origin) ?? false,
+    log,
+  )
+  registry.watchers.push(autoVersions)
   let cluster: Cluster | null = null
   let ready = false
   let storageFailure: Error | null = null
@@ -153,6 +164,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     config,
     registry,
     storage,
+    versions,
     http,
     log,
     get socketCount() {
@@ -176,6 +188,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
         clearTimeout(grace)
         await webhooks?.notifier.close()
         await webhooks?.deliverer.close()
+        autoVersions.close()
         await registry.close()
         await storage.close()
       })()

@@ -10,6 +10,7 @@ import { AUTH_SECRET, token } from '../support/auth.js'
 import { startTestServer, tempDir } from '../support/servers.js'
 import { sdkClient, untilSaved, untilSynced } from '../support/sdk.js'
 import { untilText } from '../support/ywebsocket.js'
+import { once, within } from '../support/wait.js'
 
 const octets = { 'content-type': 'application/octet-stream' }
 
@@ -171,5 +172,28 @@ describe('version history (HTTP)', () => {
     expect((await server.http.inject({ method: 'POST', url: `/v1/docs/automerge/board/versions/${id}/restore` })).statusCode).toBe(200)
     expect((await server.http.inject({ url: '/v1/docs/automerge/board' })).json().content).toEqual({ title: 'plan', n: 1 })
     expect((await server.http.inject({ url: `/v1/docs/automerge/board/versions/${id}` })).json().content).toEqual({ title: 'plan', n: 1 })
+  })
+})
+
+describe('automatic versions', () => {
+  it('makes a version after a pause in editing, keeps the newest --auto-version-keep, never removes named ones', async () => {
+    const server = await startTestServer({ autoVersionIdleMs: 30, autoVersionIntervalMs: 0, autoVersionKeep: 2 })
+    const w = new Writer()
+    const named = (await nameVersion(server, 'yjs/auto', 'mine')).json().version.id as string
+    const made: string[] = []
+    const pruned = once(server.versions, 'removed')
+    for (const word of ['one', ' two', ' three']) {
+      const stored = once(server.versions, 'stored')
+      await postUpdate(server, 'yjs/auto', w.append(word))
+      const [, version] = (await within(stored, 10_000, 'an automatic version')) as [unknown, { id: string; kind: string }]
+      expect(version.kind).toBe('auto')
+      made.push(version.id)
+    }
+    // Pruning follows the third version: the oldest automatic one goes.
+    expect((await within(pruned, 10_000, 'pruning'))[1]).toBe(made[0])
+    const kept = (await server.http.inject({ url: '/v1/docs/yjs/auto/versions' })).json().versions as { id: string; kind: string }[]
+    expect(kept.map((v) => v.id)).toEqual([named, made[1], made[2]])
+    const content = (await server.http.inject({ url: `/v1/docs/yjs/auto/versions/${made[2]}` })).json().content
+    expect(content).toEqual({ t: 'one two three' })
   })
 })

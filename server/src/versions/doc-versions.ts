@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { EventEmitter } from 'node:events'
 import { ErrorCode, MurmurError, getEngine } from '@murmur/shared'
 import type { DocRegistry } from '../docs/registry.js'
 import type { DocKey, Storage, StoredVersion, VersionInfo, VersionKind } from '../storage/storage.js'
@@ -35,14 +36,13 @@ const CURRENT = 'current'
  * A doc's versions: made from the live doc (its state once durable), kept in storage whatever
  * compaction does, read back as content, compared, restored as a new forward change.
  */
-export class DocVersions {
-  /** Every version stored here (made on this node): replication pushes it to the doc's other nodes. */
-  onStored: ((key: DocKey, version: StoredVersion) => void) | null = null
-
+export class DocVersions extends EventEmitter<{ stored: [DocKey, StoredVersion]; removed: [DocKey, string] }> {
   constructor(
     private readonly registry: DocRegistry,
     private readonly storage: Storage,
-  ) {}
+  ) {
+    super()
+  }
 
   /** Make a version of the doc as it is now. */
   async create(key: DocKey, by: { name: string | null; kind: VersionKind; principal: string }): Promise<VersionInfo> {
@@ -54,7 +54,8 @@ export class DocVersions {
     const state = live.doc.encodeSnapshot()
     const version: StoredVersion = { id: randomUUID(), name: by.name, kind: by.kind, principal: by.principal, at: Date.now(), seq: live.seq, state }
     await this.storage.putVersion(key, version)
-    this.onStored?.(key, version)
+    // Replication pushes it to the doc's other nodes.
+    this.emit('stored', key, version)
     const { state: _state, ...info } = version
     return { ...info, bytes: state.length }
   }
@@ -111,9 +112,16 @@ export class DocVersions {
     return { restored: { ...info, bytes: state.length }, before, changed: update !== null }
   }
 
-  /** Delete a version; VERSION_UNAVAILABLE when there is none by that id. */
+  /** Delete a version; VERSION_NOT_FOUND when there is none by that id. */
   async delete(key: DocKey, id: string): Promise<void> {
-    if (!(await this.storage.deleteVersion(key, id))) throw new MurmurError(ErrorCode.VERSION_NOT_FOUND, `no version ${id.slice(0, 64)} of this doc`)
+    if (!(await this.remove(key, id))) throw new MurmurError(ErrorCode.VERSION_NOT_FOUND, `no version ${id.slice(0, 64)} of this doc`)
+  }
+
+  /** Delete a version if it is there (pruning, a peer's delete); whether it was. */
+  async remove(key: DocKey, id: string): Promise<boolean> {
+    const removed = await this.storage.deleteVersion(key, id)
+    if (removed) this.emit('removed', key, id)
+    return removed
   }
 
   /**
