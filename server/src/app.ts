@@ -152,6 +152,9 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   if (config.peers.length > 0 || config.clusterSecret !== null) {
     const { Cluster } = await import('./cluster/cluster.js')
     cluster = new Cluster(config, { id: sync.nodeId, url: selfUrl }, registry, storage, log)
+    const replicated = cluster.versions
+    versions.on('stored', (key, version) => replicated.stored(key, version))
+    versions.on('removed', (key, id) => replicated.removed(key, id))
     await cluster.start()
   }
   webhooks?.deliverer.start()
