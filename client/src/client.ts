@@ -195,7 +195,9 @@ export class ClientCore {
    * list and read, write rights to name, restore and delete).
    */
   versions(engine: EngineName, docId: string): DocVersions {
-    const fetchImpl = this.options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch
+    const global = globalThis as { fetch?: FetchLike }
+    // A browser's fetch must be called on the global object, never detached from it.
+    const fetchImpl: FetchLike | undefined = this.options.fetch ?? (global.fetch === undefined ? undefined : (url, init) => (global.fetch as FetchLike).call(globalThis, url, init))
     if (fetchImpl === undefined) throw new TypeError('no fetch implementation: pass options.fetch')
     return new DocVersions({ baseUrl: httpBaseUrl(this.options.url), engine, docId, token: () => this.connection.currentToken(), fetch: fetchImpl })
   }

@@ -30,7 +30,7 @@ export function parseIdRanges(text: string | null): IdRange[] {
   }
 }
 
-type RootKind = 'text' | 'map' | 'array'
+type RootKind = 'text' | 'map' | 'array' | 'xml'
 
 /** What a root type holds, read off its items (a loaded doc does not know the types it was written with). */
 function kindOf(doc: Y.Doc, name: string): RootKind | null {
@@ -39,9 +39,11 @@ function kindOf(doc: Y.Doc, name: string): RootKind | null {
   if (type instanceof Y.Text) return 'text'
   if (type instanceof Y.Map) return 'map'
   if (type instanceof Y.Array) return 'array'
+  if (type instanceof Y.XmlFragment) return 'xml'
   if (type._map.size > 0) return 'map'
   for (let item = type._start; item !== null; item = item.right) {
     if (item.content instanceof Y.ContentString || item.content instanceof Y.ContentFormat || item.content instanceof Y.ContentEmbed) return 'text'
+    if (item.content instanceof Y.ContentType && (item.content.type instanceof Y.XmlElement || item.content.type instanceof Y.XmlText)) return 'xml'
     if (!item.deleted) return 'array'
   }
   return null
@@ -71,6 +73,17 @@ function restoreRoot(doc: Y.Doc, old: Y.Doc, name: string): void {
     const wanted = old.share.has(name) ? old.getMap(name).toJSON() : {}
     for (const key of [...map.keys()]) if (!(key in wanted)) map.delete(key)
     for (const [key, value] of Object.entries(wanted)) if (!sameJSON(plain(map.get(key)), value)) map.set(key, value)
+  } else if (kind === 'xml') {
+    // A rich-text fragment (ProseMirror, TipTap): its nodes are replaced by copies of the version's.
+    const fragment = doc.getXmlFragment(name)
+    const wanted = old.share.has(name) ? old.getXmlFragment(name) : null
+    if (fragment.toString() !== (wanted?.toString() ?? '')) {
+      fragment.delete(0, fragment.length)
+      if (wanted !== null) {
+        const nodes = wanted.toArray().map((node) => node.clone())
+        fragment.insert(0, nodes.filter((n): n is Y.XmlElement | Y.XmlText => n instanceof Y.XmlElement || n instanceof Y.XmlText))
+      }
+    }
   } else if (kind === 'array') {
     const array = doc.getArray(name)
     const wanted: unknown[] = old.share.has(name) ? old.getArray(name).toJSON() : []
