@@ -22,6 +22,8 @@ interface DocTimer {
   timer: NodeJS.Timeout
   /** When the last automatic version of the doc was made; null until known. */
   lastAt: number | null
+  /** Changes seen since the entry was made (tells whether a version being made covers them all). */
+  changes: number
 }
 
 const docKeyString = (key: DocKey): string => `${key.engine}\u0000${key.docId}`
@@ -56,11 +58,15 @@ export class AutoVersions implements DocObserver {
     if (!this.enabled || this.closed || this.fromPeer(origin)) return
     const k = docKeyString(doc.key)
     const entry = this.docs.get(k)
-    if (entry !== undefined) {
-      entry.timer.refresh()
+    if (entry === undefined) {
+      this.docs.set(k, { timer: this.arm(doc.key, this.policy.idleMs), lastAt: null, changes: 1 })
       return
     }
-    this.docs.set(k, { timer: this.arm(doc.key, this.policy.idleMs), lastAt: null })
+    entry.changes++
+    // Wait for a pause again, and at least until the interval since the last version has passed.
+    clearTimeout(entry.timer)
+    const remaining = entry.lastAt === null ? 0 : entry.lastAt + this.policy.minIntervalMs - Date.now()
+    entry.timer = this.arm(doc.key, Math.max(this.policy.idleMs, remaining))
   }
 
   /** Cancel every pending version (the node is stopping). */
@@ -89,8 +95,16 @@ export class AutoVersions implements DocObserver {
         entry.timer = this.arm(key, wait)
         return
       }
-      this.docs.delete(k)
+      const changes = entry.changes
+      // Set before the version exists, so that a change meanwhile waits a whole interval.
+      entry.lastAt = Date.now()
       const made = await this.versions.create(key, { name: null, kind: 'auto', principal: AUTO_PRINCIPAL })
+      entry.lastAt = made.at
+      // Changes that came while it was made wait for the next one (their timer is armed again).
+      if (entry.changes === changes) {
+        clearTimeout(entry.timer)
+        this.docs.delete(k)
+      }
       await this.prune(key, [...autos, made])
     } catch (err) {
       this.docs.delete(k)
