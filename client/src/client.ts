@@ -6,6 +6,7 @@ import type { LocalStore } from './store/local-store.js'
 import { MemoryStore } from './store/memory-store.js'
 import { silentLogger, type Logger } from './logger.js'
 import { openTabChannel } from './cross-tab.js'
+import { DocVersions, httpBaseUrl, type FetchLike } from './versions.js'
 
 export interface ClientOptions {
   /** The node's URL: http(s)://host:port, ws(s)://host:port or ws(s)://host:port/sync. */
@@ -39,6 +40,8 @@ export interface ClientOptions {
   readonly pingIntervalMs?: number
   /** Reconnect when nothing was received for this long while nothing of ours is still going out (default 30 s). */
   readonly deadAfterMs?: number
+  /** `fetch` for the HTTP API (version history); the global one by default. */
+  readonly fetch?: FetchLike
 }
 
 export interface ClientEvents {
@@ -185,6 +188,18 @@ export class ClientCore {
     const live = this.connection.state === ConnectionState.open
     await this.connection.refreshToken()
     if (live && this.connection.state === ConnectionState.open) for (const h of this.handles.values()) h.resendUnsaved()
+  }
+
+  /**
+   * The version history of a doc, through the node's HTTP API with this client's token (read rights to
+   * list and read, write rights to name, restore and delete).
+   */
+  versions(engine: EngineName, docId: string): DocVersions {
+    const global = globalThis as { fetch?: FetchLike }
+    // A browser's fetch must be called on the global object, never detached from it.
+    const fetchImpl: FetchLike | undefined = this.options.fetch ?? (global.fetch === undefined ? undefined : (url, init) => (global.fetch as FetchLike).call(globalThis, url, init))
+    if (fetchImpl === undefined) throw new TypeError('no fetch implementation: pass options.fetch')
+    return new DocVersions({ baseUrl: httpBaseUrl(this.options.url), engine, docId, token: () => this.connection.currentToken(), fetch: fetchImpl })
   }
 
   /** Connect again now (for example once `getToken` can give a new token after a refusal). */

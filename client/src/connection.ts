@@ -145,7 +145,7 @@ export class Connection {
   }
 
   /** The token to use now: the one given to `setToken`, else `getToken`'s. */
-  private async currentToken(): Promise<string> {
+  async currentToken(): Promise<string> {
     if (this.fixedToken !== null) return this.fixedToken
     try {
       return await this.options.getToken()

@@ -3,6 +3,8 @@ import { Auth } from './auth/auth.js'
 import type { Cluster } from './cluster/cluster.js'
 import { defaultConfig, validateSecurity, type ServerConfig } from './config.js'
 import { DocRegistry } from './docs/registry.js'
+import { AutoVersions } from './versions/auto-versions.js'
+import { DocVersions } from './versions/doc-versions.js'
 import { createHttp } from './edge/http.js'
 import type { NodeContext } from './edge/node-context.js'
 import { httpRoutes, upgradeRoutesOf } from './edge/routes.js'
@@ -23,6 +25,8 @@ export interface MurmurServer {
   readonly config: ServerConfig
   readonly registry: DocRegistry
   readonly storage: Storage
+  /** The docs' versions; emits `stored` for every version stored on this node. */
+  readonly versions: DocVersions
   readonly http: FastifyInstance
   readonly log: Logger
   /** WebSockets open now, all endpoints together. */
@@ -72,6 +76,15 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     throw storeOpenError(config.storage, config.dataDir, err)
   }
   const registry = new DocRegistry(storage, config, log)
+  const versions = new DocVersions(registry, storage)
+  const autoVersions = new AutoVersions(
+    versions,
+    storage,
+    { idleMs: config.autoVersionIdleMs, minIntervalMs: config.autoVersionIntervalMs, keep: config.autoVersionKeep, maxAgeMs: config.autoVersionMaxAgeMs },
+    (origin) => cluster?.replication.isPeerOrigin(origin) ?? false,
+    log,
+  )
+  registry.watchers.push(autoVersions)
   let cluster: Cluster | null = null
   let ready = false
   let storageFailure: Error | null = null
@@ -110,6 +123,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     auth,
     registry,
     storage,
+    versions,
     metrics,
     sync,
     webhooks: webhooks?.notifier ?? null,
@@ -163,6 +177,9 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   if (config.peers.length > 0 || config.clusterSecret !== null) {
     const { Cluster } = await import('./cluster/cluster.js')
     cluster = new Cluster(config, { id: sync.nodeId, url: selfUrl }, registry, storage, log)
+    const replicated = cluster.versions
+    versions.on('stored', (key, version) => replicated.stored(key, version))
+    versions.on('removed', (key, id) => replicated.removed(key, id))
     await cluster.start()
   }
   webhooks?.deliverer.start()
@@ -175,6 +192,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     config,
     registry,
     storage,
+    versions,
     http,
     log,
     get socketCount() {
@@ -198,6 +216,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
         clearTimeout(grace)
         await webhooks?.notifier.close()
         await webhooks?.deliverer.close()
+        autoVersions.close()
         await registry.close()
         await storage.close()
         await lock?.release()

@@ -22,6 +22,14 @@ export interface ServerConfig {
   idleUnloadMs: number
   /** A loaded doc nobody writes to for this long is kept encoded in memory (0 = keep docs decoded). */
   hibernateAfterMs: number
+  /** Make an automatic version of a doc after this long without changes (0 = no automatic versions). */
+  autoVersionIdleMs: number
+  /** At most one automatic version per doc per this many ms. */
+  autoVersionIntervalMs: number
+  /** Automatic versions kept per doc (the newest). */
+  autoVersionKeep: number
+  /** Automatic versions older than this are removed. */
+  autoVersionMaxAgeMs: number
   /** Compact a doc's log into a snapshot after this many updates... */
   compactEveryUpdates: number
   /** ...or this many bytes of updates, whichever comes first. */
@@ -113,6 +121,10 @@ export function defaultConfig(): ServerConfig {
     maxDocBytes: 256 * 1024 * 1024,
     idleUnloadMs: 30_000,
     hibernateAfterMs: 2_000,
+    autoVersionIdleMs: 30_000,
+    autoVersionIntervalMs: 600_000,
+    autoVersionKeep: 100,
+    autoVersionMaxAgeMs: 30 * 24 * 3600 * 1000,
     compactEveryUpdates: 1000,
     compactEveryBytes: 1024 * 1024,
     groupCommitMs: 2,
@@ -171,6 +183,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'maxDocBytes', flag: 'max-doc-bytes', env: 'MURMUR_MAX_DOC_BYTES', kind: 'int', help: 'largest doc' },
   { key: 'idleUnloadMs', flag: 'idle-unload-ms', env: 'MURMUR_IDLE_UNLOAD_MS', kind: 'int', help: 'unload docs idle this long' },
   { key: 'hibernateAfterMs', flag: 'hibernate-after-ms', env: 'MURMUR_HIBERNATE_AFTER_MS', kind: 'int', help: 'keep docs nobody writes to for this long encoded in memory (doubles each time a write wakes one; 0 = never)' },
+  { key: 'autoVersionIdleMs', flag: 'auto-version-idle-ms', env: 'MURMUR_AUTO_VERSION_IDLE_MS', kind: 'int', help: 'make an automatic version of a doc after this long without changes (0 = no automatic versions)' },
+  { key: 'autoVersionIntervalMs', flag: 'auto-version-interval-ms', env: 'MURMUR_AUTO_VERSION_INTERVAL_MS', kind: 'int', help: 'at most one automatic version per doc per this many ms' },
+  { key: 'autoVersionKeep', flag: 'auto-version-keep', env: 'MURMUR_AUTO_VERSION_KEEP', kind: 'int', help: 'automatic versions kept per doc (the newest; named versions are never removed)' },
+  { key: 'autoVersionMaxAgeMs', flag: 'auto-version-max-age-ms', env: 'MURMUR_AUTO_VERSION_MAX_AGE_MS', kind: 'int', help: 'automatic versions older than this are removed' },
   { key: 'compactEveryUpdates', flag: 'compact-every-updates', env: 'MURMUR_COMPACT_EVERY_UPDATES', kind: 'int', help: 'compact after this many updates' },
   { key: 'compactEveryBytes', flag: 'compact-every-bytes', env: 'MURMUR_COMPACT_EVERY_BYTES', kind: 'int', help: 'compact after this many update bytes' },
   { key: 'groupCommitMs', flag: 'group-commit-ms', env: 'MURMUR_GROUP_COMMIT_MS', kind: 'int', help: 'group commit window' },

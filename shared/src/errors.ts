@@ -47,7 +47,7 @@ export const ErrorCode = {
   HANDSHAKE_TIMEOUT: 'MUR_ERR_HANDSHAKE_TIMEOUT',
   /** A socket announced more presence states, or larger ones, than it may (`--max-awareness-*-per-socket`). */
   AWARENESS_LIMIT: 'MUR_ERR_AWARENESS_LIMIT',
-  /** The doc has no such version (a history seq past its last entry). */
+  /** The doc has no such version: a history seq past its last entry, or a version id never made or deleted. */
   VERSION_NOT_FOUND: 'MUR_ERR_VERSION_NOT_FOUND',
   /** Anything else; the log on the server has the detail. */
   INTERNAL: 'MUR_ERR_INTERNAL',
@@ -108,7 +108,7 @@ export const closeCodeFor: Record<ErrorCode, CloseCode> = {
   [ErrorCode.HANDSHAKE_TIMEOUT]: CloseCode.HANDSHAKE_TIMEOUT,
   [ErrorCode.AWARENESS_LIMIT]: CloseCode.AWARENESS_LIMIT,
   // Only ever an HTTP answer (404).
-  [ErrorCode.VERSION_NOT_FOUND]: CloseCode.MALFORMED,
+  [ErrorCode.VERSION_NOT_FOUND]: CloseCode.GONE,
   [ErrorCode.INTERNAL]: CloseCode.INTERNAL_ERROR,
 }
 

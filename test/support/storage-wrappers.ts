@@ -61,6 +61,26 @@ export class InstrumentedStorage implements Storage {
     return this.inner.tombstone(...args)
   }
 
+  putVersion(...args: Parameters<Storage['putVersion']>): ReturnType<Storage['putVersion']> {
+    return this.inner.putVersion(...args)
+  }
+
+  versions(...args: Parameters<Storage['versions']>): ReturnType<Storage['versions']> {
+    return this.inner.versions(...args)
+  }
+
+  version(...args: Parameters<Storage['version']>): ReturnType<Storage['version']> {
+    return this.inner.version(...args)
+  }
+
+  deleteVersion(...args: Parameters<Storage['deleteVersion']>): ReturnType<Storage['deleteVersion']> {
+    return this.inner.deleteVersion(...args)
+  }
+
+  changes(...args: Parameters<Storage['changes']>): ReturnType<Storage['changes']> {
+    return this.inner.changes(...args)
+  }
+
   tombstoneOf(...args: Parameters<Storage['tombstoneOf']>): ReturnType<Storage['tombstoneOf']> {
     return this.inner.tombstoneOf(...args)
   }

@@ -8,8 +8,9 @@ import { antientropy } from './antientropy.js'
 import { automerge } from './automerge.js'
 import { bundle } from './bundle.js'
 import { edges } from './edges.js'
+import { versions } from './versions.js'
 
 /** Every scenario, in the order a full run takes them. One file per scenario in this folder. */
 export async function loadScenarios(): Promise<Scenario[]> {
-  return [fanout, ingest, idle, coldload, reconnect, antientropy, automerge, bundle, edges]
+  return [fanout, ingest, idle, coldload, reconnect, antientropy, automerge, bundle, edges, versions]
 }

@@ -1,4 +1,4 @@
-import { createClient, type AutomergeHandle, type MurmurClient, type YjsHandle } from '@murmur/client'
+import { createClient, type AutomergeHandle, type DocVersions, type MurmurClient, type YjsHandle } from '@murmur/client'
 import { DocIndex, INDEX_DOC_ID } from './doc-index.js'
 import { accessToken } from './token.js'
 import type { TaskDoc } from '../tasks/model.js'
@@ -8,6 +8,8 @@ export interface OpenDoc {
   readonly docId: string
   readonly text: YjsHandle
   readonly tasks: AutomergeHandle<TaskDoc>
+  /** The notes' version history (the Yjs doc). */
+  readonly versions: DocVersions
 }
 
 /**
@@ -32,7 +34,7 @@ export class Session {
 
   async openDoc(docId: string): Promise<OpenDoc> {
     await this.closing.get(docId)
-    return { docId, text: this.client.yjs(docId), tasks: this.client.automerge<TaskDoc>(docId) }
+    return { docId, text: this.client.yjs(docId), tasks: this.client.automerge<TaskDoc>(docId), versions: this.client.versions('yjs', docId) }
   }
 
   closeDoc(doc: OpenDoc): void {

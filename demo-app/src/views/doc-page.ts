@@ -6,6 +6,7 @@ import type { OpenDoc } from '../app/session.js'
 import type { TaskDoc } from '../tasks/model.js'
 import { Disposer, h, type View } from './dom.js'
 import { Editor } from './editor.js'
+import { HistoryPanel } from './history-panel.js'
 import { RichText } from './rich-text.js'
 import { TaskBoard } from './task-board.js'
 
@@ -20,6 +21,7 @@ export class DocPage implements View {
   private readonly editor: Editor
   private readonly richText: RichText
   private readonly board: TaskBoard
+  private readonly history: HistoryPanel
   private readonly subscriptions = new Disposer()
 
   constructor(
@@ -62,6 +64,7 @@ export class DocPage implements View {
     this.richText = new RichText(this.text.doc, this.text.awareness, identity)
     this.editor = new Editor(this.text.doc.getText('body'), this.text.awareness)
     this.board = new TaskBoard(this.tasks)
+    this.history = new HistoryPanel(doc.versions, this.text, 'body')
     this.el = h(
       'article',
       { class: 'doc-page', 'data-doc-id': docId },
@@ -77,6 +80,7 @@ export class DocPage implements View {
         ),
         this.board.el,
       ),
+      this.history.el,
     )
   }
 
@@ -105,5 +109,6 @@ export class DocPage implements View {
     this.editor.destroy()
     this.richText.destroy()
     this.board.destroy()
+    this.history.destroy()
   }
 }

@@ -23,6 +23,7 @@ export interface AuthOptions extends TokenKeySources {
 
 export { AuthConfigError }
 export type { Authenticator, Identity, PeerIdentity }
+export { principalOf } from './authenticator.js'
 
 /**
  * The node's `Authenticator`: client tokens are JWTs (`jose`), rights per doc come from their

@@ -12,6 +12,11 @@ export interface Identity {
   readonly expiresAt: number | null
 }
 
+/** The principal changes are attributed to: the token's subject, or "anonymous". */
+export function principalOf(identity: Identity | null | undefined): string {
+  return identity?.subject ?? 'anonymous'
+}
+
 /** Another node of the cluster, as its signed link request names it. */
 export interface PeerIdentity {
   readonly id: string

@@ -12,9 +12,10 @@ import { PeerLinks } from './links.js'
 import { Membership, DEFAULT_MEMBERSHIP_OPTIONS } from './membership.js'
 import { MemberState, type MemberInfo, type MembershipOptions } from './membership-api.js'
 import { PeerMessageType, encodePeerMessage, type PeerMessage } from './peer-protocol.js'
-import { Placement } from './placement.js'
+import { Placement, locate } from './placement.js'
 import { Replication, docKeyString } from './replication.js'
 import { VersionIndex } from './version-index.js'
+import { VersionReplication } from './version-replication.js'
 
 type AeMessage = Extract<PeerMessage, { type: 7 | 8 | 9 | 10 }>
 
@@ -36,6 +37,8 @@ export class Cluster {
   readonly placement: Placement
   readonly index = new VersionIndex()
   readonly replication: Replication
+  /** Pushes versions made or deleted here to the doc's replicas (`startServer` feeds it). */
+  readonly versions: VersionReplication
   readonly antiEntropy: AntiEntropy
   /** Bytes of anti-entropy messages sent by this node (not counting the doc syncs they start). */
   aeBytesSent = 0
@@ -69,6 +72,13 @@ export class Cluster {
       this.membership.members().filter((m) => m.state !== MemberState.left).map((m) => m.id),
     )
     registry.replication = this.replication
+    this.versions = new VersionReplication({
+      self: this.self,
+      replicasOf: (doc) => this.placement.replicasOf(locate(docKeyString(doc)).partition),
+      send: (peer, msg) => this.links.send(peer, msg),
+      storage,
+      log,
+    })
     this.membershipOptions = {
       ...DEFAULT_MEMBERSHIP_OPTIONS,
       self: { id: this.self, url: this.url },
@@ -100,6 +110,7 @@ export class Cluster {
       const url = this.links.urlOf(peer)
       if (url !== undefined) this.membership.addSeed(peer, url)
       this.replication.linkUp(peer)
+      this.versions.linkUp(peer)
       // After every reconnect: compare at once rather than wait for the next round.
       if (this.indexReady) this.antiEntropy.startRound(peer)
     })
@@ -176,6 +187,7 @@ export class Cluster {
   private onMessage(peer: NodeId, msg: PeerMessage): void {
     if (msg.type === PeerMessageType.swim) this.membership.receive(peer, msg.msg)
     else if (isAe(msg)) this.antiEntropy.receive(peer, msg)
+    else if (msg.type === PeerMessageType.versionPut || msg.type === PeerMessageType.versionDelete) this.versions.receive(msg)
     else this.replication.receive(peer, msg)
   }
 

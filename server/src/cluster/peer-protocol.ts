@@ -20,12 +20,25 @@ export const PeerMessageType = {
   aeDone: 10,
   docDelete: 11,
   docStateless: 12,
+  versionPut: 13,
+  versionDelete: 14,
 } as const
 export type PeerMessageType = (typeof PeerMessageType)[keyof typeof PeerMessageType]
 
 export interface DocRef {
   readonly engine: EngineName
   readonly docId: DocId
+}
+
+/** A stored version as it crosses a peer link (the fields of `StoredVersion`). */
+export interface PeerVersion {
+  readonly id: string
+  readonly name: string | null
+  readonly kind: 'named' | 'auto'
+  readonly principal: string
+  readonly at: number
+  readonly seq: number
+  readonly state: Uint8Array
 }
 
 /** A doc and its version hash (first 8 bytes of the version digest, hex). */
@@ -59,6 +72,10 @@ export type PeerMessage =
   | { readonly type: typeof PeerMessageType.docDelete; readonly doc: DocRef; readonly deletedAt: number }
   /** A stateless message (Hocuspocus) for the doc's clients on the receiver; nothing is stored. */
   | { readonly type: typeof PeerMessageType.docStateless; readonly doc: DocRef; readonly payload: string }
+  /** A version of the doc was made (or is re-sent): the replicas store it, once per id. */
+  | { readonly type: typeof PeerMessageType.versionPut; readonly doc: DocRef; readonly version: PeerVersion }
+  /** A version of the doc was deleted. */
+  | { readonly type: typeof PeerMessageType.versionDelete; readonly doc: DocRef; readonly id: string }
   /** Step 4: how many docs the responder started repairing (0 when in sync). */
   | { readonly type: typeof PeerMessageType.aeDone; readonly round: number; readonly repaired: number }
 
@@ -73,6 +90,20 @@ function readDoc(d: decoding.Decoder): DocRef {
   if (!isEngineName(engine)) throw new Error('unknown engine')
   if (!isDocId(docId)) throw new Error('invalid doc id')
   return { engine, docId }
+}
+
+function readVersion(d: decoding.Decoder): PeerVersion {
+  const id = decoding.readVarString(d)
+  const named = decoding.readVarUint(d) === 1
+  const name = decoding.readVarString(d)
+  const kind = decoding.readVarString(d)
+  if (kind !== 'named' && kind !== 'auto') throw new Error('unknown version kind')
+  const principal = decoding.readVarString(d)
+  const at = decoding.readFloat64(d)
+  if (!Number.isFinite(at)) throw new Error('bad version time')
+  const seq = decoding.readVarUint(d)
+  const state = decoding.readVarUint8Array(d)
+  return { id, name: named ? name : null, kind, principal, at, seq, state }
 }
 
 function writeU16s(e: encoding.Encoder, a: Uint16Array): void {
@@ -148,6 +179,21 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
       writeDoc(e, m.doc)
       encoding.writeVarString(e, m.payload)
       break
+    case PeerMessageType.versionPut:
+      writeDoc(e, m.doc)
+      encoding.writeVarString(e, m.version.id)
+      encoding.writeVarUint(e, m.version.name === null ? 0 : 1)
+      encoding.writeVarString(e, m.version.name ?? '')
+      encoding.writeVarString(e, m.version.kind)
+      encoding.writeVarString(e, m.version.principal)
+      encoding.writeFloat64(e, m.version.at)
+      encoding.writeVarUint(e, m.version.seq)
+      encoding.writeVarUint8Array(e, m.version.state)
+      break
+    case PeerMessageType.versionDelete:
+      writeDoc(e, m.doc)
+      encoding.writeVarString(e, m.id)
+      break
   }
   return encoding.toUint8Array(e)
 }
@@ -198,6 +244,10 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
       }
       case PeerMessageType.docStateless:
         return { type, doc: readDoc(d), payload: decoding.readVarString(d) }
+      case PeerMessageType.versionPut:
+        return { type, doc: readDoc(d), version: readVersion(d) }
+      case PeerMessageType.versionDelete:
+        return { type, doc: readDoc(d), id: decoding.readVarString(d) }
       default:
         throw new MurmurError(ErrorCode.UNKNOWN_MESSAGE, `unknown peer message type ${type}`)
     }

@@ -204,6 +204,11 @@ export class Replication implements DocObserver, ReplicaWrites {
 
   // ── deletion ─────────────────────────────────────────────────────────────────────────────────
 
+  /** Whether a change's origin is another node (a push or a sync session of the cluster). */
+  isPeerOrigin(origin: unknown): boolean {
+    return origin instanceof PeerOrigin
+  }
+
   /**
    * A doc was deleted here (its tombstone is stored): drop it from the index, so anti-entropy stops
    * comparing it, and tell every other member, now or when it is next reachable.

@@ -16,6 +16,11 @@ export interface ApplyOptions {
   readonly from: unknown
   /** `local` unless said otherwise. */
   readonly durability?: Durability
+  /**
+   * The principal the update came from (`principalOf` the writer's identity), stored with it. Pushes from
+   * peers carry none: the node that took the write recorded it.
+   */
+  readonly by?: string
 }
 
 /**

@@ -3,6 +3,7 @@ import {
   type PresenceQuota,
   ErrorCode,
   MurmurError,
+  getEngine,
   type ApplyResult,
   type EngineDoc,
   type SyncSession,
@@ -115,6 +116,8 @@ export class LiveDoc {
   private sizeBase: number
   private sizeGrowth = 0
   private readonly offUpdate: () => void
+  /** What an attributed update inserted, as storage records it (`Engine.insertedIds`), if the engine can say. */
+  private readonly attribution: ((update: Uint8Array) => string | null) | undefined
   /** The replica acks of the write being applied now (the engine reports its change synchronously). */
   private applying: ReplicaAcks | null = null
 
@@ -127,6 +130,8 @@ export class LiveDoc {
     stored: { lastSeq: number; updates: number; updateBytes: number; snapshotBytes?: number },
     private readonly hooks: DocHooks | null = null,
   ) {
+    const engine = getEngine(key.engine)
+    this.attribution = engine.insertedIds?.bind(engine)
     this.sizeBase = (stored.snapshotBytes ?? 0) + stored.updateBytes
     this.lastSeq = stored.lastSeq
     this.updatesSinceSnapshot = stored.updates
@@ -136,6 +141,11 @@ export class LiveDoc {
       this.hooks?.changed(this, update, origin, this.applying)
     })
     this.armHibernation()
+  }
+
+  /** The doc's log high-water mark: the seq of the last update stored (a version records it). */
+  get seq(): number {
+    return this.lastSeq
   }
 
   get isFailed(): boolean {
@@ -165,7 +175,7 @@ export class LiveDoc {
       this.applying = null
     }
     this.noteUse(wasHibernating, applied)
-    const local = this.persist(applied, durability === 'background')
+    const local = this.persist(applied, durability === 'background', options.by)
     if (acks === null) return local
     // A change went to the replicas with the request; an update that changed nothing here did not, and
     // the replicas may still lack it.
@@ -174,13 +184,13 @@ export class LiveDoc {
   }
 
   /** Handle an engine sync message on `session`; replies are returned at once, durability later. */
-  receiveSync(session: SyncSession, message: Uint8Array, origin: unknown): { replies: Uint8Array[]; durable: Promise<void> } {
+  receiveSync(session: SyncSession, message: Uint8Array, origin: unknown, by?: string): { replies: Uint8Array[]; durable: Promise<void> } {
     this.assertUsable()
     this.assertRoom(message.length, () => this.carriesChanges(message))
     const wasHibernating = this.doc.hibernating === true
     const { replies, applied } = session.receive(message, origin)
     this.noteUse(wasHibernating, applied)
-    return { replies, durable: this.persist(applied) }
+    return { replies, durable: this.persist(applied, false, by) }
   }
 
   /**
@@ -354,7 +364,7 @@ export class LiveDoc {
     }
   }
 
-  private persist(applied: ApplyResult, background = false): Promise<void> {
+  private persist(applied: ApplyResult, background = false, by?: string): Promise<void> {
     if (applied.persist === null) {
       // Nothing new to store (a duplicate), but the caller's ack still waits for what came before it.
       if (!background) this.hurry()
@@ -363,7 +373,9 @@ export class LiveDoc {
     const bytes = applied.persist
     this.sizeGrowth += bytes.length
     if (background) this.backgroundPending++
-    const append = this.storage.append(this.key, bytes, background ? BACKGROUND : undefined).then(
+    const author = by === undefined ? undefined : { principal: by, ids: this.attribution?.(bytes) ?? null }
+    const options = background ? (author ? { background, author } : BACKGROUND) : author && { author }
+    const append = this.storage.append(this.key, bytes, options).then(
       (seq) => {
         if (background) this.backgroundPending--
         if (seq > this.lastSeq) this.lastSeq = seq

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js'
 import type { ServerMetrics } from '../metrics/metrics.js'
 import type { Storage } from '../storage/storage.js'
 import type { SyncContext } from '../sync/context.js'
+import type { DocVersions } from '../versions/doc-versions.js'
 import type { WebhookNotifier } from '../webhooks/notifier.js'
 
 /** What the handlers of the edge table get from the node: its parts, made once in `startServer`. */
@@ -15,6 +16,8 @@ export interface NodeContext {
   readonly auth: Authenticator
   readonly registry: DocRegistry
   readonly storage: Storage
+  /** The docs' versions (make, read, restore). */
+  readonly versions: DocVersions
   readonly metrics: ServerMetrics
   /** What the WebSocket protocol handlers share. */
   readonly sync: SyncContext

@@ -2,6 +2,7 @@ import { registerClusterRoutes } from '../http/cluster-routes.js'
 import { registerDocRoutes } from '../http/docs.js'
 import { registerHealthRoutes } from '../http/health.js'
 import { registerStaticFiles } from '../http/static.js'
+import { registerVersionRoutes } from '../http/versions.js'
 import { Endpoint } from '../metrics/metrics.js'
 import { serveAutomergeRepo } from '../sync/automerge-repo.js'
 import { serveSync } from '../sync/murmur-sync.js'
@@ -43,6 +44,10 @@ export const httpRoutes: readonly HttpRoutes<NodeContext>[] = [
         announceDelete: (key, deletedAt) => node.cluster()?.replication.announceDelete(key, deletedAt),
         onDeleted: (key, deletedAt) => void node.webhooks?.deleted(key, deletedAt).catch((err: unknown) => node.log.error({ err }, 'could not queue a doc.deleted webhook')),
       }),
+  },
+  {
+    paths: '/v1/docs/…/versions…',
+    register: (http, node) => registerVersionRoutes(http, { versions: node.versions, storage: node.storage, auth: node.auth }),
   },
   {
     paths: 'GET /*',

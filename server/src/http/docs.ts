@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { ErrorCode, MurmurError, engineNames, getEngine, isEngineName, requireDocId, type DocId, type EngineName } from '@murmur/shared'
-import type { Authenticator } from '../auth/auth.js'
+import { principalOf, type Authenticator } from '../auth/auth.js'
 import type { DocRegistry } from '../docs/registry.js'
 import type { DocArchive, DocKey, DocLog, Tombstones } from '../storage/storage.js'
 import { requireAccess } from './auth.js'
@@ -175,7 +175,7 @@ export function registerDocRoutes(http: FastifyInstance, deps: DocRoutesDeps): v
       const before = doc.doc.version()
       // One replica (the default) is this node's own fsync here, even on a node that does not replicate the doc.
       const replicas = req.query.replicas ?? 1
-      await doc.apply(update, { from: HTTP_ORIGIN, durability: replicas > 1 ? { replicas } : 'local' })
+      await doc.apply(update, { from: HTTP_ORIGIN, durability: replicas > 1 ? { replicas } : 'local', by: principalOf(req.identity) })
       const version = doc.doc.version()
       return { engine: key.engine, docId: key.docId, version, changed: version !== before }
     },

@@ -1,11 +1,13 @@
 import { ErrorCode, MurmurError } from '@murmur/shared'
-import type { AppendOptions, DocKey, StorageStats } from './storage.js'
+import type { AppendOptions, Author, DocKey, StorageStats } from './storage.js'
 
 /** One update on its way into a doc's log, with the checksum it will be stored under. */
 export interface LogEntry {
   readonly key: DocKey
   readonly data: Uint8Array
   readonly crc: number
+  /** Who it came from (`AppendOptions.author`); recorded in the same transaction. */
+  readonly author?: Author
 }
 
 /**

@@ -7,6 +7,8 @@ import type { CommitTuning } from './group-commit.js'
 
 export type {
   AppendOptions,
+  Author,
+  ChangeRecord,
   DocArchive,
   DocHistory,
   DocLog,
@@ -23,7 +25,11 @@ export type {
   StorageLifecycle,
   Tombstone,
   Tombstones,
+  StoredVersion,
+  VersionInfo,
+  VersionStore,
 } from './storage.js'
+export { VersionKind } from './storage.js'
 export { crc32 } from './crc32.js'
 export {
   BACKGROUND_COMMIT_MS,

@@ -3,6 +3,7 @@ import { GroupCommit, storageError, type CommitTuning, type LogEntry } from './g
 import { assertSeq, checkLog, compareKeys, historyLimit, inPage, pageLimit, toStoredDoc, versionUnavailable } from './log.js'
 import type {
   AppendOptions,
+  ChangeRecord,
   DocHistory,
   DocKey,
   HistoryOptions,
@@ -12,7 +13,9 @@ import type {
   Storage,
   StorageStats,
   StoredDoc,
+  StoredVersion,
   Tombstone,
+  VersionInfo,
 } from './storage.js'
 
 /** One log entry on the simulated disk. Mutable so tests can damage it. */
@@ -33,6 +36,9 @@ export interface MemoryDocRecord {
   /** Highest seq ever given out for this doc; it never goes down, so seqs are never reused. */
   lastSeq: number
   log: MemoryLogEntry[]
+  /** One record per stored update; compaction keeps them. */
+  changes: ChangeRecord[]
+  versions: Map<string, StoredVersion>
 }
 
 /**
@@ -104,7 +110,7 @@ export class MemoryStorage implements Storage {
 
   append(key: DocKey, update: Uint8Array, options?: AppendOptions): Promise<number> {
     const data = copy(update)
-    return this.group.append({ key, data, crc: crc32(data) }, options)
+    return this.group.append({ key, data, crc: crc32(data), author: options?.author }, options)
   }
 
   flush(): Promise<void> {
@@ -168,6 +174,43 @@ export class MemoryStorage implements Storage {
     if (record.snapshot !== null && seq < record.snapshotSeq) throw versionUnavailable(seq, record.snapshotSeq)
     const doc = toStoredDoc(record.snapshot && copy(record.snapshot), record.snapshotSeq, checkLog(record.log.filter((e) => e.seq <= seq)))
     return doc && { ...doc, updates: doc.updates.map(copy) }
+  }
+
+  putVersion(key: DocKey, version: StoredVersion): Promise<void> {
+    const stored = { ...version, state: copy(version.state) }
+    return this.group.exclusive(() => {
+      this.assertWritable()
+      const record = this.record(key)
+      if (!record.versions.has(version.id)) record.versions.set(version.id, stored)
+    })
+  }
+
+  async versions(key: DocKey): Promise<VersionInfo[]> {
+    this.assertOpen()
+    const record = this.disk.docs.get(diskKey(key))
+    if (!record) return []
+    return [...record.versions.values()]
+      .sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map(({ state, ...info }) => ({ ...info, bytes: state.length }))
+  }
+
+  async version(key: DocKey, id: string): Promise<StoredVersion | null> {
+    this.assertOpen()
+    const version = this.disk.docs.get(diskKey(key))?.versions.get(id)
+    return version ? { ...version, state: copy(version.state) } : null
+  }
+
+  deleteVersion(key: DocKey, id: string): Promise<boolean> {
+    return this.group.exclusive(() => {
+      this.assertWritable()
+      return this.disk.docs.get(diskKey(key))?.versions.delete(id) ?? false
+    })
+  }
+
+  async changes(key: DocKey, afterSeq: number, upToSeq: number): Promise<ChangeRecord[]> {
+    this.assertOpen()
+    const record = this.disk.docs.get(diskKey(key))
+    return record ? record.changes.filter((c) => c.seq > afterSeq && c.seq <= upToSeq) : []
   }
 
   tombstone(key: DocKey, deletedAt: number): Promise<void> {
@@ -247,6 +290,7 @@ export class MemoryStorage implements Storage {
     batch.forEach((entry, i) => {
       const record = this.record(entry.key)
       record.log.push({ seq: seqs[i], data: entry.data, crc: entry.crc, at })
+      record.changes.push({ seq: seqs[i], principal: entry.author?.principal ?? null, at, ids: entry.author?.ids ?? null })
       record.lastSeq = seqs[i]
     })
     return seqs
@@ -256,7 +300,7 @@ export class MemoryStorage implements Storage {
     const k = diskKey(key)
     let record = this.disk.docs.get(k)
     if (!record) {
-      record = { key: { engine: key.engine, docId: key.docId }, snapshot: null, snapshotSeq: 0, snapshotAt: null, lastSeq: 0, log: [] }
+      record = { key: { engine: key.engine, docId: key.docId }, snapshot: null, snapshotSeq: 0, snapshotAt: null, lastSeq: 0, log: [], changes: [], versions: new Map() }
       this.disk.docs.set(k, record)
     }
     return record

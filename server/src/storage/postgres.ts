@@ -3,9 +3,11 @@ import type pg from 'pg'
 import type { PoolClient } from 'pg'
 import { crc32 } from './crc32.js'
 import { GroupCommit, storageError, type CommitTuning, type LogEntry } from './group-commit.js'
+import { PostgresVersions, deleteVersionsOf, insertChanges, versionsSchemaSql } from './postgres-versions.js'
 import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, versionUnavailable } from './log.js'
 import type {
   AppendOptions,
+  ChangeRecord,
   DocHistory,
   DocKey,
   HistoryOptions,
@@ -15,7 +17,9 @@ import type {
   Storage,
   StorageStats,
   StoredDoc,
+  StoredVersion,
   Tombstone,
+  VersionInfo,
 } from './storage.js'
 
 export interface PostgresStorageOptions extends CommitTuning {
@@ -73,7 +77,7 @@ CREATE TABLE IF NOT EXISTS ${s}.outbox (
   created_at bigint NOT NULL,
   last_error text
 );
-CREATE INDEX IF NOT EXISTS outbox_due ON ${s}.outbox (due_at, id);`
+CREATE INDEX IF NOT EXISTS outbox_due ON ${s}.outbox (due_at, id);${versionsSchemaSql(s)}`
 }
 
 /** `integer` is signed; the checksum is stored as its two's-complement image and read back unsigned. */
@@ -97,11 +101,13 @@ export class PostgresStorage implements Storage {
   private readonly pool: pg.Pool
   private readonly s: string
   private readonly group: GroupCommit
+  private readonly versionRows: PostgresVersions
 
   private constructor(pool: pg.Pool, schema: string, options: PostgresStorageOptions) {
     this.description = `${describe(options.connectionString)}#${schema}`
     this.pool = pool
     this.s = `"${schema}"`
+    this.versionRows = new PostgresVersions(pool, this.s)
     this.group = new GroupCommit({
       groupCommitMs: options.groupCommitMs ?? 2,
       backgroundCommitMs: options.backgroundCommitMs,
@@ -180,7 +186,7 @@ export class PostgresStorage implements Storage {
   }
 
   append(key: DocKey, update: Uint8Array, options?: AppendOptions): Promise<number> {
-    return this.group.append({ key, data: update, crc: crc32(update) }, options)
+    return this.group.append({ key, data: update, crc: crc32(update), author: options?.author }, options)
   }
 
   flush(): Promise<void> {
@@ -255,6 +261,7 @@ export class PostgresStorage implements Storage {
     return transaction(this.pool, async (client) => {
       await client.query(`DELETE FROM ${s}.updates WHERE engine = $1 AND doc_id = $2`, args)
       await client.query(`DELETE FROM ${s}.snapshots WHERE engine = $1 AND doc_id = $2`, args)
+      await deleteVersionsOf(client, s, key)
       if (deletedAt === null) await client.query(`DELETE FROM ${s}.tombstones WHERE engine = $1 AND doc_id = $2`, args)
       else {
         await client.query(
@@ -264,6 +271,31 @@ export class PostgresStorage implements Storage {
         )
       }
     })
+  }
+
+  async putVersion(key: DocKey, version: StoredVersion): Promise<void> {
+    this.assertOpen()
+    await this.guard('version put', () => this.versionRows.put(key, version))
+  }
+
+  async versions(key: DocKey): Promise<VersionInfo[]> {
+    this.assertOpen()
+    return this.guard('versions', () => this.versionRows.list(key))
+  }
+
+  async version(key: DocKey, id: string): Promise<StoredVersion | null> {
+    this.assertOpen()
+    return this.guard('version', () => this.versionRows.get(key, id))
+  }
+
+  async deleteVersion(key: DocKey, id: string): Promise<boolean> {
+    this.assertOpen()
+    return this.guard('version delete', () => this.versionRows.delete(key, id))
+  }
+
+  async changes(key: DocKey, afterSeq: number, upToSeq: number): Promise<ChangeRecord[]> {
+    this.assertOpen()
+    return this.guard('changes', () => this.versionRows.changes(key, afterSeq, upToSeq))
   }
 
   async tombstoneOf(key: DocKey): Promise<Tombstone | null> {
@@ -445,7 +477,8 @@ export class PostgresStorage implements Storage {
         return [key.engine, key.docId, seq, data, toInt32(crc)]
       })
       // The commit time is one integer for the whole batch, written as a literal.
-      const at = `, ${Math.floor(Date.now())}`
+      const now = Math.floor(Date.now())
+      const at = `, ${now}`
       for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
         const chunk = rows.slice(i, i + ROWS_PER_INSERT)
         await client.query(
@@ -453,6 +486,7 @@ export class PostgresStorage implements Storage {
           chunk.flat(),
         )
       }
+      await insertChanges(client, s, batch, seqs, now)
       return seqs
     })
   }

@@ -3,7 +3,7 @@ import { asBytes, checkLog, type CheckedLog, type StoredEntry } from './log-chec
 import type { DocKey } from './storage.js'
 
 /** Bumped when the schema changes; a database from a newer version is refused rather than misread. */
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 
 /*
  * `snapshots` has one row per doc that ever had anything stored. `last_seq` is the doc's high-water mark:
@@ -55,6 +55,34 @@ CREATE TABLE outbox (
   last_error TEXT
 );
 CREATE INDEX outbox_due ON outbox (due_at, id);
+`
+
+/**
+ * Version 3: versions of docs (their whole state, kept whatever compaction does) and one change record
+ * per stored update (who it came from). Existing rows stay as they are; their updates have no record.
+ */
+export const MIGRATE_TO_3 = `
+CREATE TABLE versions (
+  engine     TEXT    NOT NULL,
+  doc_id     TEXT    NOT NULL,
+  id         TEXT    NOT NULL,
+  name       TEXT,
+  kind       TEXT    NOT NULL,
+  principal  TEXT    NOT NULL,
+  created_at INTEGER NOT NULL,
+  seq        INTEGER NOT NULL,
+  state      BLOB    NOT NULL,
+  PRIMARY KEY (engine, doc_id, id)
+) WITHOUT ROWID;
+CREATE TABLE changes (
+  engine    TEXT    NOT NULL,
+  doc_id    TEXT    NOT NULL,
+  seq       INTEGER NOT NULL,
+  principal TEXT,
+  at        INTEGER NOT NULL,
+  ids       TEXT,
+  PRIMARY KEY (engine, doc_id, seq)
+) WITHOUT ROWID;
 `
 
 export interface SnapshotRow {

@@ -3,7 +3,7 @@
  * the store makes is one request; the writer runs requests one at a time, in the order they were posted,
  * and answers each with a reply carrying the request's id.
  */
-import type { DocKey, OutboxInput, StoredDoc } from './storage.js'
+import type { Author, DocKey, OutboxInput, StoredDoc, StoredVersion } from './storage.js'
 
 /**
  * Byte strings packed into one buffer, so that a batch crosses threads as one transferred buffer instead
@@ -27,12 +27,16 @@ export interface WriterOps {
   /** Open the write connection: WAL, synchronous=FULL, schema created or upgraded. */
   open: { fields: { path: string; busyTimeoutMs: number }; result: null }
   /** One group commit: entry i is (keys[i], bytes i of data, crcs[i]). Returns the seq of each entry. */
-  commit: { fields: { keys: DocKey[]; crcs: number[]; data: PackedBytes }; result: number[] }
+  commit: { fields: { keys: DocKey[]; crcs: number[]; authors: (Author | null)[]; data: PackedBytes }; result: number[] }
   compact: { fields: { key: DocKey; snapshot: Uint8Array; upToSeq: number }; result: null }
   /** Delete a doc; then record a tombstone (`deletedAt`) or remove any (null). */
   remove: { fields: { key: DocKey; deletedAt: number | null }; result: null }
   /** Read a doc and delete its torn tail in one transaction; returns what it read. */
   repairLoad: { fields: { key: DocKey }; result: PackedDoc | null }
+  /** Store a version unless one with its id is stored. */
+  putVersion: { fields: { key: DocKey; version: StoredVersion }; result: null }
+  /** Remove a version; whether it was there. */
+  deleteVersion: { fields: { key: DocKey; versionId: string }; result: boolean }
   outboxPut: { fields: { messages: readonly OutboxInput[] }; result: null }
   outboxRetry: { fields: { messageId: string; dueAt: number; error: string }; result: null }
   outboxDone: { fields: { messageId: string }; result: null }

@@ -9,7 +9,7 @@ import { parentPort } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
 import { toStoredDoc } from './log-check.js'
-import { MIGRATE_TO_2, PAGE_CACHE_SIZE, SCHEMA, SCHEMA_VERSION, prepareLogReads, readDoc, type KeyArgs } from './sqlite-schema.js'
+import { MIGRATE_TO_2, MIGRATE_TO_3, PAGE_CACHE_SIZE, SCHEMA, SCHEMA_VERSION, prepareLogReads, readDoc, type KeyArgs } from './sqlite-schema.js'
 import {
   ownedCopy,
   pack,
@@ -41,6 +41,16 @@ function prepareWrites(db: Db) {
        ON CONFLICT (engine, doc_id) DO UPDATE SET snapshot = excluded.snapshot, up_to_seq = excluded.up_to_seq,
          last_seq = max(last_seq, excluded.last_seq), updated_at = excluded.updated_at, snapshot_at = excluded.snapshot_at`,
     ),
+    insertChange: db.prepare<[string, string, number, string | null, number, string | null]>(
+      'INSERT INTO changes (engine, doc_id, seq, principal, at, ids) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    putVersion: db.prepare<[string, string, string, string | null, string, string, number, number, Uint8Array]>(
+      `INSERT INTO versions (engine, doc_id, id, name, kind, principal, created_at, seq, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (engine, doc_id, id) DO NOTHING`,
+    ),
+    deleteVersion: db.prepare<[string, string, string]>('DELETE FROM versions WHERE engine = ? AND doc_id = ? AND id = ?'),
+    deleteVersions: db.prepare<KeyArgs>('DELETE FROM versions WHERE engine = ? AND doc_id = ?'),
+    deleteChanges: db.prepare<KeyArgs>('DELETE FROM changes WHERE engine = ? AND doc_id = ?'),
     deleteUpdates: db.prepare<KeyArgs>('DELETE FROM updates WHERE engine = ? AND doc_id = ?'),
     deleteDoc: db.prepare<KeyArgs>('DELETE FROM snapshots WHERE engine = ? AND doc_id = ?'),
     putTombstone: db.prepare<[string, string, number]>(
@@ -73,6 +83,7 @@ function openDatabase(path: string, busyTimeoutMs: number): Db {
     db.transaction(() => {
       db.exec(SCHEMA)
       if (version < 2) db.exec(MIGRATE_TO_2)
+      if (version < 3) db.exec(MIGRATE_TO_3)
       db.pragma(`user_version = ${SCHEMA_VERSION}`)
     }).immediate()
     return db
@@ -94,7 +105,7 @@ class Writer {
   }
 
   /** One transaction, one fsync, for the whole batch; seqs continue each doc's high-water mark. */
-  commit({ keys, crcs, data }: WriterRequest<'commit'>): number[] {
+  commit({ keys, crcs, authors, data }: WriterRequest<'commit'>): number[] {
     const entries = unpack(data)
     return this.db.transaction(() => {
       const last = new Map<string, { engine: string; docId: string; seq: number }>()
@@ -105,6 +116,8 @@ class Writer {
         const seq = (last.get(k)?.seq ?? this.sql.lastSeq.get(engine, docId) ?? 0) + 1
         last.set(k, { engine, docId, seq })
         this.sql.insertUpdate.run(engine, docId, seq, bytes, crcs[i], now)
+        const author = authors[i]
+        this.sql.insertChange.run(engine, docId, seq, author?.principal ?? null, now, author?.ids ?? null)
         return seq
       })
       for (const { engine, docId, seq } of last.values()) this.sql.setLastSeq.run(engine, docId, seq, now)
@@ -127,6 +140,8 @@ class Writer {
     this.db.transaction(() => {
       this.sql.deleteUpdates.run(key.engine, key.docId)
       this.sql.deleteDoc.run(key.engine, key.docId)
+      this.sql.deleteVersions.run(key.engine, key.docId)
+      this.sql.deleteChanges.run(key.engine, key.docId)
       if (deletedAt === null) this.sql.deleteTombstone.run(key.engine, key.docId)
       else this.sql.putTombstone.run(key.engine, key.docId, deletedAt)
     }).immediate()
@@ -147,6 +162,15 @@ class Writer {
       const doc = toStoredDoc(read.snapshot, read.upToSeq, log)
       return doc && { ...doc, snapshot: doc.snapshot && ownedCopy(doc.snapshot), updates: pack(doc.updates) }
     }).immediate()
+  }
+
+  putVersion({ key, version: v }: WriterRequest<'putVersion'>): null {
+    this.sql.putVersion.run(key.engine, key.docId, v.id, v.name, v.kind, v.principal, v.at, v.seq, v.state)
+    return null
+  }
+
+  deleteVersion({ key, versionId }: WriterRequest<'deleteVersion'>): boolean {
+    return this.sql.deleteVersion.run(key.engine, key.docId, versionId).changes > 0
   }
 
   outboxPut({ messages }: WriterRequest<'outboxPut'>): null {
@@ -192,6 +216,8 @@ const handlers: Handlers = {
   compact: (r) => opened().compact(r),
   remove: (r) => opened().remove(r),
   repairLoad: (r) => opened().repairLoad(r),
+  putVersion: (r) => opened().putVersion(r),
+  deleteVersion: (r) => opened().deleteVersion(r),
   outboxPut: (r) => opened().outboxPut(r),
   outboxRetry: (r) => opened().outboxRetry(r),
   outboxDone: (r) => opened().outboxDone(r),

@@ -11,6 +11,7 @@ import { ownedCopy, pack, unpack, type WriterOp, type WriterRequest, type Writer
 import { WriterThread } from './sqlite-writer-thread.js'
 import type {
   AppendOptions,
+  ChangeRecord,
   DocHistory,
   DocKey,
   HistoryOptions,
@@ -20,7 +21,10 @@ import type {
   Storage,
   StorageStats,
   StoredDoc,
+  StoredVersion,
   Tombstone,
+  VersionInfo,
+  VersionKind,
 } from './storage.js'
 
 export interface SqliteStorageOptions extends CommitTuning {
@@ -42,6 +46,15 @@ interface OutboxRow {
   created_at: number
   last_error: string | null
 }
+interface VersionRow {
+  id: string
+  name: string | null
+  kind: VersionKind
+  principal: string
+  created_at: number
+  seq: number
+  bytes: number
+}
 interface KeyRow {
   engine: DocKey['engine']
   doc_id: string
@@ -60,10 +73,24 @@ function prepareReads(db: Db) {
     updatesUpTo: db.prepare<[string, string, number, number], UpdateRow>(
       'SELECT seq, data, crc32 FROM updates WHERE engine = ? AND doc_id = ? AND seq > ? AND seq <= ? ORDER BY seq',
     ),
+    versions: db.prepare<KeyArgs, VersionRow>(
+      `SELECT id, name, kind, principal, created_at, seq, length(state) AS bytes FROM versions
+       WHERE engine = ? AND doc_id = ? ORDER BY created_at, id`,
+    ),
+    version: db.prepare<[string, string, string], VersionRow & { state: Buffer }>(
+      'SELECT id, name, kind, principal, created_at, seq, length(state) AS bytes, state FROM versions WHERE engine = ? AND doc_id = ? AND id = ?',
+    ),
+    changes: db.prepare<[string, string, number, number], ChangeRecord>(
+      'SELECT seq, principal, at, ids FROM changes WHERE engine = ? AND doc_id = ? AND seq > ? AND seq <= ? ORDER BY seq',
+    ),
     getTombstone: db.prepare<KeyArgs, { deleted_at: number }>('SELECT deleted_at FROM tombstones WHERE engine = ? AND doc_id = ?'),
     outboxDue: db.prepare<[number, number], OutboxRow>('SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at, id LIMIT ?'),
     outboxCount: db.prepare<[], number>('SELECT count(*) FROM outbox').pluck(),
   }
+}
+
+function versionInfo(row: VersionRow): VersionInfo {
+  return { id: row.id, name: row.name, kind: row.kind, principal: row.principal, at: row.created_at, seq: row.seq, bytes: row.bytes }
 }
 
 /** Runs a database call, turning whatever it throws into a storage error with a stable code. */
@@ -141,7 +168,7 @@ export class SqliteStorage implements Storage {
   }
 
   append(key: DocKey, update: Uint8Array, options?: AppendOptions): Promise<number> {
-    return this.group.append({ key, data: update, crc: crc32(update) }, options)
+    return this.group.append({ key, data: update, crc: crc32(update), author: options?.author }, options)
   }
 
   flush(): Promise<void> {
@@ -218,6 +245,34 @@ export class SqliteStorage implements Storage {
     if (found === null) return null
     if (found.compacted) throw versionUnavailable(seq, found.upToSeq)
     return found.doc
+  }
+
+  async putVersion(key: DocKey, version: StoredVersion): Promise<void> {
+    this.assertOpen()
+    await this.write('version put', { op: 'putVersion', key, version: { ...version, state: ownedCopy(version.state) } })
+  }
+
+  async versions(key: DocKey): Promise<VersionInfo[]> {
+    this.assertOpen()
+    return guard('versions', () => this.sql.versions.all(key.engine, key.docId)).map(versionInfo)
+  }
+
+  async version(key: DocKey, id: string): Promise<StoredVersion | null> {
+    this.assertOpen()
+    const row = guard('version', () => this.sql.version.get(key.engine, key.docId, id))
+    if (!row) return null
+    const { bytes: _bytes, ...version } = versionInfo(row)
+    return { ...version, state: asBytes(row.state) }
+  }
+
+  async deleteVersion(key: DocKey, id: string): Promise<boolean> {
+    this.assertOpen()
+    return this.write('version delete', { op: 'deleteVersion', key, versionId: id })
+  }
+
+  async changes(key: DocKey, afterSeq: number, upToSeq: number): Promise<ChangeRecord[]> {
+    this.assertOpen()
+    return guard('changes', () => this.sql.changes.all(key.engine, key.docId, afterSeq, upToSeq))
   }
 
   async tombstone(key: DocKey, deletedAt: number): Promise<void> {
@@ -300,7 +355,7 @@ export class SqliteStorage implements Storage {
     // One buffer for the batch, moved to the writer: the entries' own buffers stay with their callers.
     const data = pack(batch.map((e) => e.data))
     return this.writer.call(
-      { op: 'commit', keys: batch.map((e) => e.key), crcs: batch.map((e) => e.crc), data },
+      { op: 'commit', keys: batch.map((e) => e.key), crcs: batch.map((e) => e.crc), authors: batch.map((e) => e.author ?? null), data },
       [data.buffer],
     )
   }

@@ -8,6 +8,18 @@ export interface AppendOptions {
    * An append that is waited for takes every background append queued before it along in its commit.
    */
   readonly background?: boolean
+  /**
+   * Who the update came from, stored beside it in the doc's change record (which compaction keeps):
+   * the token's subject, "anonymous", or a peer's principal. Appends without one are recorded unattributed.
+   */
+  readonly author?: Author
+}
+
+/** The principal an update came from, and what it inserted when the engine can say (Yjs: id ranges). */
+export interface Author {
+  readonly principal: string
+  /** Engine-specific description of what the update inserted (JSON text), or null. */
+  readonly ids: string | null
 }
 
 /** A document is named by (engine, id); the two engines are separate namespaces. */
@@ -170,6 +182,53 @@ export interface DocArchive {
   loadAt(key: DocKey, seq: number): Promise<StoredDoc | null>
 }
 
+/** A kind of version: named by someone (kept until deleted) or made by the automatic policy. */
+export const VersionKind = { named: 'named', auto: 'auto' } as const
+export type VersionKind = (typeof VersionKind)[keyof typeof VersionKind]
+
+/** A version as storage keeps it: who made it, when, and the doc's whole state at that point. */
+export interface StoredVersion {
+  /** Unique across the cluster (a random id), so that replicas store the same version once. */
+  readonly id: string
+  readonly name: string | null
+  readonly kind: VersionKind
+  readonly principal: string
+  /** When it was made (ms since the epoch). */
+  readonly at: number
+  /** The doc's log high-water mark when it was made (where its change range ends). */
+  readonly seq: number
+  /** The doc's encoded state (`EngineDoc.encodeSnapshot`). */
+  readonly state: Uint8Array
+}
+
+/** A version described without its state. */
+export interface VersionInfo extends Omit<StoredVersion, 'state'> {
+  readonly bytes: number
+}
+
+/** One stored update's record: kept whatever compaction does, removed with the doc. */
+export interface ChangeRecord {
+  readonly seq: number
+  /** Null for updates stored before attribution was kept, or appended without an author. */
+  readonly principal: string | null
+  readonly at: number
+  readonly ids: string | null
+}
+
+/** Versions of a doc and the record of who changed it: kept until deleted, whatever compaction does. */
+export interface VersionStore {
+  /** Store a version; storing one whose id is known changes nothing (replicas receive it more than once). */
+  putVersion(key: DocKey, version: StoredVersion): Promise<void>
+  /** The doc's versions, oldest first. */
+  versions(key: DocKey): Promise<VersionInfo[]>
+  /** One version with its state, or null. */
+  version(key: DocKey, id: string): Promise<StoredVersion | null>
+  /** Remove a version; false if it was not there. */
+  deleteVersion(key: DocKey, id: string): Promise<boolean>
+  /** The change records with `afterSeq < seq <= upToSeq`, in seq order. */
+  changes(key: DocKey, afterSeq: number, upToSeq: number): Promise<ChangeRecord[]>
+}
+
 /** Deleted docs, remembered so that they are not silently brought back. */
 export interface Tombstones {
   /**
@@ -205,4 +264,4 @@ export interface StorageLifecycle {
  * the webhook deliverer an `Outbox`, the history routes a `DocArchive`). Every backend passes the same
  * acceptance suite (`runStorageAcceptance` from `@murmur/server/testing`), which covers every role.
  */
-export interface Storage extends DocLog, DocArchive, Tombstones, Outbox, StorageLifecycle {}
+export interface Storage extends DocLog, DocArchive, VersionStore, Tombstones, Outbox, StorageLifecycle {}

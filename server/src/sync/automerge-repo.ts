@@ -7,7 +7,7 @@ import {
   type DocId,
   type SyncSession,
 } from '@murmur/shared'
-import type { ConnectionAuth } from '../auth/auth.js'
+import { principalOf, type ConnectionAuth } from '../auth/auth.js'
 import type { LiveDoc } from '../docs/live-doc.js'
 import { closeDoc, openDoc, toDoc, type DocClient } from '../docs/doc-client.js'
 import type { SyncContext } from './context.js'
@@ -233,7 +233,7 @@ export class RepoConnection implements SocketHandler {
         // A request for a doc nobody ever wrote is answered as automerge-repo's own peers answer it; the
         // doc is not created. The socket stays subscribed, so if the doc appears later it is synced.
         const unavailable = msg.type === RepoMessageType.request && isEmptyDoc(doc)
-        const { replies, durable } = doc.receiveSync(session, msg.data, peer)
+        const { replies, durable } = doc.receiveSync(session, msg.data, peer, principalOf(this.access.identity))
         durable.catch(() => undefined) // a storage failure fails the doc and closes its sockets
         if (unavailable && isEmptyDoc(doc)) {
           this.send({ type: RepoMessageType.docUnavailable, senderId: this.selfId, targetId: this.remotePeerId ?? '', documentId: peer.documentId })

@@ -27,6 +27,8 @@ export interface BindingOwner {
   readonly metrics: SyncMetrics | null
   /** The node's presence limits, for this socket's `PresenceQuota` on each doc. */
   readonly presence: PresencePolicy
+  /** Who the connection's token stands for; its writes are attributed to it. */
+  readonly principal: string
   send(msg: Message): void
   /** Send an encoded message (in chunks if it is large). */
   sendFrame(frame: Uint8Array): void
@@ -102,7 +104,7 @@ export class Binding implements DocClient<Message> {
       case MessageType.sync: {
         let result: ReturnType<LiveDoc['receiveSync']>
         try {
-          result = doc.receiveSync(session, msg.payload, this)
+          result = doc.receiveSync(session, msg.payload, this, this.conn.principal)
         } catch (err) {
           // A reader's changes (read-only session), or a doc at its size limit: refused, the doc unchanged.
           if (!isDocRefusal(err)) throw err
@@ -134,7 +136,7 @@ export class Binding implements DocClient<Message> {
     }
     let durable: Promise<void>
     try {
-      durable = doc.apply(payload, { from: this, durability: replicas > 1 ? { replicas } : AT_LEAST_ONE_REPLICA })
+      durable = doc.apply(payload, { from: this, durability: replicas > 1 ? { replicas } : AT_LEAST_ONE_REPLICA, by: this.conn.principal })
     } catch (err) {
       if (!isDocRefusal(err)) throw err
       this.conn.sendError(this.ref, err, id)

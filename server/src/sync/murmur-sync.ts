@@ -15,7 +15,7 @@ import {
   type Message,
   type MessageOf,
 } from '@murmur/shared'
-import { ConnectionAuth } from '../auth/auth.js'
+import { ConnectionAuth, principalOf } from '../auth/auth.js'
 import { closeDoc, openDoc, toDoc } from '../docs/doc-client.js'
 import type { DocKey } from '../storage/storage.js'
 import type { SyncContext, SyncMetrics } from './context.js'
@@ -53,6 +53,10 @@ export class SyncConnection implements SocketHandler, BindingOwner {
   private more: Map<number, Binding> | null = null
   private welcomed = false
   private access: ConnectionAuth | null = null
+
+  get principal(): string {
+    return principalOf(this.access?.identity)
+  }
   /** A token is being checked: frames wait, in order, in `waiting` until it is done. */
   private checking = false
   private waiting: Uint8Array[] | null = null

@@ -10,7 +10,7 @@ import {
   type DocId,
   type SyncSession,
 } from '@murmur/shared'
-import type { ConnectionAuth } from '../auth/auth.js'
+import { principalOf, type ConnectionAuth } from '../auth/auth.js'
 import type { LiveDoc } from '../docs/live-doc.js'
 import { closeDoc, openDoc, toDoc, type DocClient } from '../docs/doc-client.js'
 import type { SyncContext } from './context.js'
@@ -117,7 +117,7 @@ export class YWebsocketConnection implements SocketHandler, DocClient<Uint8Array
     const msg = decodeYWsFrame(frame)
     switch (msg.type) {
       case YWsMessage.sync: {
-        const { replies, durable } = doc.receiveSync(session, msg.message, this)
+        const { replies, durable } = doc.receiveSync(session, msg.message, this, principalOf(this.access.identity))
         durable.catch(() => undefined) // a storage failure fails the doc and closes its sockets
         for (const r of replies) this.socket.send(encodeYWsFrame(YWsMessage.sync, r, false))
         return

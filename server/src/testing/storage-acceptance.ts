@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { asDocId, type EngineName } from '@murmur/shared'
 import type { DocKey, Storage, StorageStats } from '../storage/index.js'
+import { versionStoreTests } from './version-acceptance.js'
 
 /** Backends expose their group-commit counters; the suite uses them to see batching happen. */
 export type TestedStorage = Storage & { stats(): StorageStats }
@@ -397,5 +398,7 @@ export function runStorageAcceptance(name: string, setup: () => Promise<StorageH
       expect(doc?.updates).toEqual([bytes(1), bytes(2)])
       expect(doc?.lastSeq).toBe(after)
     })
+
+    versionStoreTests(() => h)
   })
 }

@@ -158,4 +158,19 @@ export interface Engine {
   mergeUpdates(updates: Uint8Array[]): Uint8Array
   /** Throws a MurmurError(INVALID_UPDATE) when bytes are not a well-formed update. */
   validateUpdate(update: Uint8Array): void
+  /**
+   * Optional: a new forward change that, applied to the doc whose snapshot is `current`, gives it the
+   * content of the snapshot `target` (restoring a version); null when they already agree.
+   */
+  restoreUpdate?(current: Uint8Array, target: Uint8Array): Uint8Array | null
+  /**
+   * Optional: what an update inserted, as text storage keeps beside its principal (Yjs: its id ranges),
+   * so that `textAuthors` can name who wrote each span after compaction folded the update away.
+   */
+  insertedIds?(update: Uint8Array): string | null
+  /**
+   * Optional: who wrote each span of the root text `field` of the snapshot `state`, from the change
+   * records (`principal` and `insertedIds` of each stored update).
+   */
+  textAuthors?(state: Uint8Array, field: string, records: readonly { principal: string | null; ids: string | null }[]): { text: string; principal: string | null }[]
 }

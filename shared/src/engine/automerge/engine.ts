@@ -9,6 +9,7 @@
 import * as A from '@automerge/automerge/next'
 import { ErrorCode, MurmurError } from '../../errors.js'
 import { sha256Hex } from '../../digest.js'
+import { restoreUpdate } from './history.js'
 import { concat, invalid, parseChunks, type Chunk } from './chunks.js'
 import { receivedState, syncStateFields } from './sync-state.js'
 import {
@@ -303,6 +304,7 @@ export const automergeEngine: Engine = {
   validateUpdate(update: Uint8Array): void {
     parseChunks(update, true)
   },
+  restoreUpdate,
 }
 
 /** The update that changes nothing: an empty document chunk (what merging no updates gives). */

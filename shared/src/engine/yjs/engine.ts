@@ -2,6 +2,7 @@ import * as Y from 'yjs'
 import { ErrorCode, MurmurError } from '../../errors.js'
 import { EngineName, type Engine, type EngineDoc } from '../engine.js'
 import { YjsDoc } from './doc.js'
+import { insertedIds, restoreUpdate, textAuthorsOf } from './history.js'
 import { decodeStored, newYDoc } from './stored.js'
 import { decodeValidated, stateVectorOf, validate } from './validate.js'
 
@@ -48,6 +49,9 @@ export const yjsEngine: Engine = {
     return Y.mergeUpdates(updates)
   },
   validateUpdate: validate,
+  restoreUpdate,
+  insertedIds,
+  textAuthors: textAuthorsOf,
 }
 
 /** The Y.Doc behind an engine doc of the Yjs engine (for code that needs the Yjs API itself). */
