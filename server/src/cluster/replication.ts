@@ -147,6 +147,18 @@ export class Replication implements DocObserver, ReplicaWrites {
     set.add(key)
   }
 
+  /** The nodes that replicate a doc (the admin view). */
+  replicasOfDoc(doc: DocKey): readonly NodeId[] {
+    return this.replicasOf(docKeyString(doc))
+  }
+
+  /** Docs waiting in hints, by the peer they wait for (the admin view). */
+  hintsByPeer(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [peer, set] of this.hints) if (set.size > 0) out[peer] = set.size
+    return out
+  }
+
   get hintCount(): number {
     let n = 0
     for (const s of this.hints.values()) n += s.size

@@ -1,3 +1,4 @@
+import { registerAdminRoutes } from '../http/admin.js'
 import { registerClusterRoutes } from '../http/cluster-routes.js'
 import { registerDocRoutes } from '../http/docs.js'
 import { registerHealthRoutes } from '../http/health.js'
@@ -42,6 +43,20 @@ export const httpRoutes: readonly HttpRoutes<NodeContext>[] = [
         auth: node.auth,
         announceDelete: (key, deletedAt) => node.cluster()?.replication.announceDelete(key, deletedAt),
         onDeleted: (key, deletedAt) => void node.webhooks?.deleted(key, deletedAt).catch((err: unknown) => node.log.error({ err }, 'could not queue a doc.deleted webhook')),
+      }),
+  },
+  {
+    paths: 'GET /v1/admin…',
+    register: (http, node) =>
+      registerAdminRoutes(http, {
+        registry: node.registry,
+        storage: node.storage,
+        webhooks: node.webhooks !== null,
+        nodeId: () => node.sync.nodeId,
+        selfUrl: () => node.selfUrl(),
+        ready: () => node.ready(),
+        storageFailure: () => node.storageFailure(),
+        cluster: () => node.cluster(),
       }),
   },
   {
