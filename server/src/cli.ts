@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url'
 import { existsSync } from 'node:fs'
 import { ConfigError, SETTINGS, loadConfig } from './config.js'
 import { startServer } from './app.js'
+import { setTracedNode } from './tracing/tracing.js'
+import { TracingConfigError, startTracing, type Tracing } from './tracing/setup.js'
 import { AuthConfigError } from './auth/auth.js'
 
 const USAGE = `usage: murmur serve [flags]
@@ -38,6 +40,17 @@ async function main(argv: string[]): Promise<number> {
     const demo = path.resolve(here, '../../demo-app/dist')
     if (existsSync(demo)) config.staticDir = demo
   }
+  let tracing: Tracing | null
+  try {
+    // Before the node starts, so its first update is traced; only the standard OTEL_* variables set it up.
+    tracing = startTracing()
+  } catch (err) {
+    if (err instanceof TracingConfigError) {
+      process.stderr.write(`murmur: ${err.message}\n`)
+      return 2
+    }
+    throw err
+  }
   let server
   try {
     server = await startServer(config)
@@ -49,10 +62,12 @@ async function main(argv: string[]): Promise<number> {
     throw err
   }
   const url = server.url
+  setTracedNode(config.nodeId ?? url.replace('http://', ''))
   process.stdout.write(
     `Murmur node ${JSON.stringify(config.nodeId ?? url.replace("http://", ""))} listening on ${url}\n` +
       `  storage: ${server.storage.description}\n` +
       `  auth: ${server.auth.description}\n` +
+      `  tracing: ${tracing?.description ?? 'off (set OTEL_TRACES_EXPORTER=otlp to send traces)'}\n` +
       `  demo app: ${config.staticDir !== null ? url + '/' : '(not built: npm run build)'}\n` +
       `  endpoints: ${url.replace('http', 'ws')}/sync (Murmur SDK), ${url.replace('http', 'ws')}/yjs/<doc> (y-websocket)\n`,
   )
@@ -61,13 +76,16 @@ async function main(argv: string[]): Promise<number> {
     if (stopping) return
     stopping = true
     server.log.info({ signal }, 'shutting down')
-    server.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        server.log.error({ err }, 'shutdown failed')
-        process.exit(1)
-      },
-    )
+    server
+      .close()
+      .then(() => tracing?.shutdown())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          server.log.error({ err }, 'shutdown failed')
+          process.exit(1)
+        },
+      )
   }
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))

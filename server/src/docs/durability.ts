@@ -16,6 +16,8 @@ export interface ApplyOptions {
   readonly from: unknown
   /** `local` unless said otherwise. */
   readonly durability?: Durability
+  /** Where the update arrived (`sync`, `http`, `peer`): a trace attribute. */
+  readonly via?: string
 }
 
 /**

@@ -8,6 +8,7 @@ import {
 } from '@murmur/shared'
 import type { DocKey, Storage } from '../storage/storage.js'
 import type { Logger } from '../logger.js'
+import { spanUntil, traced, tracedSync, tracingOn } from '../tracing/tracing.js'
 import type { ApplyOptions, ReplicaAcks, ReplicaWrites } from './durability.js'
 
 /**
@@ -131,10 +132,15 @@ export class LiveDoc {
     this.updatesSinceSnapshot = stored.updates
     this.bytesSinceSnapshot = stored.updateBytes
     this.offUpdate = doc.onUpdate((update, origin) => {
-      for (const sub of this.subscribers) if (sub !== origin) sub.deliverUpdate(update)
+      if (tracingOn()) tracedSync('murmur.doc.fanout', key, () => this.fanOut(update, origin))
+      else this.fanOut(update, origin)
       this.hooks?.changed(this, update, origin, this.applying)
     })
     this.armHibernation()
+  }
+
+  private fanOut(update: Uint8Array, origin: unknown): void {
+    for (const sub of this.subscribers) if (sub !== origin) sub.deliverUpdate(update)
   }
 
   get isFailed(): boolean {
@@ -147,6 +153,11 @@ export class LiveDoc {
    * Throws at once what refuses the update (malformed, too large, the doc failed).
    */
   apply(update: Uint8Array, options: ApplyOptions): Promise<void> {
+    if (!tracingOn()) return this.applyNow(update, options)
+    return traced('murmur.update', this.key, { 'murmur.arrival': options.via ?? 'internal', 'murmur.update.bytes': update.length }, () => this.applyNow(update, options))
+  }
+
+  private applyNow(update: Uint8Array, options: ApplyOptions): Promise<void> {
     this.assertUsable()
     this.assertRoom(update.length, () => true)
     const durability = options.durability ?? 'local'
@@ -159,7 +170,7 @@ export class LiveDoc {
     this.applying = acks
     let applied: ApplyResult
     try {
-      applied = this.doc.applyUpdate(update, options.from)
+      applied = tracingOn() ? tracedSync('murmur.doc.apply', this.key, () => this.doc.applyUpdate(update, options.from)) : this.doc.applyUpdate(update, options.from)
     } finally {
       this.applying = null
     }
@@ -359,7 +370,7 @@ export class LiveDoc {
     const bytes = applied.persist
     this.sizeGrowth += bytes.length
     if (background) this.backgroundPending++
-    const append = this.storage.append(this.key, bytes, background ? BACKGROUND : undefined).then(
+    const append = spanUntil('murmur.storage.commit', this.key, this.storage.append(this.key, bytes, background ? BACKGROUND : undefined)).then(
       (seq) => {
         if (background) this.backgroundPending--
         if (seq > this.lastSeq) this.lastSeq = seq
