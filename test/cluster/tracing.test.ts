@@ -31,7 +31,8 @@ async function otlpReceiver(): Promise<{ endpoint: string; spans: OtlpSpan[]; ch
         for (const rs of body.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans)
         for (const l of listeners) l()
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      // The webhook endpoint refuses every delivery, so the node logs each failed attempt.
+      res.writeHead(req.url === '/hook' ? 500 : 200, { 'content-type': 'application/json' }).end('{}')
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -84,7 +85,8 @@ describe('tracing', () => {
       OTEL_BSP_SCHEDULE_DELAY: '100',
     }
     const common = ['--port', '0', '--storage', 'memory', '--cluster-secret', 'trace-secret', '--replication-factor', '2', '--probe-interval-ms', '200']
-    const a = await spawnNode([...common, '--node-id', 'node-a'], env)
+    const webhook = ['--webhook-url', `${receiver.endpoint}/hook`, '--webhook-secret', 'hook-secret', '--webhook-debounce-ms', '50', '--log-level', 'debug']
+    const a = await spawnNode([...common, '--node-id', 'node-a', ...webhook], env)
     expect(a.output.join('\n')).toMatch(/tracing: OTLP\/HTTP JSON/u)
     const b = await spawnNode([...common, '--node-id', 'node-b', '--peers', a.url.replace('http', 'ws')], env)
     await meshed([a, b])
@@ -128,6 +130,21 @@ describe('tracing', () => {
     const push = trace.find((s) => s.name === 'murmur.replication.push') as OtlpSpan
     const receive = trace.find((s) => s.name === 'murmur.replication.receive') as OtlpSpan
     expect(receive.parentSpanId).toBe(push.spanId)
+
+    // The webhook delivery is a span of its own, and the log line of its failed attempt carries its trace id.
+    let logged: { trace_id?: string; span_id?: string } | undefined
+    await eventually(
+      async () => {
+        const line = a.output.find((l) => l.includes('webhook delivery failed'))
+        logged = line === undefined ? undefined : (JSON.parse(line) as { trace_id?: string })
+        return logged !== undefined && receiver.spans.some((s) => s.name === 'murmur.webhook.deliver' && s.traceId === logged?.trace_id)
+      },
+      15_000,
+      'a failed webhook delivery logged inside its span',
+    )
+    const deliver = receiver.spans.find((s) => s.name === 'murmur.webhook.deliver' && s.traceId === logged?.trace_id) as OtlpSpan
+    expect(logged?.span_id).toBe(deliver.spanId)
+    expect(attr(deliver, 'murmur.doc.id')).toBe('traced-doc')
   })
 
   it('sends nothing without OTEL_TRACES_EXPORTER', async () => {
