@@ -39,6 +39,15 @@ export function traced<T>(name: string, key: DocKey, attributes: Record<string, 
   return tracer.startActiveSpan(name, { attributes: { ...docAttributes(key), ...attributes } }, (span) => endWith(span, fn))
 }
 
+/**
+ * `traced`, as the root of a trace of its own, whatever span is active (a webhook delivery: its event
+ * gathers many updates, and the timer that sends it may run in the context of any of them).
+ */
+export function tracedRoot<T>(name: string, key: DocKey, attributes: Record<string, string | number>, fn: () => Promise<T>): Promise<T> {
+  if (tracer === null) return fn()
+  return tracer.startActiveSpan(name, { root: true, attributes: { ...docAttributes(key), ...attributes } }, (span) => endWith(span, fn))
+}
+
 /** `traced`, for synchronous work. */
 export function tracedSync<T>(name: string, key: DocKey, fn: () => T): T {
   if (tracer === null) return fn()

@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js'
 import type { DocId, EngineName } from '@murmur/shared'
 import type { DocKey, Outbox, OutboxMessage } from '../storage/storage.js'
-import { traced, tracingOn } from '../tracing/tracing.js'
+import { tracedRoot, tracingOn } from '../tracing/tracing.js'
 import { WebhookHeader, signWebhook } from './signature.js'
 
 export interface DelivererOptions {
@@ -103,7 +103,7 @@ export class WebhookDeliverer {
   }
 
   private deliver(message: OutboxMessage): Promise<void> {
-    return tracingOn() ? traced('murmur.webhook.deliver', eventDoc(message), { 'murmur.webhook.id': message.id, 'murmur.webhook.attempt': message.attempts + 1 }, () => this.deliverNow(message)) : this.deliverNow(message)
+    return tracingOn() ? tracedRoot('murmur.webhook.deliver', eventDoc(message), { 'murmur.webhook.id': message.id, 'murmur.webhook.attempt': message.attempts + 1 }, () => this.deliverNow(message)) : this.deliverNow(message)
   }
 
   private async deliverNow(message: OutboxMessage): Promise<void> {
