@@ -37,7 +37,7 @@ function serviceWorker(): Plugin {
     async generateBundle(_options, bundle) {
       const files = Object.keys(bundle)
         // The .wasm file Vite emits for Automerge's async loader goes unused: the inline copy is the one loaded.
-        .filter((f) => f !== 'index.html' && !f.endsWith('.map') && !f.endsWith('.wasm'))
+        .filter((f) => f !== 'index.html' && f !== 'admin.html' && !f.endsWith('.map') && !f.endsWith('.wasm'))
         .map((f) => `/${f}`)
         .sort()
       files.push('/favicon.svg')
@@ -65,6 +65,8 @@ export default defineConfig({
     // The Automerge engine (wasm inline) is ~2.5 MB on its own; it is cached by the service worker.
     chunkSizeWarningLimit: 4096,
     rollupOptions: {
+      // The app, and the operators' admin page (`/admin.html`, GET /v1/admin/cluster polled live).
+      input: { main: fileURLToPath(new URL('./index.html', import.meta.url)), admin: fileURLToPath(new URL('./admin.html', import.meta.url)) },
       output: {
         manualChunks(id) {
           if (id.includes('/@automerge/')) return 'automerge'

@@ -61,6 +61,10 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     secret: config.authSecret,
     publicKeyFile: config.authPublicKey,
     jwksFile: config.authJwks,
+    jwksUrl: config.authJwksUrl,
+    jwksCooldownMs: config.authJwksCooldownMs,
+    revocationsFile: config.authRevocations,
+    onRevocationsError: (err) => log.error({ err }, 'could not read the revocation list; the previous one stays'),
     issuer: config.authIssuer,
     audience: config.authAudience,
     clusterSecret: config.clusterSecret,
@@ -206,6 +210,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     close() {
       closing ??= (async () => {
         ready = false
+        auth.close()
         cluster?.close()
         upgrades.closeAll()
         const httpClosed = http.close()

@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url'
 import { existsSync } from 'node:fs'
 import { ConfigError, loadConfig } from './config.js'
 import { startServer } from './app.js'
+import { setTracedNode } from './tracing/tracing.js'
+import { TracingConfigError, startTracing, type Tracing } from './tracing/setup.js'
 import { AuthConfigError } from './auth/auth.js'
 import { StartupError, firstLine } from './startup-error.js'
 import { SERVE_USAGE, USAGE, banner, version } from './cli/usage.js'
@@ -64,6 +66,17 @@ async function main(argv: string[]): Promise<number> {
     const demo = path.resolve(here, '../../demo-app/dist')
     if (existsSync(demo)) config.staticDir = demo
   }
+  let tracing: Tracing | null
+  try {
+    // Before the node starts, so its first update is traced; only the standard OTEL_* variables set it up.
+    tracing = startTracing()
+  } catch (err) {
+    if (err instanceof TracingConfigError) {
+      process.stderr.write(`murmur: ${err.message}\n`)
+      return 2
+    }
+    throw err
+  }
   let server
   try {
     server = await startServer(config)
@@ -71,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
     return fail(err, debug)
   }
   const url = server.url
+  setTracedNode(config.nodeId ?? url.replace('http://', ''))
   process.stdout.write(
     banner({
       nodeId: config.nodeId ?? url.replace('http://', ''),
@@ -78,6 +92,8 @@ async function main(argv: string[]): Promise<number> {
       storage: server.storage.description,
       auth: server.auth.description,
       demo: config.staticDir !== null ? url + '/' : null,
+      tracing: tracing?.description ?? 'off (set OTEL_TRACES_EXPORTER=otlp to send traces)',
+      hocuspocusPath: config.hocuspocusPath === '' ? null : config.hocuspocusPath,
     }),
   )
   let stopping = false
@@ -85,13 +101,16 @@ async function main(argv: string[]): Promise<number> {
     if (stopping) return
     stopping = true
     server.log.info({ signal }, 'shutting down')
-    server.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        server.log.error({ err }, 'shutdown failed')
-        process.exit(1)
-      },
-    )
+    server
+      .close()
+      .then(() => tracing?.shutdown())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          server.log.error({ err }, 'shutdown failed')
+          process.exit(1)
+        },
+      )
   }
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))

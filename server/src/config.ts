@@ -83,6 +83,12 @@ export interface ServerConfig {
   authPublicKey: string | null
   /** JWKS file of public keys (RS256/ES256, chosen by `kid`) that sign client tokens. */
   authJwks: string | null
+  /** URL of a JWKS (RS256/ES256), cached and fetched again when a token names an unknown `kid`. */
+  authJwksUrl: string | null
+  /** Least time between two fetches of the JWKS URL. */
+  authJwksCooldownMs: number
+  /** JSON file `{ "jti": [...], "sub": [...] }` of revoked tokens, re-read when it changes. */
+  authRevocations: string | null
   /** When set, tokens must carry this `iss`. */
   authIssuer: string | null
   /** When set, tokens must carry this `aud`. */
@@ -150,6 +156,9 @@ export function defaultConfig(): ServerConfig {
     authSecret: null,
     authPublicKey: null,
     authJwks: null,
+    authJwksUrl: null,
+    authJwksCooldownMs: 30_000,
+    authRevocations: null,
     authIssuer: null,
     authAudience: null,
     maxMessagesPerSecond: 2000,
@@ -212,6 +221,9 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'authSecret', flag: 'auth-secret', env: 'MURMUR_AUTH_SECRET', kind: 'nullable-string', help: 'HS256 secret of client tokens' },
   { key: 'authPublicKey', flag: 'auth-public-key', env: 'MURMUR_AUTH_PUBLIC_KEY', kind: 'nullable-string', help: 'PEM public key file (RS256/ES256)' },
   { key: 'authJwks', flag: 'auth-jwks', env: 'MURMUR_AUTH_JWKS', kind: 'nullable-string', help: 'JWKS file of public keys (RS256/ES256)' },
+  { key: 'authJwksUrl', flag: 'auth-jwks-url', env: 'MURMUR_AUTH_JWKS_URL', kind: 'nullable-string', help: 'URL of a JWKS (cached; fetched again on an unknown kid)' },
+  { key: 'authJwksCooldownMs', flag: 'auth-jwks-cooldown-ms', env: 'MURMUR_AUTH_JWKS_COOLDOWN_MS', kind: 'int', help: 'least time between two JWKS URL fetches' },
+  { key: 'authRevocations', flag: 'auth-revocations', env: 'MURMUR_AUTH_REVOCATIONS', kind: 'nullable-string', help: 'JSON file of revoked token ids and subjects (re-read on change)' },
   { key: 'authIssuer', flag: 'auth-issuer', env: 'MURMUR_AUTH_ISSUER', kind: 'nullable-string', help: 'required iss of tokens' },
   { key: 'authAudience', flag: 'auth-audience', env: 'MURMUR_AUTH_AUDIENCE', kind: 'nullable-string', help: 'required aud of tokens' },
   { key: 'maxMessagesPerSecond', flag: 'max-messages-per-second', env: 'MURMUR_MAX_MESSAGES_PER_SECOND', kind: 'int', help: 'messages/s per socket (0 = unlimited)' },
@@ -308,10 +320,10 @@ export function validateOperatorFlags(config: ServerConfig): void {
  * always signed.
  */
 export function validateSecurity(config: ServerConfig): void {
-  const keys = [config.authSecret, config.authPublicKey, config.authJwks].some((k) => k !== null && k !== '')
+  const keys = [config.authSecret, config.authPublicKey, config.authJwks, config.authJwksUrl].some((k) => k !== null && k !== '')
   if (!keys && !config.anonymous) {
     throw new ConfigError(
-      'no authentication configured: give --auth-secret, --auth-public-key or --auth-jwks (see docs/operations.md), ' +
+      'no authentication configured: give --auth-secret, --auth-public-key, --auth-jwks or --auth-jwks-url (see docs/operations.md), ' +
         'or --anonymous to let anyone read and write every doc (development only)',
     )
   }

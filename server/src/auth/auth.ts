@@ -2,7 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { ErrorCode, MurmurError, type EngineName } from '@murmur/shared'
 import { verifyPeer } from '../cluster/peer-auth.js'
 import type { Authenticator, Identity, PeerIdentity } from './authenticator.js'
-import { Access, accessFor, allows, rulesFromPayload, type AccessNeed } from './claims.js'
+import { Access, accessFor, adminFromPayload, allows, rulesFromPayload, type AccessNeed } from './claims.js'
+import { Revocations } from './revocations.js'
 import { AuthConfigError, TokenVerifier, type TokenKeySources } from './tokens.js'
 
 
@@ -12,6 +13,8 @@ export const ANONYMOUS: Identity = Object.freeze({
   anonymous: true,
   rules: Object.freeze([{ pattern: '*', engine: null, id: '', prefix: true, access: Access.write }]),
   expiresAt: null,
+  tokenId: null,
+  admin: false,
 })
 
 export interface AuthOptions extends TokenKeySources {
@@ -19,6 +22,10 @@ export interface AuthOptions extends TokenKeySources {
   readonly anonymous: boolean
   /** The secret peer nodes sign their link requests with; null (or absent): no node may link. */
   readonly clusterSecret?: string | null
+  /** Path of the revocation list (`Revocations`); null (or absent): nothing is revoked. */
+  readonly revocationsFile?: string | null
+  /** Hears why a changed revocation list could not be read (the previous one stays). */
+  readonly onRevocationsError?: (err: Error) => void
 }
 
 export { AuthConfigError }
@@ -31,12 +38,15 @@ export { principalOf } from './authenticator.js'
  */
 export class Auth implements Authenticator {
   private readonly verifier: TokenVerifier
+  private readonly revocations: Revocations | null
 
   constructor(private readonly options: AuthOptions) {
     this.verifier = new TokenVerifier(options)
+    const file = options.revocationsFile ?? null
+    this.revocations = file === null || file === '' ? null : new Revocations(file, options.onRevocationsError ?? (() => undefined))
     if (!this.verifier.configured && !options.anonymous) {
       throw new AuthConfigError(
-        'no authentication configured: give --auth-secret, --auth-public-key or --auth-jwks, ' +
+        'no authentication configured: give --auth-secret, --auth-public-key, --auth-jwks or --auth-jwks-url, ' +
           'or pass --anonymous to let anyone read and write every doc (development only)',
       )
     }
@@ -63,12 +73,31 @@ export class Auth implements Authenticator {
       throw new MurmurError(ErrorCode.UNAUTHORIZED, 'a token is required')
     }
     const payload = await this.verifier.verify(token)
-    return {
+    const identity: Identity = {
       subject: typeof payload.sub === 'string' ? payload.sub : null,
       anonymous: false,
       rules: rulesFromPayload(payload as Record<string, unknown>),
       expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
+      tokenId: typeof payload.jti === 'string' ? payload.jti : null,
+      admin: adminFromPayload(payload as Record<string, unknown>),
     }
+    if (this.revocations?.isRevoked(identity) === true) throw new MurmurError(ErrorCode.UNAUTHORIZED, 'token revoked')
+    return identity
+  }
+
+  watchRevocation(identity: Identity, onRevoked: () => void): () => void {
+    if (this.revocations === null || identity.anonymous) return NOTHING_TO_CANCEL
+    return this.revocations.watch(identity, onRevoked)
+  }
+
+  /** Read the revocation list again now (it is re-read on its own within a second of a change). */
+  reloadRevocations(): void {
+    this.revocations?.reload()
+  }
+
+  /** Stop watching files. */
+  close(): void {
+    this.revocations?.close()
   }
 
   /** Whether `identity` may do `need` on the doc. */
@@ -135,19 +164,24 @@ export function watchExpiry(identity: Identity, onExpired: () => void): () => vo
   }
 }
 
+/** Why a live connection's token stopped being good. */
+export type TokenEnd = 'token expired' | 'token revoked'
+
 /**
- * The identity of one live connection. It closes the connection (through `onExpired`) when its
- * token expires, and can take a fresh token without a reconnect.
+ * The identity of one live connection. It closes the connection (through `onEnded`) when its token
+ * expires or is revoked, and can take a fresh token without a reconnect.
  */
 export class ConnectionAuth {
   private cancelExpiry: () => void
+  private cancelRevocation: () => void
 
   constructor(
     private readonly auth: Authenticator,
     private current: Identity,
-    private readonly onExpired: () => void,
+    private readonly onEnded: (why: TokenEnd) => void,
   ) {
-    this.cancelExpiry = watchExpiry(current, onExpired)
+    this.cancelExpiry = watchExpiry(current, () => onEnded('token expired'))
+    this.cancelRevocation = auth.watchRevocation(current, () => onEnded('token revoked'))
   }
 
   get identity(): Identity {
@@ -165,13 +199,15 @@ export class ConnectionAuth {
   /** Verify `token` and make it this connection's identity. Throws UNAUTHORIZED, keeping the old one. */
   async refresh(token: string): Promise<Identity> {
     const next = await this.auth.authenticate(token)
-    this.cancelExpiry()
+    this.dispose()
     this.current = next
-    this.cancelExpiry = watchExpiry(next, this.onExpired)
+    this.cancelExpiry = watchExpiry(next, () => this.onEnded('token expired'))
+    this.cancelRevocation = this.auth.watchRevocation(next, () => this.onEnded('token revoked'))
     return next
   }
 
   dispose(): void {
     this.cancelExpiry()
+    this.cancelRevocation()
   }
 }

@@ -10,6 +10,10 @@ export interface Identity {
   readonly rules: readonly DocRule[]
   /** When the token expires (ms since the epoch); null when it has no `exp`. */
   readonly expiresAt: number | null
+  /** The token's `jti`, which the revocation list may name; null without one. */
+  readonly tokenId: string | null
+  /** The token carries `"murmur": { "admin": true }`: it may read the `/v1/admin/…` routes. */
+  readonly admin: boolean
 }
 
 /** The principal changes are attributed to: the token's subject, or "anonymous". */
@@ -34,6 +38,11 @@ export interface Authenticator {
   authorize(identity: Identity, engine: EngineName, docId: string, need: AccessNeed): boolean
   /** `authorize`, throwing FORBIDDEN (or UNAUTHORIZED once the token has expired) instead of answering false. */
   require(identity: Identity, engine: EngineName, docId: string, need: AccessNeed): void
+  /**
+   * Calls `onRevoked` once if `identity`'s token is revoked while a connection holds it (the revocation
+   * list changed). Returns the cancel function.
+   */
+  watchRevocation(identity: Identity, onRevoked: () => void): () => void
   /** A node opening a peer link, from the signed headers of its upgrade request; null when it may not. */
   authenticatePeer(headers: IncomingHttpHeaders): PeerIdentity | null
 }

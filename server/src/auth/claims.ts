@@ -70,6 +70,15 @@ export function rulesFromPayload(payload: Record<string, unknown>): DocRule[] {
   })
 }
 
+/**
+ * Whether a verified payload carries `{ "murmur": { "admin": true } }`, which opens the `/v1/admin/…`
+ * routes (the state of the node and the cluster; no doc contents). Anything but `true` is not admin.
+ */
+export function adminFromPayload(payload: Record<string, unknown>): boolean {
+  const claim = payload[CLAIM]
+  return typeof claim === 'object' && claim !== null && (claim as Record<string, unknown>).admin === true
+}
+
 function malformed(message: string): MurmurError {
   return new MurmurError(ErrorCode.UNAUTHORIZED, `malformed token claim: ${message}`)
 }

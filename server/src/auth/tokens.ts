@@ -1,6 +1,6 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { ErrorCode, MurmurError } from '@murmur/shared'
 
 /** Where a node's token keys come from; at least one must be set for token auth. */
@@ -11,6 +11,10 @@ export interface TokenKeySources {
   readonly publicKeyFile: string | null
   /** Path of a JWKS JSON file (`{ "keys": [...] }`) with RS256/ES256 public keys, chosen by `kid`. */
   readonly jwksFile: string | null
+  /** URL of a JWKS (RS256/ES256) fetched and cached; fetched again when a token names an unknown `kid`. */
+  readonly jwksUrl?: string | null
+  /** Least time between two fetches of `jwksUrl` (jose's cooldown; default 30 s). */
+  readonly jwksCooldownMs?: number
   /** When set, the `iss` claim must equal it. */
   readonly issuer: string | null
   /** When set, the `aud` claim must contain it. */
@@ -33,6 +37,7 @@ export class TokenVerifier {
   private readonly secret: KeyObject | null
   private readonly publicKey: { key: KeyObject; alg: 'RS256' | 'ES256' } | null
   private readonly jwks: JWTVerifyGetKey | null
+  private readonly remote: RemoteKeys | null
   private readonly algorithms: string[]
   /** For the start-up line: "HS256", "RS256 public key", "JWKS (3 keys)"... */
   readonly description: string
@@ -40,7 +45,7 @@ export class TokenVerifier {
    * Tokens that verified, by their exact text. Clients present the same token on every reconnect, so a
    * reconnect storm costs one signature check per token rather than one per connection.
    */
-  private readonly verified = new Map<string, JWTPayload>()
+  private readonly verified = new Map<string, Verified>()
 
   constructor(private readonly sources: TokenKeySources) {
     const parts: string[] = []
@@ -59,10 +64,15 @@ export class TokenVerifier {
       this.jwks = createLocalJWKSet(set)
       parts.push(`JWKS (${set.keys.length} key${set.keys.length === 1 ? '' : 's'})`)
     }
+    this.remote = null
+    if (sources.jwksUrl !== undefined && sources.jwksUrl !== null && sources.jwksUrl !== '') {
+      this.remote = remoteKeys(sources.jwksUrl, sources.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS)
+      parts.push(`JWKS at ${sources.jwksUrl}`)
+    }
     this.algorithms = [
       ...(this.secret !== null ? ['HS256'] : []),
       ...(this.publicKey !== null ? [this.publicKey.alg] : []),
-      ...(this.jwks !== null ? ['RS256', 'ES256'] : []),
+      ...(this.jwks !== null || this.remote !== null ? ['RS256', 'ES256'] : []),
     ].filter((a, i, all) => all.indexOf(a) === i)
     this.description = parts.join(' + ')
   }
@@ -80,17 +90,23 @@ export class TokenVerifier {
     if (!this.configured) throw new MurmurError(ErrorCode.UNAUTHORIZED, 'this node accepts no tokens')
     const cached = this.verified.get(token)
     if (cached !== undefined) {
-      if (typeof cached.exp !== 'number' || cached.exp * 1000 > Date.now()) return cached
+      const { payload, remoteKid } = cached
+      if (typeof payload.exp === 'number' && payload.exp * 1000 <= Date.now()) {
+        this.verified.delete(token)
+        throw new MurmurError(ErrorCode.UNAUTHORIZED, 'token expired')
+      }
+      // A key removed from the remote JWKS takes its tokens with it: verify again (and fail).
+      if (remoteKid === undefined || this.remote?.has(remoteKid) === true) return payload
       this.verified.delete(token)
-      throw new MurmurError(ErrorCode.UNAUTHORIZED, 'token expired')
     }
-    const payload = await this.verifyUncached(token)
+    let remoteKid: string | undefined
+    const payload = await this.verifyUncached(token, (kid) => (remoteKid = kid))
     if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value as string)
-    this.verified.set(token, payload)
+    this.verified.set(token, { payload, remoteKid })
     return payload
   }
 
-  private async verifyUncached(token: string): Promise<JWTPayload> {
+  private async verifyUncached(token: string, usedRemote: (kid: string) => void): Promise<JWTPayload> {
     const resolve: JWTVerifyGetKey = async (header, input) => {
       // Each key serves only its own algorithm: a public key is never taken as an HMAC secret.
       if (header.alg === 'HS256') {
@@ -98,6 +114,10 @@ export class TokenVerifier {
       } else {
         const pem = this.publicKey !== null && header.alg === this.publicKey.alg ? this.publicKey.key : null
         if (this.jwks !== null && (header.kid !== undefined || pem === null)) return this.jwks(header, input)
+        if (this.remote !== null && (header.kid !== undefined || pem === null)) {
+          usedRemote(header.kid ?? '')
+          return this.remote.getKey(header, input)
+        }
         if (pem !== null) return pem
       }
       throw new MurmurError(ErrorCode.UNAUTHORIZED, `no key for algorithm ${String(header.alg).slice(0, 16)}`)
@@ -115,6 +135,37 @@ export class TokenVerifier {
       if (err instanceof errors.JWTClaimValidationFailed) throw new MurmurError(ErrorCode.UNAUTHORIZED, `token rejected: ${err.claim} check failed`)
       throw new MurmurError(ErrorCode.UNAUTHORIZED, 'invalid token')
     }
+  }
+}
+
+/** jose's default: a JWKS URL is fetched at most twice a minute, however many unknown `kid`s arrive. */
+const DEFAULT_JWKS_COOLDOWN_MS = 30_000
+
+/** What a verified token is remembered with: its payload, and the `kid` when a remote JWKS key signed it. */
+interface Verified {
+  readonly payload: JWTPayload
+  readonly remoteKid: string | undefined
+}
+
+/** A remote JWKS (jose's `createRemoteJWKSet`: cached, fetched again on an unknown `kid`). */
+interface RemoteKeys {
+  getKey: JWTVerifyGetKey
+  /** The last fetched set still holds the key with this `kid` ('' for a token without one). */
+  has(kid: string): boolean
+}
+
+function remoteKeys(url: string, cooldownMs: number): RemoteKeys {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new AuthConfigError(`--auth-jwks-url: "${url}" is not a URL`)
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new AuthConfigError('--auth-jwks-url must be an https:// (or http://) URL')
+  const set = createRemoteJWKSet(parsed, { cooldownDuration: cooldownMs })
+  return {
+    getKey: set,
+    has: (kid) => set.jwks()?.keys.some((k) => (k.kid ?? '') === kid) ?? false,
   }
 }
 

@@ -27,14 +27,24 @@ export function version(): string {
 }
 
 /** The lines of the start banner: where the node listens, what it stores in, and every endpoint. */
-export function banner(info: { nodeId: string; url: string; storage: string; auth: string; demo: string | null }): string {
+export function banner(info: {
+  nodeId: string
+  url: string
+  storage: string
+  auth: string
+  demo: string | null
+  tracing: string
+  hocuspocusPath: string | null
+}): string {
   const ws = info.url.replace(/^http/u, 'ws')
   return (
     `Murmur node ${JSON.stringify(info.nodeId)} listening on ${info.url}\n` +
     `  storage: ${info.storage}\n` +
     `  auth: ${info.auth}\n` +
+    `  tracing: ${info.tracing}\n` +
     `  demo app: ${info.demo ?? '(not built: npm run build)'}\n` +
     `  endpoints: ${ws}/sync (Murmur SDK), ${ws}/yjs/<doc> (y-websocket), ${ws}/automerge (automerge-repo), ` +
+    (info.hocuspocusPath === null ? '' : `${ws}${info.hocuspocusPath} (Hocuspocus provider), `) +
     `${info.url}/v1/docs (HTTP API), ${info.url}/metrics, ${info.url}/healthz, ${info.url}/readyz\n`
   )
 }

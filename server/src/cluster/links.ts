@@ -53,6 +53,17 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
     return (this.links.get(peer)?.size ?? 0) > 0
   }
 
+  /** Bytes sent to each peer and not yet on the wire (the admin view's replication backlog). */
+  queuedBytes(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [peer, set] of this.links) {
+      let n = 0
+      for (const l of set) n += l.ws.bufferedAmount
+      out[peer] = n
+    }
+    return out
+  }
+
   connectedPeers(): NodeId[] {
     return [...this.links.keys()].filter((p) => this.isUp(p))
   }

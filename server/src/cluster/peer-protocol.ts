@@ -52,7 +52,14 @@ export type PeerMessage =
   | { readonly type: typeof PeerMessageType.hello; readonly id: string; readonly url: string }
   | { readonly type: typeof PeerMessageType.swim; readonly msg: SwimMessage }
   /** Push of one update; `reqId` > 0 asks for a docAck once it is durable on the receiver. */
-  | { readonly type: typeof PeerMessageType.docUpdate; readonly doc: DocRef; readonly reqId: number; readonly update: Uint8Array }
+  | {
+      readonly type: typeof PeerMessageType.docUpdate
+      readonly doc: DocRef
+      readonly reqId: number
+      readonly update: Uint8Array
+      /** The W3C `traceparent` of the push when tracing is on; absent (and not on the wire) otherwise. */
+      readonly trace?: string
+    }
   | { readonly type: typeof PeerMessageType.docAck; readonly reqId: number; readonly ok: boolean }
   /**
    * An engine sync message of the per-(doc, peer) sync session. `fresh` marks the first message of a new
@@ -133,6 +140,7 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
       writeDoc(e, m.doc)
       encoding.writeVarUint(e, m.reqId)
       encoding.writeVarUint8Array(e, m.update)
+      if (m.trace !== undefined && m.trace !== '') encoding.writeVarString(e, m.trace)
       break
     case PeerMessageType.docAck:
       encoding.writeVarUint(e, m.reqId)
@@ -210,8 +218,15 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
         if (typeof msg !== 'object' || msg === null || typeof (msg as { kind?: unknown }).kind !== 'string') throw new Error('swim message without kind')
         return { type, msg: msg as SwimMessage }
       }
-      case PeerMessageType.docUpdate:
-        return { type, doc: readDoc(d), reqId: decoding.readVarUint(d), update: decoding.readVarUint8Array(d) }
+      case PeerMessageType.docUpdate: {
+        const doc = readDoc(d)
+        const reqId = decoding.readVarUint(d)
+        const update = decoding.readVarUint8Array(d)
+        if (!decoding.hasContent(d)) return { type, doc, reqId, update }
+        const trace = decoding.readVarString(d)
+        if (trace.length > 128) throw new Error('traceparent too long')
+        return { type, doc, reqId, update, trace }
+      }
       case PeerMessageType.docAck:
         return { type, reqId: decoding.readVarUint(d), ok: decoding.readVarUint(d) === 1 }
       case PeerMessageType.docSync:

@@ -10,6 +10,7 @@ import type { PeerLinks } from './links.js'
 import { PeerMessageType, type DocRef, type PeerMessage } from './peer-protocol.js'
 import { locate, type Placement } from './placement.js'
 import type { VersionIndex } from './version-index.js'
+import { receivedFrom, sendSpan } from '../tracing/tracing.js'
 
 /** The origin of a change that came from another node; pushes never go back to it. */
 export class PeerOrigin {
@@ -113,7 +114,10 @@ export class Replication implements DocObserver, ReplicaWrites {
       // The push a write waits for carries its request id to the replicas, which answer it once durable;
       // like any request it is queued, not dropped, when the link is busy.
       const asks = reqId !== 0 && replicas.includes(t)
-      if (this.links.send(t, { type: PeerMessageType.docUpdate, doc: doc.key, reqId: asks ? reqId : 0, update }, !asks)) continue
+      const span = sendSpan('murmur.replication.push', doc.key, t)
+      const sent = this.links.send(t, { type: PeerMessageType.docUpdate, doc: doc.key, reqId: asks ? reqId : 0, update, trace: span.traceparent }, !asks)
+      span.end()
+      if (sent) continue
       this.stats.pushesDropped++
       if (replicas.includes(t)) this.addHint(t, key)
     }
@@ -145,6 +149,18 @@ export class Replication implements DocObserver, ReplicaWrites {
     if (set === undefined) this.hints.set(peer, (set = new Set()))
     if (!set.has(key)) this.stats.hintsQueued++
     set.add(key)
+  }
+
+  /** The nodes that replicate a doc (the admin view). */
+  replicasOfDoc(doc: DocKey): readonly NodeId[] {
+    return this.replicasOf(docKeyString(doc))
+  }
+
+  /** Docs waiting in hints, by the peer they wait for (the admin view). */
+  hintsByPeer(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [peer, set] of this.hints) if (set.size > 0) out[peer] = set.size
+    return out
   }
 
   get hintCount(): number {
@@ -281,19 +297,19 @@ export class Replication implements DocObserver, ReplicaWrites {
     switch (msg.type) {
       case PeerMessageType.docUpdate: {
         const key = docKeyString(msg.doc)
-        this.inOrder(key, async () => {
+        this.inOrder(key, () => receivedFrom('murmur.replication.receive', msg.doc, msg.trace ?? '', peer, async () => {
           const doc = await this.registry.get(msg.doc)
           // A push without a request id waits for no ack: the node that took the write made it durable
           // before acknowledging it, so this copy is committed with whatever comes along in the next
           // `backgroundCommitMs` rather than in an fsync of its own.
-          const durable = doc.apply(msg.update, { from: this.origin(peer), durability: msg.reqId === 0 ? 'background' : 'local' })
+          const durable = doc.apply(msg.update, { from: this.origin(peer), durability: msg.reqId === 0 ? 'background' : 'local', via: 'peer' })
           if (msg.reqId > 0) {
             durable.then(
               () => this.links.send(peer, { type: PeerMessageType.docAck, reqId: msg.reqId, ok: true }),
               () => this.links.send(peer, { type: PeerMessageType.docAck, reqId: msg.reqId, ok: false }),
             )
           } else durable.catch(() => undefined)
-        })
+        }))
         return
       }
       case PeerMessageType.docAck:

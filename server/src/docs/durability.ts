@@ -21,6 +21,8 @@ export interface ApplyOptions {
    * peers carry none: the node that took the write recorded it.
    */
   readonly by?: string
+  /** Where the update arrived (`sync`, `http`, `peer`): a trace attribute. */
+  readonly via?: string
 }
 
 /**

@@ -10,6 +10,7 @@ import {
 } from '@murmur/shared'
 import type { DocKey, Storage } from '../storage/storage.js'
 import type { Logger } from '../logger.js'
+import { spanUntil, traced, tracedSync, tracingOn } from '../tracing/tracing.js'
 import type { ApplyOptions, ReplicaAcks, ReplicaWrites } from './durability.js'
 
 /**
@@ -137,7 +138,8 @@ export class LiveDoc {
     this.updatesSinceSnapshot = stored.updates
     this.bytesSinceSnapshot = stored.updateBytes
     this.offUpdate = doc.onUpdate((update, origin) => {
-      for (const sub of this.subscribers) if (sub !== origin) sub.deliverUpdate(update)
+      if (tracingOn()) tracedSync('murmur.doc.fanout', key, () => this.fanOut(update, origin))
+      else this.fanOut(update, origin)
       this.hooks?.changed(this, update, origin, this.applying)
     })
     this.armHibernation()
@@ -146,6 +148,10 @@ export class LiveDoc {
   /** The doc's log high-water mark: the seq of the last update stored (a version records it). */
   get seq(): number {
     return this.lastSeq
+  }
+
+  private fanOut(update: Uint8Array, origin: unknown): void {
+    for (const sub of this.subscribers) if (sub !== origin) sub.deliverUpdate(update)
   }
 
   get isFailed(): boolean {
@@ -158,6 +164,11 @@ export class LiveDoc {
    * Throws at once what refuses the update (malformed, too large, the doc failed).
    */
   apply(update: Uint8Array, options: ApplyOptions): Promise<void> {
+    if (!tracingOn()) return this.applyNow(update, options)
+    return traced('murmur.update', this.key, { 'murmur.arrival': options.via ?? 'internal', 'murmur.update.bytes': update.length }, () => this.applyNow(update, options))
+  }
+
+  private applyNow(update: Uint8Array, options: ApplyOptions): Promise<void> {
     this.assertUsable()
     this.assertRoom(update.length, () => true)
     const durability = options.durability ?? 'local'
@@ -170,7 +181,7 @@ export class LiveDoc {
     this.applying = acks
     let applied: ApplyResult
     try {
-      applied = this.doc.applyUpdate(update, options.from)
+      applied = tracingOn() ? tracedSync('murmur.doc.apply', this.key, () => this.doc.applyUpdate(update, options.from)) : this.doc.applyUpdate(update, options.from)
     } finally {
       this.applying = null
     }
@@ -375,7 +386,7 @@ export class LiveDoc {
     if (background) this.backgroundPending++
     const author = by === undefined ? undefined : { principal: by, ids: this.attribution?.(bytes) ?? null }
     const options = background ? (author ? { background, author } : BACKGROUND) : author && { author }
-    const append = this.storage.append(this.key, bytes, options).then(
+    const append = spanUntil('murmur.storage.commit', this.key, this.storage.append(this.key, bytes, options)).then(
       (seq) => {
         if (background) this.backgroundPending--
         if (seq > this.lastSeq) this.lastSeq = seq

@@ -1,3 +1,4 @@
+import { registerAdminRoutes } from '../http/admin.js'
 import { registerClusterRoutes } from '../http/cluster-routes.js'
 import { registerDocRoutes } from '../http/docs.js'
 import { registerHealthRoutes } from '../http/health.js'
@@ -48,6 +49,20 @@ export const httpRoutes: readonly HttpRoutes<NodeContext>[] = [
   {
     paths: '/v1/docs/…/versions…',
     register: (http, node) => registerVersionRoutes(http, { versions: node.versions, storage: node.storage, auth: node.auth }),
+  },
+  {
+    paths: 'GET /v1/admin…',
+    register: (http, node) =>
+      registerAdminRoutes(http, {
+        registry: node.registry,
+        storage: node.storage,
+        webhooks: node.webhooks !== null,
+        nodeId: () => node.sync.nodeId,
+        selfUrl: () => node.selfUrl(),
+        ready: () => node.ready(),
+        storageFailure: () => node.storageFailure(),
+        cluster: () => node.cluster(),
+      }),
   },
   {
     paths: 'GET /*',

@@ -175,7 +175,7 @@ export function registerDocRoutes(http: FastifyInstance, deps: DocRoutesDeps): v
       const before = doc.doc.version()
       // One replica (the default) is this node's own fsync here, even on a node that does not replicate the doc.
       const replicas = req.query.replicas ?? 1
-      await doc.apply(update, { from: HTTP_ORIGIN, durability: replicas > 1 ? { replicas } : 'local', by: principalOf(req.identity) })
+      await doc.apply(update, { from: HTTP_ORIGIN, durability: replicas > 1 ? { replicas } : 'local', by: principalOf(req.identity), via: 'http' })
       const version = doc.doc.version()
       return { engine: key.engine, docId: key.docId, version, changed: version !== before }
     },

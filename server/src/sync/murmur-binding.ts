@@ -136,7 +136,7 @@ export class Binding implements DocClient<Message> {
     }
     let durable: Promise<void>
     try {
-      durable = doc.apply(payload, { from: this, durability: replicas > 1 ? { replicas } : AT_LEAST_ONE_REPLICA, by: this.conn.principal })
+      durable = doc.apply(payload, { from: this, durability: replicas > 1 ? { replicas } : AT_LEAST_ONE_REPLICA, by: this.conn.principal, via: 'sync' })
     } catch (err) {
       if (!isDocRefusal(err)) throw err
       this.conn.sendError(this.ref, err, id)

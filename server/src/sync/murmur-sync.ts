@@ -15,7 +15,7 @@ import {
   type Message,
   type MessageOf,
 } from '@murmur/shared'
-import { ConnectionAuth, principalOf } from '../auth/auth.js'
+import { ConnectionAuth, principalOf, type TokenEnd } from '../auth/auth.js'
 import { closeDoc, openDoc, toDoc } from '../docs/doc-client.js'
 import type { DocKey } from '../storage/storage.js'
 import type { SyncContext, SyncMetrics } from './context.js'
@@ -32,8 +32,6 @@ const MAX_WAITING_FRAMES = 10_000
 
 /** The keep-alive: the same bytes for every socket (a Buffer, which ws sends as it is). */
 const KEEP_ALIVE_PING = Buffer.from(encodeMessage({ type: MessageType.ping, nonce: 0 }))
-
-function neverExpires(): void {}
 
 /**
  * A client of Murmur protocol v1 (`/sync`): hello/welcome, then any number of docs over the one socket,
@@ -213,7 +211,7 @@ export class SyncConnection implements SocketHandler, BindingOwner {
 
   /**
    * Check a token (hello's or auth's), holding later frames until it is done. A valid one becomes the
-   * connection's identity; one that never expires needs no expiry callback (anonymous, or no `exp`).
+   * connection's identity, watched for its expiry and revocation.
    */
   private checkToken(token: string): void {
     this.checking = true
@@ -221,7 +219,7 @@ export class SyncConnection implements SocketHandler, BindingOwner {
     this.ctx.auth.authenticate(token).then(
       (identity) => {
         this.access?.dispose()
-        const auth = new ConnectionAuth(this.ctx.auth, identity, identity.expiresAt === null ? neverExpires : () => this.expired())
+        const auth = new ConnectionAuth(this.ctx.auth, identity, (why) => this.tokenEnded(why))
         this.access = auth
         this.tokenChecked(auth, first)
       },
@@ -233,8 +231,8 @@ export class SyncConnection implements SocketHandler, BindingOwner {
     )
   }
 
-  private expired(): void {
-    this.fatal(new MurmurError(ErrorCode.UNAUTHORIZED, 'token expired; send a fresh one with auth before it expires'))
+  private tokenEnded(why: TokenEnd): void {
+    this.fatal(new MurmurError(ErrorCode.UNAUTHORIZED, why === 'token expired' ? 'token expired; send a fresh one with auth before it expires' : why))
   }
 
   private tokenChecked(auth: ConnectionAuth, first: boolean): void {

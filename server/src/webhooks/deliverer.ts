@@ -1,5 +1,7 @@
 import type { Logger } from '../logger.js'
-import type { Outbox, OutboxMessage } from '../storage/storage.js'
+import type { DocId, EngineName } from '@murmur/shared'
+import type { DocKey, Outbox, OutboxMessage } from '../storage/storage.js'
+import { tracedRoot, tracingOn } from '../tracing/tracing.js'
 import { WebhookHeader, signWebhook } from './signature.js'
 
 export interface DelivererOptions {
@@ -100,7 +102,11 @@ export class WebhookDeliverer {
     if (due.length === this.options.concurrency * 4) this.again = true
   }
 
-  private async deliver(message: OutboxMessage): Promise<void> {
+  private deliver(message: OutboxMessage): Promise<void> {
+    return tracingOn() ? tracedRoot('murmur.webhook.deliver', eventDoc(message), { 'murmur.webhook.id': message.id, 'murmur.webhook.attempt': message.attempts + 1 }, () => this.deliverNow(message)) : this.deliverNow(message)
+  }
+
+  private async deliverNow(message: OutboxMessage): Promise<void> {
     this.inFlight.add(message.id)
     const attempt = message.attempts + 1
     let error: string | null = null
@@ -151,4 +157,15 @@ export class WebhookDeliverer {
       this.inFlight.delete(message.id)
     }
   }
+}
+
+/** The doc a queued event is about (read from its body; only when tracing). */
+function eventDoc(message: OutboxMessage): DocKey {
+  try {
+    const event = JSON.parse(message.body) as { engine?: unknown; docId?: unknown }
+    if (typeof event.engine === 'string' && typeof event.docId === 'string') return { engine: event.engine as EngineName, docId: event.docId as DocId }
+  } catch {
+    // An unreadable body is still delivered; the span just names no doc.
+  }
+  return { engine: '' as EngineName, docId: '' as DocId }
 }

@@ -201,9 +201,9 @@ function forgetOnClose(this: TrackedDuplex): void {
   this[TRACKER]?.(this)
 }
 
-/** The token of a live socket, closing it with 4401 once the token expires (if it ever does). */
+/** The token of a live socket, closing it with 4401 once the token expires or is revoked. */
 function connectionAuth(auth: Authenticator, socket: ServerSocket, identity: Awaited<ReturnType<Authenticator['authenticate']>>): ConnectionAuth {
-  return new ConnectionAuth(auth, identity, identity.expiresAt === null ? ignore : () => socket.closeWith(new MurmurError(ErrorCode.UNAUTHORIZED, 'token expired')))
+  return new ConnectionAuth(auth, identity, (why) => socket.closeWith(new MurmurError(ErrorCode.UNAUTHORIZED, why)))
 }
 
 /** What an upgrade in progress needs from the server that took it. */
