@@ -32,7 +32,7 @@ describe('murmur CLI', () => {
     [['serve', '--anonymous', '--log-level', 'loud'], 'murmur: --log-level must be one of fatal, error, warn, info, debug, trace, silent; got "loud"'],
     [['serve', '--anonymous', '--storage', 'mongodb://db/x'], 'murmur: --storage must be sqlite, memory or a postgres:// URL; got "mongodb://db/x"'],
     [['serve', '--anonymous', '--storage', 'postgres://u:p@[bad/db'], 'murmur: --storage is not a valid URL; expected postgres://user@host:port/db[?schema=name]'],
-    [['serve', '--port', '0'], 'murmur: no authentication configured: give --auth-secret, --auth-public-key or --auth-jwks (see docs/operations.md), or --anonymous to let anyone read and write every doc (development only)'],
+    [['serve', '--port', '0'], 'murmur: no authentication configured: give --auth-secret, --auth-public-key, --auth-jwks or --auth-jwks-url (see docs/operations.md), or --anonymous to let anyone read and write every doc (development only)'],
     [['frobnicate'], 'murmur: unknown command "frobnicate"; run "murmur --help" for the commands'],
   ])('a bad command line %j: one line, exit 2, no stack', async (args, line) => {
     const run = await runCli(args)
