@@ -314,6 +314,7 @@ export function validateBackups(config: ServerConfig): void {
     throw new ConfigError('--backup-interval-ms needs --backup-to (a folder/ or s3://bucket/prefix/)')
   }
   if (config.backupIntervalMs > 0 && config.backupKeep < 1) throw new ConfigError('--backup-keep must be at least 1')
+  if (config.backupIntervalMs > 0 && config.storage.trim() === 'memory') throw new ConfigError('--backup-interval-ms: the memory store keeps nothing to back up')
 }
 
 /** `parseArgs` errors, as one line that names the flag. */

@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process'
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
+import { pino } from 'pino'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { PostgresStorage, SqliteStorage, backupStore, openLocation, restoreStore } from '../../server/dist/index.js'
+import { PostgresStorage, SqliteStorage, backupStore, openLocation, restoreStore, type BackupOutcome } from '../../server/dist/index.js'
 import { PG_URL, postgresReachable } from '../support/postgres.js'
 import { startLocalS3 } from '../support/s3.js'
 import { spawnNode, startTestServer, tempDir } from '../support/servers.js'
@@ -163,5 +164,65 @@ describe('backup and restore on PostgreSQL', async () => {
     const cross = await murmur(['restore', '--data-dir', tempDir(), '--from', file])
     expect(cross.code).toBe(1)
     expect(cross.stderr).toMatch(/this is a backup of a postgres store/)
+  })
+})
+
+describe('scheduled backups', () => {
+  it('murmur serve --backup-interval-ms writes a backup every interval, keeps the newest --backup-keep, logs and counts each', async () => {
+    const lines: Record<string, unknown>[] = []
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) })
+    const folder = tempDir()
+    const server = await startTestServer(
+      { storage: 'sqlite', dataDir: tempDir(), httpRequestsPerMinute: 0, backupTo: folder + '/', backupIntervalMs: 200, backupKeep: 2 },
+      { logger },
+    )
+    const outcomes: BackupOutcome[] = []
+    let notify = (): void => {}
+    server.backups!.onBackup((o) => {
+      outcomes.push(o)
+      notify()
+    })
+    const writers = new HttpWriters(server.url, 2)
+    onTestFinished(() => writers.stop().catch(() => {}))
+    await within(writers.reach(5), 30_000, 'the writers to be acknowledged')
+    const ackedBeforeThird: number[][][] = []
+    await within(
+      new Promise<void>((resolve) => {
+        notify = () => {
+          if (outcomes.length === 2) ackedBeforeThird.push(writers.snapshot())
+          if (outcomes.length >= 3) resolve()
+        }
+      }),
+      30_000,
+      'three scheduled backups',
+    )
+    await server.backups!.close()
+    await writers.stop()
+    const oks = outcomes.filter((o): o is Extract<BackupOutcome, { ok: true }> => o.ok)
+    expect(oks.length).toBe(outcomes.length)
+    // The two newest are kept; older ones were removed as each new one was written.
+    expect(readdirSync(folder).sort()).toEqual(oks.slice(-2).map((o) => path.basename(o.result.location)).sort())
+    expect(oks[2].removed).toEqual([path.basename(oks[0].result.location)])
+    // One log line per backup, and the metrics count them.
+    expect(lines.filter((l) => l.msg === 'backup written')).toHaveLength(outcomes.length)
+    const metrics = await server.metrics.render()
+    expect(metrics).toContain(`murmur_backups_total{result="ok"} ${outcomes.length}`)
+    expect(metrics).toMatch(/murmur_backup_last_success_timestamp_seconds \d+/)
+    // The third backup holds every write acknowledged before the second one was reported.
+    const target = tempDir()
+    await restoreStore(await openLocation(oks[2].result.location), { storage: 'sqlite', dataDir: target })
+    expect(await sqliteMissing(target, ackedBeforeThird[0])).toEqual([])
+  })
+
+  it('refuses a schedule without a folder, or of the memory store, with one line', async () => {
+    const run = await murmur(['serve', '--anonymous', '--port', '0', '--backup-interval-ms', '1000'])
+    expect(run.code).toBe(2)
+    expect(run.stderr.split('\n')[0]).toBe('murmur: --backup-interval-ms needs --backup-to (a folder/ or s3://bucket/prefix/)')
+    const file = await murmur(['serve', '--anonymous', '--port', '0', '--data-dir', tempDir(), '--backup-interval-ms', '1000', '--backup-to', path.join(tempDir(), 'one.gz')])
+    expect(file.code).toBe(2)
+    expect(file.stderr).toMatch(/^murmur: --backup-to must be a folder/)
+    const memory = await murmur(['serve', '--anonymous', '--port', '0', '--storage', 'memory', '--backup-interval-ms', '1000', '--backup-to', tempDir() + '/'])
+    expect(memory.code).toBe(2)
+    expect(memory.stderr.split('\n')[0]).toBe('murmur: --backup-interval-ms: the memory store keeps nothing to back up')
   })
 })

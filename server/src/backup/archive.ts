@@ -1,4 +1,4 @@
-import { Readable, Transform, type TransformCallback } from 'node:stream'
+import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip, createGzip } from 'node:zlib'
 
@@ -142,9 +142,4 @@ export async function readArchive(
     throw archiveError(err)
   }
   return header
-}
-
-/** A readable of one buffer (tests and small payloads). */
-export function fromBuffer(bytes: Uint8Array): Readable {
-  return Readable.from([Buffer.from(bytes)])
 }
