@@ -160,6 +160,26 @@ describe('backup and restore on PostgreSQL', async () => {
     const again = await murmur(['restore', '--storage', into.storage, '--from', file])
     expect(again.code).toBe(1)
     expect(again.stderr).toMatch(/^murmur restore: refusing to restore into schema "bk_dst_.*": its store is not empty \(\d+ rows\); restore into an empty schema\n$/)
+    // A truncated export is refused, and the restore's transaction leaves its schema empty.
+    const bytes = readFileSync(file)
+    const cut = path.join(tempDir(), 'cut.gz')
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)))
+    const third = `bk_cut_${id}`
+    onTestFinished(async () => {
+      const client = new pg.Client({ connectionString: PG_URL })
+      await client.connect()
+      await client.query(`DROP SCHEMA IF EXISTS ${third} CASCADE`)
+      await client.end()
+    })
+    const truncated = await murmur(['restore', '--storage', `${PG_URL}?schema=${third}`, '--from', cut])
+    expect(truncated.code).toBe(1)
+    expect(truncated.stderr).toMatch(/^murmur restore: the backup is corrupt or truncated/)
+    const empty = await PostgresStorage.open({ connectionString: PG_URL, schema: third })
+    try {
+      expect(await empty.list()).toEqual([])
+    } finally {
+      await empty.close()
+    }
     // A PostgreSQL backup is not restored into SQLite.
     const cross = await murmur(['restore', '--data-dir', tempDir(), '--from', file])
     expect(cross.code).toBe(1)
@@ -212,6 +232,40 @@ describe('scheduled backups', () => {
     const target = tempDir()
     await restoreStore(await openLocation(oks[2].result.location), { storage: 'sqlite', dataDir: target })
     expect(await sqliteMissing(target, ackedBeforeThird[0])).toEqual([])
+  })
+
+  it('to an S3 prefix: each backup an object of its own, the oldest beyond --backup-keep removed', async () => {
+    const s3 = await startLocalS3()
+    const server = await startTestServer({
+      storage: 'sqlite',
+      dataDir: tempDir(),
+      backupTo: `s3://${s3.bucket}/node-a/`,
+      backupIntervalMs: 200,
+      backupKeep: 1,
+      s3Endpoint: s3.endpoint,
+      s3AccessKeyId: s3.accessKeyId,
+      s3SecretAccessKey: s3.secretAccessKey,
+    })
+    const writers = new HttpWriters(server.url, 1)
+    onTestFinished(() => writers.stop().catch(() => {}))
+    await within(writers.reach(3), 30_000, 'a few writes')
+    const outcomes: BackupOutcome[] = []
+    await within(
+      new Promise<void>((resolve) =>
+        server.backups!.onBackup((o) => {
+          outcomes.push(o)
+          if (outcomes.length >= 2) resolve()
+        }),
+      ),
+      30_000,
+      'two scheduled backups',
+    )
+    await server.backups!.close()
+    await writers.stop()
+    const oks = outcomes.flatMap((o) => (o.ok ? [o.result.location] : []))
+    expect(oks).toHaveLength(outcomes.length)
+    const location = await openLocation(`s3://${s3.bucket}/node-a/`, { endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey })
+    expect((await location.list()).map((name) => `s3://${s3.bucket}/node-a/${name}`)).toEqual([oks.at(-1)])
   })
 
   it('refuses a schedule without a folder, or of the memory store, with one line', async () => {
