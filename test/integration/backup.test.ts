@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
@@ -90,6 +91,31 @@ describe('backup and restore', () => {
     const missing = await murmur(['restore', '--data-dir', tempDir(), '--from', `s3://${s3.bucket}/nightly/none.gz`, '--s3-endpoint', s3.endpoint], awsEnv)
     expect(missing.code).toBe(1)
     expect(missing.stderr).toMatch(/^murmur restore: no backup at s3:\/\/.*none\.gz: the object does not exist\n$/)
+  })
+
+  it('an archive larger than one multipart part streams to S3 in parts and restores byte for byte', async () => {
+    const s3 = await startLocalS3()
+    const source = tempDir()
+    const store = await SqliteStorage.open({ path: path.join(source, 'murmur.db') })
+    // Random bytes do not compress: the archive passes the 5 MiB part size of the upload.
+    const written = Array.from({ length: 28 }, () => randomBytes(256 * 1024))
+    await Promise.all(written.map((bytes, i) => store.append({ engine: 'yjs', docId: `big-${i % 4}` as never }, bytes)))
+    await store.close()
+    const s3Options = { endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }
+    const result = await backupStore({ storage: 'sqlite', dataDir: source }, await openLocation(`s3://${s3.bucket}/big.gz`, s3Options))
+    expect(result.bytes).toBeGreaterThan(6 * 1024 * 1024)
+    const target = tempDir()
+    await restoreStore(await openLocation(`s3://${s3.bucket}/big.gz`, s3Options), { storage: 'sqlite', dataDir: target })
+    const restored = await SqliteStorage.open({ path: path.join(target, 'murmur.db') })
+    try {
+      for (let d = 0; d < 4; d++) {
+        const doc = await restored.load({ engine: 'yjs', docId: `big-${d}` as never })
+        const expected = written.filter((_, i) => i % 4 === d).map((b) => Buffer.from(b).toString('hex')).sort()
+        expect(doc!.updates.map((u) => Buffer.from(u).toString('hex')).sort()).toEqual(expected)
+      }
+    } finally {
+      await restored.close()
+    }
   })
 
   it('bad input gets one clear line and a non-zero exit', async () => {
