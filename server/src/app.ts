@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { Auth } from './auth/auth.js'
+import type { BackupSchedule } from './backup/schedule.js'
 import type { Cluster } from './cluster/cluster.js'
-import { defaultConfig, validateSecurity, type ServerConfig } from './config.js'
+import { ConfigError, defaultConfig, validateBackups, validateSecurity, type ServerConfig } from './config.js'
 import { DocRegistry } from './docs/registry.js'
 import { AutoVersions } from './versions/auto-versions.js'
 import { DocVersions } from './versions/doc-versions.js'
@@ -37,6 +38,8 @@ export interface MurmurServer {
   readonly auth: Auth
   /** The Prometheus metrics served at `GET /metrics`. */
   readonly metrics: ServerMetrics
+  /** Scheduled backups (`--backup-interval-ms`), or null when none are. */
+  readonly backups: BackupSchedule | null
   /** Stop accepting, close sockets, make every accepted write durable, close storage. */
   close(): Promise<void>
 }
@@ -56,6 +59,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   const config: ServerConfig = { ...defaultConfig(), ...overrides }
   // Before anything is opened: a node that does not know how clients authenticate does not start.
   validateSecurity(config)
+  validateBackups(config)
   const auth = new Auth({
     anonymous: config.anonymous,
     secret: config.authSecret,
@@ -187,6 +191,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     await cluster.start()
   }
   webhooks?.deliverer.start()
+  const backups = config.backupIntervalMs > 0 ? await startBackups(config, log, metrics) : null
   ready = true
 
   let closing: Promise<void> | null = null
@@ -207,10 +212,12 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     },
     auth,
     metrics,
+    backups,
     close() {
       closing ??= (async () => {
         ready = false
         auth.close()
+        await backups?.close()
         cluster?.close()
         upgrades.closeAll()
         const httpClosed = http.close()
@@ -229,4 +236,29 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
       return closing
     },
   }
+}
+
+/** The schedule of `--backup-interval-ms`: every backup logged and counted in the metrics. */
+async function startBackups(config: ServerConfig, log: Logger, metrics: ServerMetrics): Promise<BackupSchedule> {
+  const [{ BackupSchedule }, { openLocation }, { s3Options }] = await Promise.all([
+    import('./backup/schedule.js'),
+    import('./backup/location.js'),
+    import('./backup/commands.js'),
+  ])
+  const location = await openLocation(config.backupTo ?? '', s3Options(config))
+  if (!location.isFolder) throw new ConfigError(`--backup-to must be a folder (ending with /) or an s3://bucket/prefix/, got "${config.backupTo}"`)
+  const schedule = new BackupSchedule({
+    store: { storage: config.storage, dataDir: config.dataDir },
+    location,
+    intervalMs: config.backupIntervalMs,
+    keep: config.backupKeep,
+    log,
+    report: (outcome) =>
+      metrics.backup(
+        outcome.ok ? 'ok' : 'failed',
+        outcome.ok ? { takenAt: Date.parse(outcome.result.header.createdAt), bytes: outcome.result.bytes, seconds: outcome.result.seconds } : undefined,
+      ),
+  })
+  schedule.start()
+  return schedule
 }

@@ -7,6 +7,7 @@ import { startServer } from './app.js'
 import { setTracedNode } from './tracing/tracing.js'
 import { TracingConfigError, startTracing, type Tracing } from './tracing/setup.js'
 import { AuthConfigError } from './auth/auth.js'
+import { BACKUP_USAGE, runBackupCommand } from './backup/commands.js'
 import { StartupError, firstLine } from './startup-error.js'
 import { SERVE_USAGE, USAGE, banner, version } from './cli/usage.js'
 
@@ -44,6 +45,13 @@ async function main(argv: string[]): Promise<number> {
   if (command === '--version' || command === '-v' || command === 'version') {
     process.stdout.write(`murmur ${version()}\n`)
     return 0
+  }
+  if (command === 'backup' || command === 'restore') {
+    if (rest.some((a) => HELP.has(a))) {
+      process.stdout.write(BACKUP_USAGE)
+      return 0
+    }
+    return runBackupCommand(command, rest)
   }
   if (command !== 'serve') {
     process.stderr.write(`murmur: unknown command "${command}"; run "murmur --help" for the commands\n`)

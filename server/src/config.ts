@@ -113,6 +113,20 @@ export interface ServerConfig {
   webhookRetryMs: number
   /** ...up to this long. Retries never stop: delivery is at least once. */
   webhookRetryMaxMs: number
+  /** Folder or S3 prefix (`s3://bucket/prefix/`) of scheduled backups; null for none. */
+  backupTo: string | null
+  /** A scheduled backup this often (0 = none). */
+  backupIntervalMs: number
+  /** Scheduled backups kept at `backupTo`; older ones are removed after each new one. */
+  backupKeep: number
+  /** S3-compatible endpoint of backups (null: AWS itself, or `AWS_ENDPOINT_URL`). */
+  s3Endpoint: string | null
+  /** S3 region of backups (null: `AWS_DEFAULT_REGION`, else us-east-1). */
+  s3Region: string | null
+  /** S3 access key id of backups (null: the AWS SDK's default credential chain). */
+  s3AccessKeyId: string | null
+  /** S3 secret access key of backups. */
+  s3SecretAccessKey: string | null
 }
 
 export const DEFAULT_PORT = 4321
@@ -171,10 +185,17 @@ export function defaultConfig(): ServerConfig {
     webhookDebounceMs: 1000,
     webhookRetryMs: 1000,
     webhookRetryMaxMs: 600_000,
+    backupTo: null,
+    backupIntervalMs: 0,
+    backupKeep: 7,
+    s3Endpoint: null,
+    s3Region: null,
+    s3AccessKeyId: null,
+    s3SecretAccessKey: null,
   }
 }
 
-interface Setting {
+export interface Setting {
   readonly key: keyof ServerConfig
   readonly flag: string
   readonly env: string
@@ -236,6 +257,13 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'webhookDebounceMs', flag: 'webhook-debounce-ms', env: 'MURMUR_WEBHOOK_DEBOUNCE_MS', kind: 'int', help: 'one event per doc per window' },
   { key: 'webhookRetryMs', flag: 'webhook-retry-ms', env: 'MURMUR_WEBHOOK_RETRY_MS', kind: 'int', help: 'first webhook retry delay' },
   { key: 'webhookRetryMaxMs', flag: 'webhook-retry-max-ms', env: 'MURMUR_WEBHOOK_RETRY_MAX_MS', kind: 'int', help: 'longest webhook retry delay' },
+  { key: 'backupTo', flag: 'backup-to', env: 'MURMUR_BACKUP_TO', kind: 'nullable-string', help: 'folder/ or s3://bucket/prefix/ of scheduled backups' },
+  { key: 'backupIntervalMs', flag: 'backup-interval-ms', env: 'MURMUR_BACKUP_INTERVAL_MS', kind: 'int', help: 'a scheduled backup this often (0 = none)' },
+  { key: 'backupKeep', flag: 'backup-keep', env: 'MURMUR_BACKUP_KEEP', kind: 'int', help: 'scheduled backups kept; older ones are removed' },
+  { key: 's3Endpoint', flag: 's3-endpoint', env: 'AWS_ENDPOINT_URL_S3', kind: 'nullable-string', help: 'S3-compatible endpoint of backups' },
+  { key: 's3Region', flag: 's3-region', env: 'AWS_REGION', kind: 'nullable-string', help: 'S3 region of backups' },
+  { key: 's3AccessKeyId', flag: 's3-access-key-id', env: 'AWS_ACCESS_KEY_ID', kind: 'nullable-string', help: 'S3 access key id of backups' },
+  { key: 's3SecretAccessKey', flag: 's3-secret-access-key', env: 'AWS_SECRET_ACCESS_KEY', kind: 'nullable-string', help: 'S3 secret key of backups' },
 ]
 
 export class ConfigError extends Error {
@@ -263,8 +291,28 @@ function parseValue(setting: Setting, raw: string | boolean): string | number | 
 
 /** Build the config from argv (without the command name) and env. Unknown flags are an error. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const options: Record<string, { type: 'string' | 'boolean' }> = {}
-  for (const s of SETTINGS) options[s.flag] = { type: s.kind === 'boolean' ? 'boolean' : 'string' }
+  const { config } = parseSettings(argv, SETTINGS, {}, env)
+  if (config.port > 65535) throw new ConfigError('--port must be at most 65535')
+  validateHocuspocusPath(config.hocuspocusPath)
+  validateOperatorFlags(config)
+  validateCluster(config)
+  validateSecurity(config)
+  validateBackups(config)
+  return config
+}
+
+/**
+ * Reads the given settings (and `extra` string flags of a command) from argv, then env, over the
+ * defaults. For commands other than `serve`, which take a few of the node's settings.
+ */
+export function parseSettings(
+  argv: string[],
+  settings: readonly Setting[],
+  extra: Record<string, { type: 'string' }>,
+  env: NodeJS.ProcessEnv = process.env,
+): { config: ServerConfig; extra: Record<string, string | undefined> } {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { ...extra }
+  for (const s of settings) options[s.flag] = { type: s.kind === 'boolean' ? 'boolean' : 'string' }
   let values: Record<string, string | boolean | undefined>
   try {
     values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>
@@ -273,17 +321,28 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   const config = defaultConfig()
   const target = config as unknown as Record<string, unknown>
-  for (const s of SETTINGS) {
+  for (const s of settings) {
     const raw = values[s.flag] ?? env[s.env]
     if (raw !== undefined) target[s.key] = parseValue(s, raw)
   }
   config.dataDir = path.resolve(config.dataDir)
-  if (config.port > 65535) throw new ConfigError('--port must be at most 65535')
-  validateHocuspocusPath(config.hocuspocusPath)
-  validateOperatorFlags(config)
-  validateCluster(config)
-  validateSecurity(config)
-  return config
+  const extras: Record<string, string | undefined> = {}
+  for (const flag of Object.keys(extra)) extras[flag] = values[flag] as string | undefined
+  return { config, extra: extras }
+}
+
+/** The settings named by `keys`, for a command that takes only those. */
+export function settingsFor(keys: readonly (keyof ServerConfig)[]): Setting[] {
+  return SETTINGS.filter((s) => keys.includes(s.key))
+}
+
+/** Scheduled backups need a place and at least one kept. */
+export function validateBackups(config: ServerConfig): void {
+  if (config.backupIntervalMs > 0 && (config.backupTo === null || config.backupTo === '')) {
+    throw new ConfigError('--backup-interval-ms needs --backup-to (a folder/ or s3://bucket/prefix/)')
+  }
+  if (config.backupIntervalMs > 0 && config.backupKeep < 1) throw new ConfigError('--backup-keep must be at least 1')
+  if (config.backupIntervalMs > 0 && config.storage.trim() === 'memory') throw new ConfigError('--backup-interval-ms: the memory store keeps nothing to back up')
 }
 
 /** `parseArgs` errors, as one line that names the flag. */

@@ -12,3 +12,7 @@ export { WebhookHeader, signWebhook, verifyWebhook } from './webhooks/signature.
 export type { WebhookEvent } from './webhooks/events.js'
 export { retryDelay } from './webhooks/deliverer.js'
 export { TokenBucket, KeyedRateLimiter } from './limits/token-bucket.js'
+export { backupStore, restoreStore, type BackupResult, type StoreSpec } from './backup/backup.js'
+export { BackupError, type ArchiveHeader } from './backup/archive.js'
+export { openLocation, backupName, type BackupLocation, type S3Options } from './backup/location.js'
+export { BackupSchedule, type BackupOutcome } from './backup/schedule.js'

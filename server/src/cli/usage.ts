@@ -6,6 +6,8 @@ export const USAGE = `usage: murmur <command> [flags]
 
 Commands:
   serve        run a node (murmur serve --help lists its flags)
+  backup       back up a node's store, running or not (murmur backup --help)
+  restore      restore a backup into an empty store
 
 Flags:
   --help, -h   print this help

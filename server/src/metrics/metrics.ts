@@ -62,6 +62,10 @@ export class ServerMetrics {
   private readonly errors: Counter<'code'>
   private readonly webhooks: Counter<'result'>
   private readonly limits: Counter<'limit'>
+  private readonly backups: Counter<'result'>
+  private readonly backupLastSuccess: Gauge
+  private readonly backupLastBytes: Gauge
+  private readonly backupLastSeconds: Gauge
   private readonly childCache = new Map<Counter<string>, Map<string, { inc(n?: number): void }>>()
 
   constructor(sources: MetricSources) {
@@ -123,6 +127,10 @@ export class ServerMetrics {
       registers,
     })
     this.webhooks = new Counter({ name: 'murmur_webhook_deliveries_total', help: 'Webhook delivery attempts, by result', labelNames: ['result'], registers })
+    this.backups = new Counter({ name: 'murmur_backups_total', help: 'Scheduled backups, by result (ok, failed)', labelNames: ['result'], registers })
+    this.backupLastSuccess = new Gauge({ name: 'murmur_backup_last_success_timestamp_seconds', help: 'When the latest scheduled backup that succeeded was taken', registers })
+    this.backupLastBytes = new Gauge({ name: 'murmur_backup_last_bytes', help: 'Size of the latest successful scheduled backup (compressed)', registers })
+    this.backupLastSeconds = new Gauge({ name: 'murmur_backup_last_duration_seconds', help: 'How long the latest successful scheduled backup took', registers })
     new Gauge({
       name: 'murmur_webhook_outbox_pending',
       help: 'Webhook messages waiting in the durable outbox',
@@ -237,6 +245,15 @@ export class ServerMetrics {
 
   webhook(result: 'delivered' | 'failed'): void {
     this.child(this.webhooks, 'result', result).inc()
+  }
+
+  /** A scheduled backup ended: its result, and for a success when it was taken, its size and duration. */
+  backup(result: 'ok' | 'failed', done?: { takenAt: number; bytes: number; seconds: number }): void {
+    this.child(this.backups, 'result', result).inc()
+    if (!done) return
+    this.backupLastSuccess.set(done.takenAt / 1000)
+    this.backupLastBytes.set(done.bytes)
+    this.backupLastSeconds.set(done.seconds)
   }
 
   get contentType(): string {

@@ -41,8 +41,20 @@ export {
   type LogEntry,
 } from './group-commit.js'
 export { MemoryDisk, MemoryStorage, type MemoryDocRecord, type MemoryLogEntry, type MemoryStorageOptions } from './memory.js'
-export { PostgresStorage, type PostgresStorageOptions } from './postgres.js'
+export { PostgresStorage, SCHEMA_NAME, withDefaultUser, type PostgresStorageOptions } from './postgres.js'
 export { SqliteStorage, type SqliteStorageOptions } from './sqlite.js'
+
+/**
+ * A `postgres://` / `postgresql://` storage spec as a connection string and the schema of the tables
+ * (`?schema=name`, default "murmur": the parameter is ours, not libpq's); null for any other spec.
+ */
+export function postgresTarget(spec: string): { connectionString: string; schema: string } | null {
+  if (!/^postgres(ql)?:\/\//i.test(spec.trim())) return null
+  const url = new URL(spec.trim())
+  const schema = url.searchParams.get('schema') ?? 'murmur'
+  url.searchParams.delete('schema')
+  return { connectionString: url.toString(), schema }
+}
 
 /** The file the SQLite backend uses inside the data directory. */
 export const SQLITE_FILE = 'murmur.db'
@@ -59,12 +71,7 @@ export async function openStorage(spec: string, dataDir: string, options: OpenSt
   const trimmed = spec.trim()
   if (trimmed === '' || trimmed === 'sqlite') return SqliteStorage.open({ path: join(dataDir, SQLITE_FILE), ...options })
   if (trimmed === 'memory') return new MemoryStorage()
-  if (/^postgres(ql)?:\/\//i.test(trimmed)) {
-    // `?schema=name` picks the schema that holds the tables (default "murmur"); it is ours, not libpq's.
-    const url = new URL(trimmed)
-    const schema = url.searchParams.get('schema') ?? undefined
-    url.searchParams.delete('schema')
-    return PostgresStorage.open({ connectionString: url.toString(), schema, ...options })
-  }
+  const postgres = postgresTarget(trimmed)
+  if (postgres) return PostgresStorage.open({ ...postgres, ...options })
   throw new RangeError(`unknown storage "${spec}": expected "sqlite", "memory" or a postgres:// URL`)
 }

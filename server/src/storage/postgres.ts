@@ -31,7 +31,7 @@ export interface PostgresStorageOptions extends CommitTuning {
 }
 
 /** Schema names are spliced into SQL, so only plain lower-case identifiers are accepted. */
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 
 /** PostgreSQL allows 65535 bind parameters per statement; updates take 5 each. */
 const ROWS_PER_INSERT = 10_000
