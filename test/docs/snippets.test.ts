@@ -1,6 +1,6 @@
 /**
  * Every TypeScript snippet in the READMEs and docs/ type-checks against the packages as built: each fenced
- * `ts` or `tsx` block is a module of its own, compiled in strict mode. Shell, JSON and text blocks are
+ * `ts` or `tsx` block is a module of its own, compiled in strict mode. Shell, JSON, text and diff blocks are
  * not code; any other language must not appear.
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -13,7 +13,8 @@ const repoRoot = path.resolve(import.meta.dirname, '../..')
 /** Inside the repository, so the snippets' imports resolve to the workspace packages. */
 const outDir = path.join(repoRoot, 'test-artifacts/snippets')
 
-const NOT_CODE = new Set(['sh', 'json', 'text', 'txt', ''])
+// A `diff` block shows which lines an app changes; the code around it is checked where it stands whole.
+const NOT_CODE = new Set(['sh', 'json', 'text', 'txt', 'diff', ''])
 
 function markdownFiles(): string[] {
   const docs = readdirSync(path.join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)
