@@ -233,3 +233,29 @@ describe('version history (SDK)', () => {
     await expect(history.get('missing')).rejects.toMatchObject({ code: 'MUR_ERR_VERSION_NOT_FOUND', status: 404 })
   })
 })
+
+describe('the doc API from a web app on another origin', () => {
+  it('answers a preflight without a token, and the token still decides what a cross-origin call may do', async () => {
+    const server = await startTestServer({ authSecret: AUTH_SECRET })
+    const origin = { origin: 'https://app.example.com' }
+    const preflight = await server.http.inject({
+      method: 'OPTIONS',
+      url: '/v1/docs/yjs/shared/versions',
+      headers: { ...origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+    })
+    expect(preflight.statusCode).toBe(204)
+    expect(preflight.headers['access-control-allow-origin']).toBe('*')
+    expect(String(preflight.headers['access-control-allow-headers'])).toContain('authorization')
+    expect(String(preflight.headers['access-control-allow-methods'])).toContain('DELETE')
+
+    const refused = await server.http.inject({ url: '/v1/docs/yjs/shared/versions', headers: origin })
+    expect(refused.statusCode).toBe(401)
+    expect(refused.headers['access-control-allow-origin']).toBe('*')
+    const reader = await token({ 'yjs:shared': 'read' })
+    const listed = await server.http.inject({ url: '/v1/docs/yjs/shared/versions', headers: { ...origin, ...bearer(reader) } })
+    expect(listed.statusCode, listed.body).toBe(200)
+    expect(listed.headers['access-control-allow-origin']).toBe('*')
+    const made = await server.http.inject({ method: 'POST', url: '/v1/docs/yjs/shared/versions', headers: { ...origin, ...bearer(reader) }, payload: { name: 'x' } })
+    expect(made.statusCode).toBe(403)
+  })
+})

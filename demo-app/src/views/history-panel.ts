@@ -31,6 +31,7 @@ export class HistoryPanel implements View {
   private readonly message: HTMLElement
   private selected: string | null = null
   private destroyed = false
+  private readonly online = (): void => void this.run(async () => undefined)
 
   constructor(
     private readonly versions: DocVersions,
@@ -63,11 +64,18 @@ export class HistoryPanel implements View {
       this.list,
       this.preview,
     )
+    window.addEventListener('online', this.online)
     void this.run(async () => undefined)
   }
 
   /** Do `action`, then show the list (and the selected preview) again; errors are shown, not thrown. */
   private async run(action: () => Promise<void>): Promise<void> {
+    // Versions live on the server: without a network there is nothing to ask (and a failed request is
+    // an error in the console). The list comes back with the network.
+    if (!navigator.onLine) {
+      this.message.textContent = 'Versions are shown when you are back online.'
+      return
+    }
     try {
       await action()
       await this.showList()
@@ -120,5 +128,6 @@ export class HistoryPanel implements View {
 
   destroy(): void {
     this.destroyed = true
+    window.removeEventListener('online', this.online)
   }
 }

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { DebugRequestLog, MAX_URL_PARAM_LENGTH, countUpgradeTimeouts, edgeServerOptions } from '../http/edge.js'
 import rateLimit from '@fastify/rate-limit'
 import { registerHttpAuth } from '../http/auth.js'
+import { registerCors } from '../http/cors.js'
 import { registerErrorHandler } from '../http/errors.js'
 import type { NodeContext } from './node-context.js'
 
@@ -16,7 +17,8 @@ export interface HttpRoutes<C> {
 
 /**
  * The node's HTTP server: the error mapping, then the rows that come before the rate limit, the rate
- * limit, the auth hook of `/v1/` (it asks the node's authenticator), and the other rows in order.
+ * limit, cross-origin access to the doc API, the auth hook of `/v1/` (it asks the node's authenticator),
+ * and the other rows in order.
  */
 export async function createHttp(routes: readonly HttpRoutes<NodeContext>[], node: NodeContext): Promise<FastifyInstance> {
   const { config } = node
@@ -33,6 +35,7 @@ export async function createHttp(routes: readonly HttpRoutes<NodeContext>[], nod
   if (config.httpRequestsPerMinute > 0) {
     await http.register(rateLimit, { global: true, max: config.httpRequestsPerMinute, timeWindow: 60_000 })
   }
+  registerCors(http)
   registerHttpAuth(http, node.auth)
   for (const row of routes) if (row.beforeRateLimit !== true) await row.register(http, node)
   return http
