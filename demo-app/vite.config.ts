@@ -23,7 +23,8 @@ function automergeInlineWasm(): Plugin {
     },
     transform(code, id) {
       if (!/@automerge[\\/]automerge[\\/].*wasm_bindgen_output[\\/]web[\\/]index\.js$/u.test(id)) return null
-      return code.replace('initSync(wasmBlob)', 'initSync({ module: wasmBlob })')
+      // The edit keeps every line where it was, so the incoming source map stays right.
+      return { code: code.replace('initSync(wasmBlob)', 'initSync({ module: wasmBlob })'), map: null }
     },
   }
 }
@@ -70,8 +71,10 @@ export default defineConfig({
       output: {
         manualChunks(id) {
           if (id.includes('/@automerge/')) return 'automerge'
+          // Keyboard names, used by both editors: a chunk of their own, so neither editor's chunk imports the other's.
+          if (id.includes('/w3c-keyname/')) return 'keys'
           if (id.includes('/@codemirror/') || id.includes('/@lezer/') || id.includes('/y-codemirror')) return 'codemirror'
-          if (id.includes('/@tiptap/') || id.includes('/prosemirror-') || id.includes('/orderedmap/') || id.includes('/rope-sequence/') || id.includes('/w3c-keyname/')) return 'tiptap'
+          if (id.includes('/@tiptap/') || id.includes('/prosemirror-') || id.includes('/orderedmap/') || id.includes('/rope-sequence/')) return 'tiptap'
           return undefined
         },
       },

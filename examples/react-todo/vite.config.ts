@@ -20,7 +20,8 @@ function automergeInlineWasm(): Plugin {
     },
     transform(code, id) {
       if (!/@automerge[\\/]automerge[\\/].*wasm_bindgen_output[\\/]web[\\/]index\.js$/u.test(id)) return null
-      return code.replace('initSync(wasmBlob)', 'initSync({ module: wasmBlob })')
+      // The edit keeps every line where it was, so the incoming source map stays right.
+      return { code: code.replace('initSync(wasmBlob)', 'initSync({ module: wasmBlob })'), map: null }
     },
   }
 }
