@@ -12,10 +12,10 @@ export interface ClientOptions {
   /** The node's URL: http(s)://host:port, ws(s)://host:port or ws(s)://host:port/sync. */
   readonly url?: string
   /**
-   * The URLs of several nodes of one cluster (each as `url`; `url`, if also given, joins them). The client
-   * starts on one at random and moves to another when its node is unreachable: a connection that cannot
-   * be opened, or one that dropped and cannot be opened again. Local changes not yet acknowledged are
-   * sent again to the new node, which acknowledges them without applying them twice.
+   * The URLs of several nodes of one cluster (each as `url`). The client starts on `url` when it is also
+   * given, else on one of them at random, and moves to another when its node is unreachable: a connection
+   * that cannot be opened, or one that dropped and cannot be opened again. Local changes not yet
+   * acknowledged are sent again to the new node, which acknowledges them without applying them twice.
    */
   readonly urls?: readonly string[]
   /** A fixed token for the hello handshake. */
@@ -182,6 +182,14 @@ export class ClientCore {
   /** The sync URL of the node connected to, or of the one the next attempt goes to. */
   get url(): string {
     return this.connection.url
+  }
+
+  /**
+   * The nodes to move between from now on (as `urls`), say once the app learned the cluster's members.
+   * The node the client is on stays until it is unreachable, even when it is not listed.
+   */
+  setUrls(urls: readonly string[]): void {
+    this.connection.setUrls(urls.map(syncUrl))
   }
 
   on<K extends keyof ClientEvents>(event: K, listener: ClientEvents[K]): () => void {

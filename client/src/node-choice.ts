@@ -23,6 +23,8 @@ export interface NodeChoiceOptions {
   readonly maxMs?: number
   /** Uniform in [0, 1); `Math.random` by default (tests pass a seeded one). */
   readonly random?: () => number
+  /** The node of the list to start on; one at random when not given. */
+  readonly start?: string
 }
 
 interface Health {
@@ -34,7 +36,8 @@ interface Health {
 /**
  * Which of the cluster's nodes to connect to, and how long to wait first.
  *
- * - The first node is picked at random, so clients spread over the nodes instead of all using the first.
+ * - The first node is `start`, or one picked at random, so clients spread over the nodes instead of all
+ *   using the first of a list.
  * - A client stays on the node it is on while that node is healthy; it never moves back by itself.
  * - A welcomed connection that drops is retried once on the same node (a blip); when that attempt fails
  *   too, or an attempt fails before a welcome, or the node says it is stopping, the client moves on: to
@@ -47,8 +50,10 @@ interface Health {
  *   `RESTART_WINDOW_MS`), and starts over once a node welcomes us.
  */
 export class NodeChoice {
-  private index: number
-  private readonly health: Health[]
+  private list: readonly string[]
+  private current: string
+  /** By URL; a node that leaves the list and comes back keeps its record. */
+  private readonly health = new Map<string, Health>()
   /** Failed attempts since the last welcome. */
   private attempt = 0
   /** Until then (ms since epoch), retries stay at the first step: the only node said it was stopping. */
@@ -59,21 +64,33 @@ export class NodeChoice {
   private readonly maxMs: number
   private readonly random: () => number
 
-  constructor(
-    readonly urls: readonly string[],
-    options: NodeChoiceOptions = {},
-  ) {
-    if (urls.length === 0) throw new TypeError('no server URL: pass url or urls')
+  constructor(urls: readonly string[], options: NodeChoiceOptions = {}) {
+    this.list = unique(urls)
+    if (this.list.length === 0) throw new TypeError('no server URL: pass url or urls')
     this.initialMs = options.initialMs ?? 250
     this.maxMs = options.maxMs ?? 10_000
     this.random = options.random ?? Math.random
-    this.health = urls.map(() => ({ failures: 0, failedAt: 0 }))
-    this.index = this.pick(urls.map((_, i) => i))
+    this.current = options.start !== undefined && this.list.includes(options.start) ? options.start : this.pick(this.list)
   }
 
   /** The node to connect to now. */
   get url(): string {
-    return this.urls[this.index]
+    return this.current
+  }
+
+  /** The nodes to choose from. */
+  get urls(): readonly string[] {
+    return this.list
+  }
+
+  /**
+   * Choose from `urls` from now on (the cluster's members changed). The node the client is on stays
+   * until it fails, even when it is no longer listed; an empty list is refused.
+   */
+  setUrls(urls: readonly string[]): void {
+    const next = unique(urls)
+    if (next.length === 0) throw new TypeError('no server URL: pass at least one')
+    this.list = next
   }
 
   /** The current node welcomed us: stay on it, and the next wait starts from the first step again. */
@@ -81,7 +98,7 @@ export class NodeChoice {
     this.attempt = 0
     this.restartUntil = 0
     this.secondChance = true
-    this.health[this.index].failures = 0
+    this.health.delete(this.current)
   }
 
   /** Asked to connect at once (back online, a new token): waits start from the first step again. */
@@ -94,16 +111,14 @@ export class NodeChoice {
    * return how long to wait before it, in ms.
    */
   retry(reason: RetryReason, now = Date.now()): number {
-    if (reason === RetryReason.stopping && this.urls.length === 1) this.restartUntil = now + RESTART_WINDOW_MS
+    if (reason === RetryReason.stopping && this.others().length === 0) this.restartUntil = now + RESTART_WINDOW_MS
     let moveOn = true
     if (reason === RetryReason.again) moveOn = false
     else if (reason === RetryReason.dropped && this.secondChance) moveOn = false
     if (reason !== RetryReason.again) this.secondChance = false
     if (moveOn) {
-      const h = this.health[this.index]
-      h.failures++
-      h.failedAt = now
-      this.index = this.nextNode(now)
+      this.health.set(this.current, { failures: (this.health.get(this.current)?.failures ?? 0) + 1, failedAt: now })
+      this.current = this.nextNode(now)
     }
     return this.wait(now)
   }
@@ -113,22 +128,33 @@ export class NodeChoice {
     // While the only node restarts, retries stay at the first step, so clients are back within one step
     // of it listening again instead of waiting out a doubled delay; a refused connection costs little.
     const restarting = now < this.restartUntil
-    const rounds = Math.floor(this.attempt / this.urls.length)
+    const rounds = Math.floor(this.attempt / this.list.length)
     const ceiling = restarting ? this.initialMs : Math.min(this.maxMs, this.initialMs * 2 ** Math.min(rounds, 16))
     if (!restarting) this.attempt++
     return this.random() * ceiling
   }
 
-  /** The other node with the fewest recent failures, ties at random (the current one if it is alone). */
-  private nextNode(now: number): number {
-    const others = this.urls.map((_, i) => i).filter((i) => i !== this.index)
-    if (others.length === 0) return this.index
-    const recent = (i: number): number => (now - this.health[i].failedAt > FAILURE_MEMORY_MS ? 0 : this.health[i].failures)
-    const fewest = Math.min(...others.map(recent))
-    return this.pick(others.filter((i) => recent(i) === fewest))
+  private others(): string[] {
+    return this.list.filter((u) => u !== this.current)
   }
 
-  private pick(indexes: readonly number[]): number {
-    return indexes[Math.min(indexes.length - 1, Math.floor(this.random() * indexes.length))]
+  /** The other node with the fewest recent failures, ties at random (the current one if it is alone). */
+  private nextNode(now: number): string {
+    const others = this.others()
+    if (others.length === 0) return this.list.includes(this.current) ? this.current : this.list[0]
+    const recent = (url: string): number => {
+      const h = this.health.get(url)
+      return h === undefined || now - h.failedAt > FAILURE_MEMORY_MS ? 0 : h.failures
+    }
+    const fewest = Math.min(...others.map(recent))
+    return this.pick(others.filter((u) => recent(u) === fewest))
   }
+
+  private pick(urls: readonly string[]): string {
+    return urls[Math.min(urls.length - 1, Math.floor(this.random() * urls.length))]
+  }
+}
+
+function unique(urls: readonly string[]): string[] {
+  return [...new Set(urls)]
 }

@@ -128,6 +128,25 @@ describe('NodeChoice', () => {
     expect(picks.get('failed long ago')).toBeGreaterThan(150)
   })
 
+  it('starts on the node asked for; a new list takes effect from the next move, the node in use stays', () => {
+    const random = seeded(8)
+    for (let run = 0; run < 50; run++) expect(new NodeChoice(URLS, { random, start: URLS[2] }).url).toBe(URLS[2])
+    const choice = connectedTo(0, random, URLS.slice(0, 2))
+    const added = 'ws://e/sync'
+    choice.setUrls([URLS[1], added])
+    expect(choice.url).toBe(URLS[0])
+    const next = new Set<string>()
+    for (let run = 0; run < 100; run++) {
+      const c = connectedTo(0, random, URLS.slice(0, 2))
+      c.setUrls([URLS[1], added])
+      c.retry(RetryReason.stopping, 0)
+      next.add(c.url)
+    }
+    // Off the unlisted node for good: to either listed one, the added one included.
+    expect([...next].sort()).toEqual([URLS[1], added].sort())
+    expect(() => choice.setUrls([])).toThrow(TypeError)
+  })
+
   it('no herd: the clients of a dead node spread evenly over the live nodes, and over the first backoff step', () => {
     const random = seeded(5)
     const clients = Array.from({ length: 3000 }, () => connectedTo(0, random))
