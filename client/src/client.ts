@@ -218,7 +218,7 @@ export class ClientCore {
 
   /**
    * The version history of a doc, through the HTTP API of the node the client is on (or will try next)
-   * when it is asked, with this client's token (read rights to list and read, write rights to name,
+   * at each request, with this client's token (read rights to list and read, write rights to name,
    * restore and delete).
    */
   versions(engine: EngineName, docId: string): DocVersions {
@@ -226,7 +226,7 @@ export class ClientCore {
     // A browser's fetch must be called on the global object, never detached from it.
     const fetchImpl: FetchLike | undefined = this.options.fetch ?? (global.fetch === undefined ? undefined : (url, init) => (global.fetch as FetchLike).call(globalThis, url, init))
     if (fetchImpl === undefined) throw new TypeError('no fetch implementation: pass options.fetch')
-    return new DocVersions({ baseUrl: httpBaseUrl(this.connection.url), engine, docId, token: () => this.connection.currentToken(), fetch: fetchImpl })
+    return new DocVersions({ baseUrl: () => httpBaseUrl(this.connection.url), engine, docId, token: () => this.connection.currentToken(), fetch: fetchImpl })
   }
 
   /** Connect again now (for example once `getToken` can give a new token after a refusal). */
