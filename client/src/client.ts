@@ -1,5 +1,5 @@
 import { ErrorCode, MessageType, randomId, type EngineName, type Message } from '@murmur/shared/core'
-import { Connection, ConnectionState, type WebSocketConstructor } from './connection.js'
+import { Connection, ConnectionState, type ConnectionDetail, type WebSocketConstructor } from './connection.js'
 import { DocHandle, HandleStatus, type HandleHost } from './handles/doc-handle.js'
 import { IndexedDbStore } from './store/idb-store.js'
 import type { LocalStore } from './store/local-store.js'
@@ -10,7 +10,14 @@ import { DocVersions, httpBaseUrl, type FetchLike } from './versions.js'
 
 export interface ClientOptions {
   /** The node's URL: http(s)://host:port, ws(s)://host:port or ws(s)://host:port/sync. */
-  readonly url: string
+  readonly url?: string
+  /**
+   * The URLs of several nodes of one cluster (each as `url`). The client starts on `url` when it is also
+   * given, else on one of them at random, and moves to another when its node is unreachable: a connection
+   * that cannot be opened, or one that dropped and cannot be opened again. Local changes not yet
+   * acknowledged are sent again to the new node, which acknowledges them without applying them twice.
+   */
+  readonly urls?: readonly string[]
   /** A fixed token for the hello handshake. */
   readonly token?: string
   /**
@@ -40,12 +47,15 @@ export interface ClientOptions {
   readonly pingIntervalMs?: number
   /** Reconnect when nothing was received for this long while nothing of ours is still going out (default 30 s). */
   readonly deadAfterMs?: number
+  /** Give up on a connection attempt (and try another node) when no welcome came within this (default 10 s). */
+  readonly connectTimeoutMs?: number
   /** `fetch` for the HTTP API (version history); the global one by default. */
   readonly fetch?: FetchLike
 }
 
 export interface ClientEvents {
-  status(state: ConnectionState, detail: { nodeId?: string; code?: number; reason?: string }): void
+  /** `detail.url` is the node connected to (`open`) or being tried (`connecting`). */
+  status(state: ConnectionState, detail: ConnectionDetail): void
 }
 
 function syncUrl(url: string): string {
@@ -84,8 +94,10 @@ export class ClientCore {
     this.store = Promise.resolve(options.store ?? (hasIdb ? IndexedDbStore.open() : new MemoryStore()))
     this.crossTab = options.crossTab ?? (options.store === undefined && hasIdb && typeof BroadcastChannel !== 'undefined')
     this.userOnline = options.offline !== true
+    const urls = [...(options.url === undefined ? [] : [options.url]), ...(options.urls ?? [])]
+    if (urls.length === 0) throw new TypeError('no server URL: pass url or urls')
     this.connection = new Connection({
-      url: syncUrl(options.url),
+      urls: urls.map(syncUrl),
       WebSocket: WS,
       getToken: options.getToken ?? (() => options.token ?? ''),
       clientName: 'murmur-client/0.1',
@@ -94,6 +106,7 @@ export class ClientCore {
       backoffMaxMs: options.backoffMaxMs,
       pingIntervalMs: options.pingIntervalMs,
       deadAfterMs: options.deadAfterMs,
+      connectTimeoutMs: options.connectTimeoutMs,
     })
     this.connection.on('state', (state, detail) => {
       if (state === ConnectionState.open) for (const h of this.handles.values()) h.attach()
@@ -166,6 +179,19 @@ export class ClientCore {
     return this.connection.nodeId
   }
 
+  /** The sync URL of the node connected to, or of the one the next attempt goes to. */
+  get url(): string {
+    return this.connection.url
+  }
+
+  /**
+   * The nodes to move between from now on (as `urls`), say once the app learned the cluster's members.
+   * The node the client is on stays until it is unreachable, even when it is not listed.
+   */
+  setUrls(urls: readonly string[]): void {
+    this.connection.setUrls(urls.map(syncUrl))
+  }
+
   on<K extends keyof ClientEvents>(event: K, listener: ClientEvents[K]): () => void {
     return this.connection.on('state', listener)
   }
@@ -191,15 +217,16 @@ export class ClientCore {
   }
 
   /**
-   * The version history of a doc, through the node's HTTP API with this client's token (read rights to
-   * list and read, write rights to name, restore and delete).
+   * The version history of a doc, through the HTTP API of the node the client is on (or will try next)
+   * at each request, with this client's token (read rights to list and read, write rights to name,
+   * restore and delete).
    */
   versions(engine: EngineName, docId: string): DocVersions {
     const global = globalThis as { fetch?: FetchLike }
     // A browser's fetch must be called on the global object, never detached from it.
     const fetchImpl: FetchLike | undefined = this.options.fetch ?? (global.fetch === undefined ? undefined : (url, init) => (global.fetch as FetchLike).call(globalThis, url, init))
     if (fetchImpl === undefined) throw new TypeError('no fetch implementation: pass options.fetch')
-    return new DocVersions({ baseUrl: httpBaseUrl(this.options.url), engine, docId, token: () => this.connection.currentToken(), fetch: fetchImpl })
+    return new DocVersions({ baseUrl: () => httpBaseUrl(this.connection.url), engine, docId, token: () => this.connection.currentToken(), fetch: fetchImpl })
   }
 
   /** Connect again now (for example once `getToken` can give a new token after a refusal). */

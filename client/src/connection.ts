@@ -8,83 +8,35 @@ import {
   encodeMessage,
   type Message,
 } from '@murmur/shared/core'
-import type { Logger } from './logger.js'
-import { Backoff } from './backoff.js'
+import { ConnectionState, type ConnectionDetail, type ConnectionEvents, type ConnectionOptions, type WebSocketLike } from './connection-types.js'
+import { NodeChoice, RetryReason } from './node-choice.js'
 
-export { RESTART_WINDOW_MS } from './backoff.js'
-
-/**
- * An event handler property. Checked like a method (bivariantly), so that implementations whose events
- * carry more than the SDK reads (the browser's `Event`, `ws`'s `CloseEvent`) fit as they are.
- */
-type Handler<E> = { handle(ev: E): void }['handle'] | null
-
-/** The subset of the WebSocket API the SDK uses; the browser's and `ws`'s both fit. */
-export interface WebSocketLike {
-  binaryType: string
-  readonly readyState: number
-  readonly bufferedAmount: number
-  send(data: Uint8Array): void
-  close(code?: number, reason?: string): void
-  onopen: Handler<unknown>
-  onclose: Handler<{ code: number; reason: string }>
-  onmessage: Handler<{ data: unknown }>
-  onerror: Handler<unknown>
-}
-export type WebSocketConstructor = new (url: string) => WebSocketLike
+export { RESTART_WINDOW_MS } from './node-choice.js'
+export {
+  ConnectionState,
+  type ConnectionDetail,
+  type ConnectionEvents,
+  type ConnectionOptions,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './connection-types.js'
 
 /** Node (or a runtime that passes for it), where `ws` and its 'nodebuffer' binary type may be in use. */
 const RUNS_ON_NODE = typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string'
 
-export const ConnectionState = {
-  /** Not trying: offline mode, or the browser reports no network. */
-  offline: 'offline',
-  /** Opening a socket, handshaking, or waiting to retry. */
-  connecting: 'connecting',
-  /** Welcomed by a server. */
-  open: 'open',
-  /** `close()` was called. */
-  closed: 'closed',
-  /**
-   * The server refused the token (close 4401) and `getToken` had no other one: not retrying until a new
-   * token comes (`setToken`, `refreshToken`, or `reconnectNow` when `getToken` will now give one).
-   */
-  unauthorized: 'unauthorized',
-} as const
-export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState]
-
-export interface ConnectionOptions {
-  /** ws(s)://host:port/sync */
-  readonly url: string
-  readonly WebSocket: WebSocketConstructor
-  readonly getToken: () => string | Promise<string>
-  readonly clientName: string
-  readonly log: Logger
-  readonly backoffInitialMs?: number
-  readonly backoffMaxMs?: number
-  /** Send a ping when nothing was received for this long. */
-  readonly pingIntervalMs?: number
-  /** Drop the socket when nothing was received for this long (and we are not still sending). */
-  readonly deadAfterMs?: number
-  readonly maxMessageBytes?: number
-}
-
-export interface ConnectionEvents {
-  state(state: ConnectionState, detail: { nodeId?: string; code?: number; reason?: string }): void
-  message(msg: Message): void
-}
-
 /**
- * One socket to a Murmur node, kept open: reconnects with jittered exponential backoff (capped, reset
- * after a successful handshake; held at its first step for `RESTART_WINDOW_MS` after a node closed with
- * 1001, as it is restarting), pings when idle, and never declares a socket dead while a large
- * transfer is still going out or coming in.
+ * One socket to a Murmur node, kept open: reconnects with jittered exponential backoff, moving to another
+ * node of the cluster when its node is unreachable (see `NodeChoice`), pings when idle, and never
+ * declares a socket dead while a large transfer is still going out or coming in.
  */
 export class Connection {
   private ws: WebSocketLike | null = null
   private _state: ConnectionState = ConnectionState.connecting
   private wantOnline = true
-  private readonly backoff: Backoff
+  private readonly nodes: NodeChoice
+  /** Whether the current socket was welcomed: a drop after a welcome is not the node's failure to answer. */
+  private welcomed = false
+  private connectTimer: ReturnType<typeof setTimeout> | null = null
   private retryTimer: ReturnType<typeof setTimeout> | null = null
   private livenessTimer: ReturnType<typeof setInterval> | null = null
   private lastReceivedAt = 0
@@ -106,11 +58,22 @@ export class Connection {
 
   constructor(private readonly options: ConnectionOptions) {
     this.assembler = new ChunkAssembler(options.maxMessageBytes ?? 512 * 1024 * 1024)
-    this.backoff = new Backoff(options.backoffInitialMs, options.backoffMaxMs)
+    const urls = [...(options.url === undefined ? [] : [options.url]), ...(options.urls ?? [])]
+    this.nodes = new NodeChoice(urls, { initialMs: options.backoffInitialMs, maxMs: options.backoffMaxMs, random: options.random, start: options.url })
   }
 
   get state(): ConnectionState {
     return this._state
+  }
+
+  /** The node connected to, or the one the next attempt goes to. */
+  get url(): string {
+    return this.nodes.url
+  }
+
+  /** Choose from these nodes from now on; the one connected to stays until it fails (see `NodeChoice.setUrls`). */
+  setUrls(urls: readonly string[]): void {
+    this.nodes.setUrls(urls)
   }
 
   on<K extends keyof ConnectionEvents>(event: K, listener: ConnectionEvents[K]): () => void {
@@ -135,7 +98,7 @@ export class Connection {
     if (this._state === ConnectionState.closed || online === this.wantOnline) return
     this.wantOnline = online
     if (online) {
-      this.backoff.restartAttempts()
+      this.nodes.restartAttempts()
       this.connect()
     } else {
       this.clearTimers()
@@ -196,7 +159,7 @@ export class Connection {
     if (token !== '' && token !== rejected) {
       this.nextToken = token
       this.setState(ConnectionState.connecting, detail)
-      this.scheduleRetry()
+      this.scheduleRetry(RetryReason.again)
       return
     }
     this.clearTimers()
@@ -206,7 +169,7 @@ export class Connection {
   /** Reconnect now (after a token refresh, or a close code that stopped retries). */
   reconnectNow(): void {
     if (this._state === ConnectionState.closed || !this.wantOnline) return
-    this.backoff.restartAttempts()
+    this.nodes.restartAttempts()
     this.clearTimers()
     this.dropSocket(1000, 'reconnect')
     this.connect()
@@ -224,13 +187,22 @@ export class Connection {
     this.setState(ConnectionState.connecting)
     let ws: WebSocketLike
     try {
-      ws = new this.options.WebSocket(this.options.url)
+      ws = new this.options.WebSocket(this.nodes.url)
     } catch (err) {
       this.options.log.warn('murmur: cannot open socket', err)
-      this.scheduleRetry()
+      this.scheduleRetry(RetryReason.unreachable)
       return
     }
     this.ws = ws
+    this.welcomed = false
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = null
+      if (this.ws !== ws) return
+      this.options.log.warn(`murmur: no welcome from ${this.nodes.url}; trying again`)
+      this.dropSocket(4000, 'connect timeout')
+      this.setState(ConnectionState.connecting)
+      this.scheduleRetry(RetryReason.unreachable)
+    }, this.options.connectTimeoutMs ?? 10_000)
     // `ws` (Node) hands over each message as a view of the bytes it read, where 'arraybuffer' copies each
     // one into an ArrayBuffer of its own. Decoding reads from the view; what outlives the message (the
     // local store's copy of an update) is copied first, so no read buffer is kept. Browsers know only
@@ -260,15 +232,18 @@ export class Connection {
       this.ws = null
       this.lastClose = { code: ev.code, reason: ev.reason }
       this.stopLiveness()
+      this.clearConnectTimer()
       if (this._state === ConnectionState.closed || !this.wantOnline) return
       if (ev.code === CloseCode.UNAUTHORIZED) {
         void this.onUnauthorized({ code: ev.code, reason: ev.reason })
         return
       }
       // A node that closes with 1001 is stopping: a restart or a deploy, usually back within seconds.
-      if (ev.code === CloseCode.GOING_AWAY) this.backoff.nodeRestarting()
+      let why: RetryReason = this.welcomed ? RetryReason.dropped : RetryReason.unreachable
+      if (ev.code === CloseCode.GOING_AWAY) why = RetryReason.stopping
+      const wait = this.nodes.retry(why)
       this.setState(ConnectionState.connecting, { code: ev.code, reason: ev.reason })
-      this.scheduleRetry()
+      this.scheduleRetry(wait)
     }
   }
 
@@ -298,11 +273,13 @@ export class Connection {
     } catch (err) {
       this.options.log.warn('murmur: undecodable message from server', err)
       this.dropSocket(4400, 'malformed message from server')
-      this.scheduleRetry()
+      this.scheduleRetry(RetryReason.unreachable)
       return
     }
     if (msg.type === MessageType.welcome) {
-      this.backoff.reset()
+      this.nodes.connected()
+      this.welcomed = true
+      this.clearConnectTimer()
       this.nodeId = msg.nodeId
       this.lastClose = null
       this.setState(ConnectionState.open, { nodeId: msg.nodeId })
@@ -326,9 +303,10 @@ export class Connection {
       // Our own unsent bytes delay the server's answers: only a socket with nothing queued is judged.
       if (silent >= deadAfter && ws.bufferedAmount === 0) {
         this.options.log.warn('murmur: no traffic from server; reconnecting')
+        const why = this.welcomed ? RetryReason.dropped : RetryReason.unreachable
         this.dropSocket(4000, 'liveness timeout')
         this.setState(ConnectionState.connecting)
-        this.scheduleRetry()
+        this.scheduleRetry(why)
         return
       }
       if (silent >= pingEvery) ws.send(encodeMessage({ type: MessageType.ping, nonce: ++this.pingNonce }))
@@ -340,18 +318,29 @@ export class Connection {
     this.livenessTimer = null
   }
 
-  private scheduleRetry(): void {
+  /**
+   * Connect again after a wait: `why` the last attempt ended (the node for the next one is chosen now),
+   * or the wait already chosen with it.
+   */
+  private scheduleRetry(why: RetryReason | number): void {
     if (this.retryTimer !== null || this._state === ConnectionState.closed || !this.wantOnline) return
+    const wait = typeof why === 'number' ? why : this.nodes.retry(why)
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null
       this.connect()
-    }, this.backoff.next())
+    }, wait)
+  }
+
+  private clearConnectTimer(): void {
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer)
+    this.connectTimer = null
   }
 
   private dropSocket(code: number, reason: string): void {
     const ws = this.ws
     this.ws = null
     this.stopLiveness()
+    this.clearConnectTimer()
     if (ws === null) return
     ws.onopen = ws.onmessage = null
     // Closing a socket that is still connecting makes Node's `ws` emit an error; without a listener that
@@ -369,11 +358,13 @@ export class Connection {
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     this.retryTimer = null
     this.stopLiveness()
+    this.clearConnectTimer()
   }
 
-  private setState(state: ConnectionState, detail: { nodeId?: string; code?: number; reason?: string } = {}): void {
+  private setState(state: ConnectionState, detail: ConnectionDetail = {}): void {
     if (this._state === state && state !== ConnectionState.connecting) return
     this._state = state
-    for (const l of this.listeners.state) l(state, detail)
+    const full: ConnectionDetail = { url: this.nodes.url, ...detail }
+    for (const l of this.listeners.state) l(state, full)
   }
 }

@@ -1,6 +1,6 @@
 /** Everything of `@murmur/client` that is not an engine: every entry point exports it. */
 export { ClientCore, type ClientOptions, type ClientEvents } from './client.js'
-export { ConnectionState, type WebSocketConstructor, type WebSocketLike } from './connection.js'
+export { ConnectionState, type ConnectionDetail, type WebSocketConstructor, type WebSocketLike } from './connection.js'
 export { DocHandle, HandleStatus, type HandleEvents } from './handles/doc-handle.js'
 export type { LocalStore, LocalDoc, OutboxEntry } from './store/local-store.js'
 export { MemoryStore } from './store/memory-store.js'

@@ -57,8 +57,8 @@ export type FetchLike = (url: string, init: { method: string; headers: Record<st
 }>
 
 export interface DocVersionsOptions {
-  /** http(s)://host:port of the node. */
-  readonly baseUrl: string
+  /** http(s)://host:port of the node to ask, read at each request (the client may have moved). */
+  readonly baseUrl: string | (() => string)
   readonly engine: string
   readonly docId: string
   readonly token: () => Promise<string>
@@ -102,7 +102,8 @@ export class DocVersions {
   }
 
   private async call(method: string, path: string, body?: unknown): Promise<unknown> {
-    const { baseUrl, engine, docId } = this.options
+    const { engine, docId } = this.options
+    const baseUrl = typeof this.options.baseUrl === 'string' ? this.options.baseUrl : this.options.baseUrl()
     const url = `${baseUrl}/v1/docs/${encodeURIComponent(engine)}/${encodeURIComponent(docId)}/versions${path}`
     const token = await this.options.token()
     const headers: Record<string, string> = {}

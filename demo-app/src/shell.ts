@@ -1,5 +1,5 @@
 import { loadIdentity, type Identity } from './app/identity.js'
-import { chooseNodeUrl, chosenNodeUrl } from './app/nodes.js'
+import { chooseNodeUrl, chosenNodeUrl, nodeOrigin } from './app/nodes.js'
 import { currentRoute, newDocId, onRouteChange, openDoc, type Route } from './app/route.js'
 import { Session } from './app/session.js'
 import { DocList } from './views/doc-list.js'
@@ -144,7 +144,8 @@ export class Shell {
   /** Connect to another node: a new client for that URL, the same local data. */
   private switchNode(url: string): void {
     this.transition(async () => {
-      if (url === this.session.nodeUrl) return
+      // Where the client is now: it may have moved off the node it started on.
+      if (url === nodeOrigin(this.session.client.url)) return
       chooseNodeUrl(url)
       this.unmountPage()
       this.presence.bind(null)

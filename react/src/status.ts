@@ -68,6 +68,11 @@ export interface ConnectionInfo {
   readonly state: ConnectionState
   /** The node the client is connected to, while it is. */
   readonly nodeId: string | null
+  /**
+   * The sync URL of that node while connected; otherwise of the node the client tries next (given
+   * several `urls`, the client moves to another node when its node is unreachable).
+   */
+  readonly url: string
 }
 
 /** The client's connection: `unauthorized` means the server refused the token (see `MurmurProvider`'s `token`). */
@@ -78,8 +83,9 @@ export function useConnection(): ConnectionInfo {
   const snapshot = (): ConnectionInfo => {
     const state = client.state
     const nodeId = state === 'open' ? client.nodeId : null
-    if (last.current?.state === state && last.current.nodeId === nodeId) return last.current
-    last.current = { state, nodeId }
+    const url = client.url
+    if (last.current?.state === state && last.current.nodeId === nodeId && last.current.url === url) return last.current
+    last.current = { state, nodeId, url }
     return last.current
   }
   return useSyncExternalStore(subscribe, snapshot, snapshot)

@@ -8,7 +8,7 @@ import { cleanup, render, screen } from '@testing-library/react'
 import { afterEach, beforeAll, describe, expect, onTestFinished, test, vi } from 'vitest'
 import WebSocket from 'ws'
 import { createClient, MemoryStore, type ClientOptions, type MurmurClient, type WebSocketConstructor } from '../../client/dist/index.js'
-import { MurmurProvider, useAutomergeDoc, useAutomergeValue, usePresence, useSyncStatus, useTokenRefresh, useYjsDoc, useYjsValue } from '../../react/dist/index.js'
+import { MurmurProvider, useConnection, useAutomergeDoc, useAutomergeValue, usePresence, useSyncStatus, useTokenRefresh, useYjsDoc, useYjsValue } from '../../react/dist/index.js'
 import { AUTH_SECRET, token } from '../support/auth.js'
 import { startTestServer } from '../support/servers.js'
 import { until } from '../support/wait.js'
@@ -225,5 +225,24 @@ describe('React hooks', () => {
     vi.advanceTimersByTime(10 * 60_000)
     expect(refresh).toHaveBeenCalledTimes(3)
     await app.close()
+  })
+  test('useConnection shows the node the client is on, and the node it moves to when that one stops', async () => {
+    const first = await startTestServer({ nodeId: 'node-first' })
+    const second = await startTestServer({ nodeId: 'node-second' })
+    // Two single nodes stand for two nodes of a cluster: the client starts on either.
+    const app = client(first.url, { urls: [second.url], backoffInitialMs: 20, backoffMaxMs: 200 })
+    onTestFinished(() => app.close())
+    function Status(): ReactNode {
+      const { state, nodeId, url } = useConnection()
+      return createElement('p', null, `${state} ${nodeId ?? '-'} ${url}`)
+    }
+    mount(app, createElement(Status))
+    const urlOf = (s: { url: string }) => `${s.url.replace('http', 'ws')}/sync`
+    await until(() => app.state === 'open', (cb) => app.on('status', cb), 10_000, 'open')
+    const [on, other] = app.nodeId === 'node-first' ? [first, second] : [second, first]
+    await screen.findByText(`open ${app.nodeId} ${urlOf(on)}`)
+    await on.close()
+    const otherId = other === first ? 'node-first' : 'node-second'
+    await screen.findByText(`open ${otherId} ${urlOf(other)}`, undefined, { timeout: 10_000 })
   })
 })

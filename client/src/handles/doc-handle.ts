@@ -28,6 +28,12 @@ export type HandleStatus = (typeof HandleStatus)[keyof typeof HandleStatus]
 
 export { Origin } from './origin.js'
 
+/**
+ * After the replicas could not take a write in time (MUR_ERR_REPLICATION_TIMEOUT: one was down or
+ * unreachable), the outbox is sent again after this long, jittered up to twice it.
+ */
+export const REPLICA_RETRY_MS = 1000
+
 /** What a handle needs from its client: sending, ids, and the shared store. */
 export interface HandleHost {
   send(msg: Message): boolean
@@ -72,6 +78,7 @@ export class DocHandle {
   private closed = false
   private readonly postToTabs: ((update: Uint8Array) => void) | null
   private readonly offUpdate: () => void
+  private replicaRetry: ReturnType<typeof setTimeout> | null = null
   private readonly listeners: { [K in keyof HandleEvents]: Set<HandleEvents[K]> } = {
     status: new Set(),
     unsaved: new Set(),
@@ -274,6 +281,7 @@ export class DocHandle {
         return
       case MessageType.error:
         this.emit('error', { code: msg.code, message: msg.message })
+        if (msg.code === ErrorCode.REPLICATION_TIMEOUT && msg.updateId !== '') this.retryAfterReplicaTimeout()
         if (msg.code === ErrorCode.LOAD_FAILED || msg.code === ErrorCode.STORAGE_FAILED) {
           // The server could not serve the doc just now; open it again shortly.
           this.opened = false
@@ -302,6 +310,18 @@ export class DocHandle {
     for (const err of errors) this.host.log.error('murmur: could not apply a sync message', err)
     for (const payload of replies) this.host.send({ type: MessageType.sync, ref: this.ref, payload })
     this.updateStatus()
+  }
+
+  /**
+   * Send the outbox again a little later: the write that timed out is still in it, and the replica that
+   * did not answer may be back, or placement may have moved on from it. Duplicates are harmless.
+   */
+  private retryAfterReplicaTimeout(): void {
+    if (this.replicaRetry !== null) return
+    this.replicaRetry = setTimeout(() => {
+      this.replicaRetry = null
+      if (!this.closed && this.isOpenOnServer) this.resendOutbox()
+    }, REPLICA_RETRY_MS * (1 + Math.random()))
   }
 
   private onAwareness(payload: Uint8Array): void {
@@ -342,6 +362,7 @@ export class DocHandle {
     this.presence = null
     await this.writes.done()
     this.closed = true
+    if (this.replicaRetry !== null) clearTimeout(this.replicaRetry)
     if (this.opened) this.host.send({ type: MessageType.close, ref: this.ref })
     this.offUpdate()
     this.host.handleClosed(this)

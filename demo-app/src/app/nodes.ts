@@ -82,6 +82,23 @@ export async function fetchNodes(signal?: AbortSignal): Promise<ClusterNode[] | 
   }
 }
 
+/** The http(s) origin of a node URL (the SDK reports ws(s)://host:port/sync). */
+export function nodeOrigin(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.protocol === 'ws:') u.protocol = 'http:'
+    else if (u.protocol === 'wss:') u.protocol = 'https:'
+    return u.origin
+  } catch {
+    return url
+  }
+}
+
+/** The nodes a client may move to when its node is unreachable: every member that has not left. */
+export function failoverUrls(nodes: readonly ClusterNode[]): string[] {
+  return nodes.filter((n) => n.state !== 'left').map((n) => n.url)
+}
+
 /** The node this tab chose (kept per tab, so two tabs may sit on two nodes). */
 export function chosenNodeUrl(): string {
   return sessionStorage.getItem(CHOSEN_KEY) ?? location.origin

@@ -13,9 +13,11 @@ export interface OpenDoc {
 }
 
 /**
- * One connection to one node: the SDK client (IndexedDB store, one socket), the document list, and the
- * open document. Switching nodes closes this session and opens another; everything local stays in
- * IndexedDB, and whatever the old node had not acknowledged is re-sent to the new one.
+ * One client, started on the chosen node: the SDK client (IndexedDB store, one socket), the document
+ * list, and the open document. The client moves to another member by itself when its node is
+ * unreachable (the node menu hands it the members). Switching nodes by hand closes this session and opens
+ * another; everything local stays in IndexedDB, and whatever the old node had not acknowledged is re-sent
+ * to the new one.
  */
 export class Session {
   readonly client: MurmurClient

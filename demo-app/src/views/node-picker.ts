@@ -1,5 +1,5 @@
 import type { MurmurClient } from '@murmur/client'
-import { fetchNodes, type ClusterNode } from '../app/nodes.js'
+import { failoverUrls, fetchNodes, nodeOrigin, type ClusterNode } from '../app/nodes.js'
 import { Disposer, h, replaceChildren, type View } from './dom.js'
 
 const REFRESH_MS = 15_000
@@ -15,6 +15,8 @@ function hostOf(url: string): string {
 /**
  * Which node this tab syncs through, and a menu of the cluster's nodes to switch to. The list comes from
  * the node that served the page (`/v1/cluster`) and is refreshed now and then; a single node lists itself.
+ * The client gets the list too (`setUrls`): when its node is unreachable it moves to another member, and
+ * the menu follows it to the node it is on.
  */
 export class NodePicker implements View {
   readonly el: HTMLElement
@@ -23,6 +25,7 @@ export class NodePicker implements View {
   private current = location.origin
   /** The id the connected node gave in its welcome. */
   private connectedId: string | null = null
+  private client: MurmurClient | null = null
   private readonly binding = new Disposer()
   private readonly timer: ReturnType<typeof setInterval>
   private readonly abort = new AbortController()
@@ -44,15 +47,22 @@ export class NodePicker implements View {
     void this.refresh()
   }
 
-  /** Follow this client: its URL is the selected node, its welcome names the node. */
-  bind(client: MurmurClient, nodeUrl: string): void {
+  /**
+   * Follow this client, started on `chosenUrl`: the node it is on (or tries next) is the selected one,
+   * its welcome names the node.
+   */
+  bind(client: MurmurClient, chosenUrl: string): void {
     this.binding.dispose()
-    this.current = nodeUrl
+    this.client = client
+    if (this.nodes.length > 0) client.setUrls(failoverUrls(this.nodes))
     const show = (): void => {
+      this.current = nodeOrigin(client.url)
       this.connectedId = client.state === 'open' ? client.nodeId : null
       this.el.dataset.connectedNode = this.connectedId ?? ''
+      this.el.dataset.nodeUrl = this.current
       this.el.classList.toggle('is-connected', this.connectedId !== null)
-      this.el.title = this.connectedId !== null ? `Connected to node ${this.connectedId} (${hostOf(nodeUrl)})` : `Not connected to ${hostOf(nodeUrl)}`
+      const moved = this.current !== chosenUrl ? `; moved here from ${hostOf(chosenUrl)}, which was unreachable` : ''
+      this.el.title = this.connectedId !== null ? `Connected to node ${this.connectedId} (${hostOf(this.current)})${moved}` : `Not connected; trying ${hostOf(this.current)}`
       this.render()
     }
     this.binding.add(client.on('status', show))
@@ -65,6 +75,7 @@ export class NodePicker implements View {
     const nodes = await fetchNodes(this.abort.signal)
     if (this.abort.signal.aborted || nodes === null) return
     this.nodes = nodes
+    this.client?.setUrls(failoverUrls(nodes))
     this.render()
   }
 
@@ -85,5 +96,6 @@ export class NodePicker implements View {
     clearInterval(this.timer)
     this.abort.abort()
     this.binding.dispose()
+    this.client = null
   }
 }

@@ -153,6 +153,8 @@ interface World {
   schedule(run: NodeRun, at: number, fn: () => void): void
   send(from: NodeId, to: NodeId, msg: ReplicaMessage): void
   ack(write: AckedWrite): void
+  /** A W-of-N wait timed out. */
+  timedOut(write: AckedWrite): void
 }
 
 /** One run of a node's process: everything here is volatile and lost on a crash. */
@@ -220,7 +222,9 @@ class NodeRun {
       reqId = this.nextReqId++
       const id = reqId
       this.pending.set(id, { write, needed, acks: new Set() })
-      this.world.schedule(this, this.world.now() + REPLICATION_TIMEOUT_MS, () => this.pending.delete(id))
+      this.world.schedule(this, this.world.now() + REPLICATION_TIMEOUT_MS, () => {
+        if (this.pending.delete(id)) this.world.timedOut(write)
+      })
     }
     for (const r of replicas) {
       if (r === this.id) continue
@@ -377,6 +381,10 @@ export class ReplicaCluster {
   readonly counters: ReplicaCounters = { attempts: 0, writes: 0, viaNonReplica: 0, pushes: 0, hintsQueued: 0, hintsReplayed: 0, repairs: 0, aeRounds: 0, aeBytes: 0 }
   /** Every acknowledged write, per doc. */
   readonly acked = new Map<string, AckedWrite[]>()
+  /** Told of every acknowledged write as the coordinator acknowledges it (simulated clients listen). */
+  onAck: ((write: AckedWrite) => void) | null = null
+  /** Told of every W-of-N write whose wait timed out (the node answers MUR_ERR_REPLICATION_TIMEOUT). */
+  onTimeout: ((write: AckedWrite) => void) | null = null
   private readonly nodes = new Map<NodeId, ReplicaNode>()
   private readonly decommissioned = new Set<NodeId>()
   private readonly world: World
@@ -401,7 +409,9 @@ export class ReplicaCluster {
         let list = this.acked.get(w.key)
         if (list === undefined) this.acked.set(w.key, (list = []))
         list.push(w)
+        this.onAck?.(w)
       },
+      timedOut: (w) => this.onTimeout?.(w),
     }
   }
 
