@@ -8,11 +8,24 @@ import { peerHeaders } from './peer-auth.js'
 export interface PeerLinksOptions {
   readonly self: { readonly id: NodeId; readonly url: string }
   readonly secret: string
+  /** CA certificates trusted on outgoing wss:// links; null: the system's. */
+  readonly ca?: Buffer | null
   readonly log: Logger
   /** Unsent bytes on one link above which droppable messages (pushes) are dropped. */
   readonly maxQueueBytes: number
   readonly maxFrameBytes: number
   readonly pingIntervalMs: number
+}
+
+/** Error codes of a TLS handshake that failed on the certificate (Node's and OpenSSL's). */
+const TLS_ERROR = /CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|ERR_SSL/u
+
+interface DialState {
+  /** A refusal was logged since the link was last up: the backoff's retries stay quiet. */
+  warned: boolean
+  timer: NodeJS.Timeout | null
+  attempt: number
+  ws: WebSocket | null
 }
 
 interface Link {
@@ -30,7 +43,7 @@ interface Link {
 export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost: [NodeId]; message: [NodeId, PeerMessage] }> {
   private readonly links = new Map<NodeId, Set<Link>>()
   private readonly urls = new Map<NodeId, string>()
-  private readonly dialing = new Map<string, { timer: NodeJS.Timeout | null; attempt: number; ws: WebSocket | null }>()
+  private readonly dialing = new Map<string, DialState>()
   private readonly pingTimer: NodeJS.Timeout
   private closed = false
   /** Pushes dropped because a link's queue was full (a metric). */
@@ -92,7 +105,7 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
   /** Keep a link to `url` (a seed, or a member we learned of), redialling when it drops. */
   dial(url: string): void {
     if (this.closed || url === this.options.self.url || this.dialing.has(url)) return
-    this.dialing.set(url, { timer: null, attempt: 0, ws: null })
+    this.dialing.set(url, { warned: false, timer: null, attempt: 0, ws: null })
     this.connect(url)
   }
 
@@ -100,15 +113,36 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
     const state = this.dialing.get(url)
     if (state === undefined || this.closed) return
     const { id, url: selfUrl } = this.options.self
+    // A fresh token for every attempt: each is good for one handshake with the node at `url`.
+    peerHeaders(this.options.secret, { id, url: selfUrl }, url).then(
+      (headers) => {
+        if (this.dialing.get(url) === state && !this.closed) this.open(url, state, headers)
+      },
+      (err: unknown) => this.options.log.error({ err }, 'could not sign a peer link token'),
+    )
+  }
+
+  private open(url: string, state: DialState, headers: Record<string, string>): void {
+    const { id, url: selfUrl } = this.options.self
+    const ca = this.options.ca ?? null
     const ws = new WebSocket(`${url.replace(/\/$/u, '')}/peer`, {
-      headers: peerHeaders(this.options.secret, id, selfUrl),
+      headers,
       maxPayload: this.options.maxFrameBytes,
       perMessageDeflate: false,
+      ...(ca === null ? {} : { ca }),
+    })
+    ws.on('unexpected-response', (_req, res) => {
+      this.warnOnce(state, `peer link to ${url} refused with ${res.statusCode ?? 0} (check the cluster secret on both nodes; the refusing node logs why)`)
+      ws.terminate()
+    })
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (TLS_ERROR.test(err.code ?? '')) this.warnOnce(state, `peer link to ${url}: TLS failed (${err.code ?? ''}: ${err.message}); give --peer-ca the CA that signed its certificate`)
     })
     state.ws = ws
     const link: Link = { ws, outbound: true, peer: null, alive: true }
     ws.on('open', () => {
       state.attempt = 0
+      state.warned = false
       ws.send(encodePeerMessage({ type: PeerMessageType.hello, id, url: selfUrl }))
     })
     this.wire(link, (peer) => {
@@ -129,6 +163,12 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
       }, delay)
       state.timer.unref()
     })
+  }
+
+  private warnOnce(state: DialState, line: string): void {
+    if (state.warned) return
+    state.warned = true
+    this.options.log.warn(line)
   }
 
   /** Stop dialling `url` and close its link. */

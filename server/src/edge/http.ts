@@ -20,9 +20,14 @@ export interface HttpRoutes<C> {
  * limit, cross-origin access to the doc API, the auth hook of `/v1/` (it asks the node's authenticator),
  * and the other rows in order.
  */
-export async function createHttp(routes: readonly HttpRoutes<NodeContext>[], node: NodeContext): Promise<FastifyInstance> {
+export async function createHttp(
+  routes: readonly HttpRoutes<NodeContext>[],
+  node: NodeContext,
+  tls: { readonly cert: Buffer; readonly key: Buffer } | null = null,
+): Promise<FastifyInstance> {
   const { config } = node
   const http = Fastify({
+    ...(tls === null ? {} : { https: { cert: tls.cert, key: tls.key } }),
     loggerInstance: node.log,
     bodyLimit: config.maxFrameBytes,
     logController: new DebugRequestLog(),
