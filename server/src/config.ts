@@ -70,6 +70,8 @@ export interface ServerConfig {
   tlsKey: string | null
   /** PEM CA bundle that outgoing wss:// peer links verify other nodes' certificates with (default: the system's). */
   peerCa: string | null
+  /** Largest frame on a peer link: larger messages (a first sync of a long history) cross in pieces of this. */
+  peerFrameBytes: number
   /** The URL other nodes reach this one at (default ws://host:port). */
   advertiseUrl: string | null
   /** Replicas per doc (capped at the number of members). */
@@ -173,6 +175,7 @@ export function defaultConfig(): ServerConfig {
     tlsCert: null,
     tlsKey: null,
     peerCa: null,
+    peerFrameBytes: 1024 * 1024,
     advertiseUrl: null,
     replicationFactor: 3,
     antiEntropyMs: 5000,
@@ -249,6 +252,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'tlsCert', flag: 'tls-cert', env: 'MURMUR_TLS_CERT', kind: 'nullable-string', help: 'PEM certificate file: serve HTTPS/WSS (needs --tls-key)' },
   { key: 'tlsKey', flag: 'tls-key', env: 'MURMUR_TLS_KEY', kind: 'nullable-string', help: 'PEM private key file of --tls-cert' },
   { key: 'peerCa', flag: 'peer-ca', env: 'MURMUR_PEER_CA', kind: 'nullable-string', help: 'PEM CA bundle that wss:// peer links trust (default: the system CAs)' },
+  { key: 'peerFrameBytes', flag: 'peer-frame-bytes', env: 'MURMUR_PEER_FRAME_BYTES', kind: 'int', help: 'largest frame on a peer link; larger messages go in pieces' },
   { key: 'advertiseUrl', flag: 'advertise-url', env: 'MURMUR_ADVERTISE_URL', kind: 'nullable-string', help: 'URL other nodes reach this one at' },
   { key: 'replicationFactor', flag: 'replication-factor', env: 'MURMUR_REPLICATION_FACTOR', kind: 'int', help: 'replicas per doc' },
   { key: 'antiEntropyMs', flag: 'anti-entropy-ms', env: 'MURMUR_ANTI_ENTROPY_MS', kind: 'int', help: 'anti-entropy round interval' },
@@ -443,6 +447,7 @@ export function validateCluster(config: ServerConfig): void {
     if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new ConfigError(`--peers: "${p}" must be a ws:// or wss:// URL`)
   }
   if (config.replicationFactor < 1) throw new ConfigError('--replication-factor must be at least 1')
+  if (config.peerFrameBytes < 1024) throw new ConfigError('--peer-frame-bytes must be at least 1024')
   if ((config.tlsCert === null) !== (config.tlsKey === null)) {
     throw new ConfigError(config.tlsCert === null ? '--tls-key needs --tls-cert (the certificate it belongs to)' : '--tls-cert needs --tls-key (its private key)')
   }

@@ -71,6 +71,9 @@ export class Cluster {
       log,
       maxQueueBytes: 16 * 1024 * 1024,
       maxFrameBytes: config.maxFrameBytes,
+      peerFrameBytes: config.peerFrameBytes,
+      // A message in pieces holds at most a doc's state and then some (sync messages carry changes).
+      maxMessageBytes: Math.max(config.maxFrameBytes, 2 * config.maxDocBytes),
       pingIntervalMs: Math.max(1000, config.probeIntervalMs * 2),
     })
     this.peerServer = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
@@ -227,6 +230,7 @@ export class Cluster {
       })),
       antiEntropy: { ...this.antiEntropy.stats, bytesSent: this.aeBytesSent, indexReady: this.indexReady, docs: this.index.size },
       replication: { ...this.replication.stats, hintsPending: this.replication.hintCount, linkDrops: this.links.dropped },
+      chunks: { ...this.links.chunks, inProgress: this.links.chunkedInProgress },
       membership: { ...this.membership.counters, localHealth: this.membership.localHealth },
     }
   }

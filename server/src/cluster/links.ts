@@ -4,6 +4,7 @@ import { asNodeId, type NodeId } from '@murmur/shared'
 import type { Logger } from '../logger.js'
 import { decodePeerMessage, encodePeerMessage, PeerMessageType, type PeerMessage } from './peer-protocol.js'
 import { peerHeaders } from './peer-auth.js'
+import { DEFAULT_PEER_FRAME_BYTES, LinkQueue, Reassembly, type ChunkStats } from './chunks.js'
 
 export interface PeerLinksOptions {
   readonly self: { readonly id: NodeId; readonly url: string }
@@ -14,7 +15,16 @@ export interface PeerLinksOptions {
   /** Unsent bytes on one link above which droppable messages (pushes) are dropped. */
   readonly maxQueueBytes: number
   readonly maxFrameBytes: number
+  /** Largest frame sent on a link: larger messages cross in pieces of at most this (default 1 MiB). */
+  readonly peerFrameBytes?: number
+  /** Largest message a peer may send in pieces (its pieces together). */
+  readonly maxMessageBytes?: number
   readonly pingIntervalMs: number
+}
+
+/** Messages that skip a link's queue: membership and acks must not wait behind a long first sync. */
+function isUrgent(msg: PeerMessage): boolean {
+  return msg.type === PeerMessageType.swim || msg.type === PeerMessageType.docAck
 }
 
 /** Error codes of a TLS handshake that failed on the certificate (Node's and OpenSSL's). */
@@ -30,6 +40,8 @@ interface DialState {
 
 interface Link {
   readonly ws: WebSocket
+  readonly queue: LinkQueue
+  readonly assembly: Reassembly
   readonly outbound: boolean
   peer: NodeId | null
   alive: boolean
@@ -48,8 +60,12 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
   private closed = false
   /** Pushes dropped because a link's queue was full (a metric). */
   dropped = 0
-  /** Frames and bytes sent, by message type (what replication costs on the wire). */
-  readonly sent = { frames: [] as number[], bytes: [] as number[] }
+  /** Frames and bytes sent, by message type (what replication costs on the wire; pieces count as `chunk`). */
+  readonly sent = { frames: [] as number[], bytes: [] as number[], largest: 0 }
+  /** The largest frame received on any link. */
+  largestReceived = 0
+  /** Messages sent in pieces, and the pieces (the metrics of bounded first syncs). */
+  readonly chunks: ChunkStats = { chunks: 0, bytes: 0, messages: 0 }
 
   constructor(private readonly options: PeerLinksOptions) {
     super()
@@ -71,10 +87,17 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
     const out: Record<string, number> = {}
     for (const [peer, set] of this.links) {
       let n = 0
-      for (const l of set) n += l.ws.bufferedAmount
+      for (const l of set) n += backlog(l)
       out[peer] = n
     }
     return out
+  }
+
+  /** Messages crossing some link in pieces now, sent or being received. */
+  get chunkedInProgress(): number {
+    let n = 0
+    for (const set of this.links.values()) for (const l of set) n += l.queue.inProgress + (l.assembly.inProgress ? 1 : 0)
+    return n
   }
 
   connectedPeers(): NodeId[] {
@@ -89,16 +112,20 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
     const set = this.links.get(peer)
     if (set === undefined) return false
     let best: Link | null = null
-    for (const l of set) if (l.ws.readyState === WebSocket.OPEN && (best === null || l.ws.bufferedAmount < best.ws.bufferedAmount)) best = l
+    for (const l of set) if (l.ws.readyState === WebSocket.OPEN && (best === null || backlog(l) < backlog(best))) best = l
     if (best === null) return false
-    if (droppable && best.ws.bufferedAmount > this.options.maxQueueBytes) {
+    if (droppable && backlog(best) > this.options.maxQueueBytes) {
       this.dropped++
       return false
     }
-    const frame = encodePeerMessage(msg)
-    this.sent.frames[msg.type] = (this.sent.frames[msg.type] ?? 0) + 1
-    this.sent.bytes[msg.type] = (this.sent.bytes[msg.type] ?? 0) + frame.length
-    best.ws.send(frame)
+    const frames = best.queue.split(encodePeerMessage(msg))
+    const type = frames.length > 1 ? PeerMessageType.chunk : msg.type
+    for (const f of frames) {
+      this.sent.frames[type] = (this.sent.frames[type] ?? 0) + 1
+      this.sent.bytes[type] = (this.sent.bytes[type] ?? 0) + f.length
+      if (f.length > this.sent.largest) this.sent.largest = f.length
+    }
+    best.queue.send(frames, isUrgent(msg))
     return true
   }
 
@@ -139,7 +166,7 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
       if (TLS_ERROR.test(err.code ?? '')) this.warnOnce(state, `peer link to ${url}: TLS failed (${err.code ?? ''}: ${err.message}); give --peer-ca the CA that signed its certificate`)
     })
     state.ws = ws
-    const link: Link = { ws, outbound: true, peer: null, alive: true }
+    const link = this.newLink(ws, true)
     ws.on('open', () => {
       state.attempt = 0
       state.warned = false
@@ -186,7 +213,7 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
       ws.close(1001, 'node shutting down')
       return
     }
-    const link: Link = { ws, outbound: false, peer: null, alive: true }
+    const link = this.newLink(ws, false)
     // The hello must name the node the credentials were signed for.
     this.wire(link, (id) => {
       if (id === peer.id) return true
@@ -194,6 +221,13 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
       return false
     })
     ws.send(encodePeerMessage({ type: PeerMessageType.hello, id: this.options.self.id, url: this.options.self.url }))
+  }
+
+  private newLink(ws: WebSocket, outbound: boolean): Link {
+    const frameBytes = this.options.peerFrameBytes ?? DEFAULT_PEER_FRAME_BYTES
+    const queue = new LinkQueue(ws, frameBytes, this.chunks)
+    const assembly = new Reassembly(this.options.maxMessageBytes ?? this.options.maxFrameBytes)
+    return { ws, queue, assembly, outbound, peer: null, alive: true }
   }
 
   private wire(link: Link, onHello: (peer: NodeId) => boolean): void {
@@ -207,7 +241,15 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
       let msg: PeerMessage
       try {
         const frame = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data
+        if (frame.length > this.largestReceived) this.largestReceived = frame.length
         msg = decodePeerMessage(frame)
+        if (msg.type === PeerMessageType.chunk) {
+          if (link.peer === null) throw new Error('a piece before the hello')
+          const whole = link.assembly.add(msg)
+          if (whole === null) return
+          msg = decodePeerMessage(whole)
+          if (msg.type === PeerMessageType.chunk) throw new Error('a piece inside a piece')
+        }
       } catch (err) {
         this.options.log.warn({ err }, 'malformed message on a peer link; closing it')
         ws.close(4400, 'malformed peer message')
@@ -232,6 +274,7 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
       this.emit('message', link.peer, msg)
     })
     ws.on('close', () => {
+      link.queue.clear()
       const peer = link.peer
       if (peer === null) return
       const set = this.links.get(peer)
@@ -271,4 +314,9 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
     for (const url of [...this.dialing.keys()]) this.forget(url)
     for (const set of this.links.values()) for (const l of set) l.ws.close(1001, 'node shutting down')
   }
+}
+
+/** What a link holds that is not on the wire yet: its socket's buffer and its queue. */
+function backlog(link: Link): number {
+  return link.ws.bufferedAmount + link.queue.bytes
 }
