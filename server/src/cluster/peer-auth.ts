@@ -1,4 +1,5 @@
 import { createHash, createSecretKey, randomUUID, type KeyObject } from 'node:crypto'
+import { hostname } from 'node:os'
 import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose'
 
 /** Header of a `/peer` upgrade request that carries the link token. */
@@ -63,7 +64,10 @@ export async function peerHeaders(secret: string, from: PeerSender, audience: st
 /** Why a link request was refused, for the 401's log line. */
 export type PeerRefusal = 'no token' | 'malformed token' | 'bad signature' | 'expired token' | 'token not yet valid' | 'wrong audience' | 'replayed token' | 'incomplete claims'
 
-export type PeerCheck = { readonly ok: true; readonly id: string; readonly url: string } | { readonly ok: false; readonly reason: PeerRefusal; readonly issuer: string | null }
+export type PeerCheck =
+  | { readonly ok: true; readonly id: string; readonly url: string }
+  /** `audience`: whom the token was for, when its signature verified (a seed naming this node otherwise). */
+  | { readonly ok: false; readonly reason: PeerRefusal; readonly issuer: string | null; readonly audience?: string }
 
 /** Token ids seen, kept until their token expires. */
 class SeenTokens {
@@ -147,7 +151,7 @@ export class PeerTokenVerifier {
       } catch (err) {
         lastReason = refusalOf(err)
         // Only a signature that does not verify may verify with the other secret.
-        if (lastReason !== 'bad signature') return { ok: false, reason: lastReason, issuer: issuerOf(token) }
+        if (lastReason !== 'bad signature') return { ok: false, reason: lastReason, ...claimsOf(token) }
       }
     }
     return { ok: false, reason: lastReason, issuer: null }
@@ -165,13 +169,14 @@ function refusalOf(err: unknown): PeerRefusal {
   return 'malformed token'
 }
 
-/** The `iss` of a token whose signature verified but whose claims did not (for the log line). */
-function issuerOf(token: string): string | null {
+/** The `iss` and `aud` of a token whose signature verified but whose claims did not (for the log line). */
+function claimsOf(token: string): { issuer: string | null; audience?: string } {
   try {
-    const body = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown }
-    return typeof body.iss === 'string' ? body.iss.slice(0, 128) : null
+    const body = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown; aud?: unknown }
+    const issuer = typeof body.iss === 'string' ? body.iss.slice(0, 128) : null
+    return typeof body.aud === 'string' ? { issuer, audience: body.aud.slice(0, 256) } : { issuer }
   } catch {
-    return null
+    return { issuer: null }
   }
 }
 
@@ -181,7 +186,7 @@ function issuerOf(token: string): string | null {
  * any address it is reached at.
  */
 export function nodeAudiences(node: { id: string; url: string }, listen: { scheme: 'ws' | 'wss'; host: string; port: number }, addresses: readonly string[]): string[] {
-  const hosts = listen.host === '0.0.0.0' || listen.host === '::' ? ['localhost', ...addresses] : [listen.host]
+  const hosts = listen.host === '0.0.0.0' || listen.host === '::' ? ['localhost', hostname(), ...addresses] : [listen.host]
   const names = new Set([node.id, normalizePeerUrl(node.url)])
   for (const h of hosts) names.add(normalizePeerUrl(`${listen.scheme}://${h.includes(':') ? `[${h}]` : h}:${listen.port}`))
   return [...names]

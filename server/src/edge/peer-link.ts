@@ -15,7 +15,8 @@ export function servePeerLink(upgrade: RawUpgrade, node: NodeContext): void {
   node.auth.authenticatePeer(upgrade.req.headers, cluster.audiences).then(
     (check) => {
       if (!check.ok) {
-        node.log.warn({ reason: check.reason, issuer: check.issuer, remote: upgrade.req.socket.remoteAddress }, `peer link refused: ${check.reason}`)
+        const hint = check.reason === 'wrong audience' ? ` (the token is for ${check.audience ?? '?'}; this node answers to ${cluster.audiences.join(', ')}: name it by its --advertise-url in --peers)` : ''
+        node.log.warn({ reason: check.reason, issuer: check.issuer, remote: upgrade.req.socket.remoteAddress }, `peer link refused: ${check.reason}${hint}`)
         upgrade.reject(401)
         return
       }
