@@ -448,6 +448,7 @@ export function validateCluster(config: ServerConfig): void {
   }
   if (config.replicationFactor < 1) throw new ConfigError('--replication-factor must be at least 1')
   if (config.peerFrameBytes < 1024) throw new ConfigError('--peer-frame-bytes must be at least 1024')
+  if (config.peerFrameBytes > config.maxFrameBytes) throw new ConfigError('--peer-frame-bytes may not exceed --max-frame-bytes (the largest frame a node accepts)')
   if ((config.tlsCert === null) !== (config.tlsKey === null)) {
     throw new ConfigError(config.tlsCert === null ? '--tls-key needs --tls-cert (the certificate it belongs to)' : '--tls-cert needs --tls-key (its private key)')
   }

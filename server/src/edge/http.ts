@@ -26,13 +26,15 @@ export async function createHttp(
   tls: { readonly cert: Buffer; readonly key: Buffer } | null = null,
 ): Promise<FastifyInstance> {
   const { config } = node
+  const edge = edgeServerOptions(config)
   const http = Fastify({
-    ...(tls === null ? {} : { https: { cert: tls.cert, key: tls.key } }),
     loggerInstance: node.log,
     bodyLimit: config.maxFrameBytes,
     logController: new DebugRequestLog(),
     routerOptions: { maxParamLength: MAX_URL_PARAM_LENGTH },
-    ...edgeServerOptions(config),
+    ...edge,
+    // With a certificate the node serves HTTPS (and WSS) on its port; the edge's timeouts apply the same.
+    ...(tls === null ? {} : { https: { ...edge.http, cert: tls.cert, key: tls.key } }),
   })
   countUpgradeTimeouts(http, (limit) => node.metrics.limitHit(limit))
   registerErrorHandler(http, (code) => node.metrics.error(code))
