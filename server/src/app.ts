@@ -18,6 +18,8 @@ import type { Storage } from './storage/storage.js'
 import type { SyncContext } from './sync/context.js'
 import { createWebhooks } from './webhooks/setup.js'
 import { UpgradeServer } from './ws/upgrades.js'
+import { readNodeTls } from './edge/tls.js'
+import { networkInterfaces } from 'node:os'
 
 export interface MurmurServer {
   /** http://host:port of this node. */
@@ -60,6 +62,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   // Before anything is opened: a node that does not know how clients authenticate does not start.
   validateSecurity(config)
   validateBackups(config)
+  const tls = readNodeTls(config)
   const auth = new Auth({
     anonymous: config.anonymous,
     secret: config.authSecret,
@@ -72,6 +75,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     issuer: config.authIssuer,
     audience: config.authAudience,
     clusterSecret: config.clusterSecret,
+    clusterSecretPrevious: config.clusterSecretPrevious,
   })
   const log = deps.logger ?? createLogger(config.logLevel)
   // One owner per store: taken before the store is opened, refused with the holder's name otherwise.
@@ -141,7 +145,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     storageFailure: () => storageFailure,
   }
 
-  const http = await createHttp(httpRoutes, node)
+  const http = await createHttp(httpRoutes, node, tls.serve)
   const upgrades = new UpgradeServer(upgradeRoutesOf(config.hocuspocusPath), node, {
     limits: {
       maxBufferedBytes: config.maxBufferedBytes,
@@ -181,10 +185,13 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host
   // Without a configured id a node is named by where it listens, which is unique on one machine.
   sync.nodeId = config.nodeId ?? `${hostForUrl}:${port}`
-  selfUrl = config.advertiseUrl ?? `ws://${hostForUrl}:${port}`
+  const scheme = tls.serve === null ? 'ws' : 'wss'
+  selfUrl = config.advertiseUrl ?? `${scheme}://${hostForUrl}:${port}`
   if (config.peers.length > 0 || config.clusterSecret !== null) {
-    const { Cluster } = await import('./cluster/cluster.js')
-    cluster = new Cluster(config, { id: sync.nodeId, url: selfUrl }, registry, storage, log)
+    const [{ Cluster }, { nodeAudiences }] = await Promise.all([import('./cluster/cluster.js'), import('./cluster/peer-auth.js')])
+    const self = { id: sync.nodeId, url: selfUrl }
+    const audiences = nodeAudiences(self, { scheme, host: config.host, port }, localAddresses())
+    cluster = new Cluster(config, { ...self, audiences }, registry, storage, log, tls.peerCa)
     const replicated = cluster.versions
     versions.on('stored', (key, version) => replicated.stored(key, version))
     versions.on('removed', (key, id) => replicated.removed(key, id))
@@ -196,7 +203,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
 
   let closing: Promise<void> | null = null
   return {
-    url: `http://${hostForUrl}:${port}`,
+    url: `${tls.serve === null ? 'http' : 'https'}://${hostForUrl}:${port}`,
     port,
     config,
     registry,
@@ -236,6 +243,11 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
       return closing
     },
   }
+}
+
+/** Every IP address of this machine (a node listening on all of them answers to each). */
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address))
 }
 
 /** The schedule of `--backup-interval-ms`: every backup logged and counted in the metrics. */

@@ -92,10 +92,11 @@ async function main(argv: string[]): Promise<number> {
     return fail(err, debug)
   }
   const url = server.url
-  setTracedNode(config.nodeId ?? url.replace('http://', ''))
+  const hostPort = url.replace(/^https?:\/\//u, '')
+  setTracedNode(config.nodeId ?? hostPort)
   process.stdout.write(
     banner({
-      nodeId: config.nodeId ?? url.replace('http://', ''),
+      nodeId: config.nodeId ?? hostPort,
       url,
       storage: server.storage.description,
       auth: server.auth.description,

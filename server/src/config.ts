@@ -60,8 +60,18 @@ export interface ServerConfig {
   nodeId: string | null
   /** Seed nodes to join, as ws(s)://host:port URLs; empty = a single node. */
   peers: string[]
-  /** Shared secret that authenticates /peer links; required with peers. */
+  /** Shared secret that signs the tokens of /peer links; required with peers. */
   clusterSecret: string | null
+  /** The secret before a rotation: link tokens signed with it are still accepted (never used to sign). */
+  clusterSecretPrevious: string | null
+  /** PEM certificate (chain) file: the node serves HTTPS and WSS on its port. Needs `tlsKey`. */
+  tlsCert: string | null
+  /** PEM private key file of `tlsCert`. */
+  tlsKey: string | null
+  /** PEM CA bundle that outgoing wss:// peer links verify other nodes' certificates with (default: the system's). */
+  peerCa: string | null
+  /** Largest frame on a peer link: larger messages (a first sync of a long history) cross in pieces of this. */
+  peerFrameBytes: number
   /** The URL other nodes reach this one at (default ws://host:port). */
   advertiseUrl: string | null
   /** Replicas per doc (capped at the number of members). */
@@ -161,6 +171,11 @@ export function defaultConfig(): ServerConfig {
     nodeId: null,
     peers: [],
     clusterSecret: null,
+    clusterSecretPrevious: null,
+    tlsCert: null,
+    tlsKey: null,
+    peerCa: null,
+    peerFrameBytes: 1024 * 1024,
     advertiseUrl: null,
     replicationFactor: 3,
     antiEntropyMs: 5000,
@@ -232,7 +247,12 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'logLevel', flag: 'log-level', env: 'MURMUR_LOG_LEVEL', kind: 'string', help: 'fatal | error | warn | info | debug | silent' },
   { key: 'nodeId', flag: 'node-id', env: 'MURMUR_NODE_ID', kind: 'nullable-string', help: 'this node’s id in a cluster' },
   { key: 'peers', flag: 'peers', env: 'MURMUR_PEERS', kind: 'list', help: 'seed nodes, comma-separated ws://host:port' },
-  { key: 'clusterSecret', flag: 'cluster-secret', env: 'MURMUR_CLUSTER_SECRET', kind: 'nullable-string', help: 'secret shared by the nodes' },
+  { key: 'clusterSecret', flag: 'cluster-secret', env: 'MURMUR_CLUSTER_SECRET', kind: 'nullable-string', help: 'secret shared by the nodes (signs peer link tokens)' },
+  { key: 'clusterSecretPrevious', flag: 'cluster-secret-previous', env: 'MURMUR_CLUSTER_SECRET_PREVIOUS', kind: 'nullable-string', help: 'the secret being rotated out: still accepted, never used to sign' },
+  { key: 'tlsCert', flag: 'tls-cert', env: 'MURMUR_TLS_CERT', kind: 'nullable-string', help: 'PEM certificate file: serve HTTPS/WSS (needs --tls-key)' },
+  { key: 'tlsKey', flag: 'tls-key', env: 'MURMUR_TLS_KEY', kind: 'nullable-string', help: 'PEM private key file of --tls-cert' },
+  { key: 'peerCa', flag: 'peer-ca', env: 'MURMUR_PEER_CA', kind: 'nullable-string', help: 'PEM CA bundle that wss:// peer links trust (default: the system CAs)' },
+  { key: 'peerFrameBytes', flag: 'peer-frame-bytes', env: 'MURMUR_PEER_FRAME_BYTES', kind: 'int', help: 'largest frame on a peer link; larger messages go in pieces' },
   { key: 'advertiseUrl', flag: 'advertise-url', env: 'MURMUR_ADVERTISE_URL', kind: 'nullable-string', help: 'URL other nodes reach this one at' },
   { key: 'replicationFactor', flag: 'replication-factor', env: 'MURMUR_REPLICATION_FACTOR', kind: 'int', help: 'replicas per doc' },
   { key: 'antiEntropyMs', flag: 'anti-entropy-ms', env: 'MURMUR_ANTI_ENTROPY_MS', kind: 'int', help: 'anti-entropy round interval' },
@@ -412,7 +432,7 @@ export function validateHocuspocusPath(p: string): void {
   if (clash !== undefined) throw new ConfigError(`--hocuspocus-path may not be under ${clash}, which another endpoint serves`)
 }
 
-/** A cluster needs a secret, and seeds must be ws(s) URLs. */
+/** A cluster needs a secret, seeds must be ws(s) URLs, TLS needs both its certificate and its key. */
 export function validateCluster(config: ServerConfig): void {
   if (config.peers.length > 0 && (config.clusterSecret === null || config.clusterSecret === '')) {
     throw new ConfigError('--peers needs --cluster-secret (the same on every node)')
@@ -427,4 +447,12 @@ export function validateCluster(config: ServerConfig): void {
     if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new ConfigError(`--peers: "${p}" must be a ws:// or wss:// URL`)
   }
   if (config.replicationFactor < 1) throw new ConfigError('--replication-factor must be at least 1')
+  if (config.peerFrameBytes < 1024) throw new ConfigError('--peer-frame-bytes must be at least 1024')
+  if (config.peerFrameBytes > config.maxFrameBytes) throw new ConfigError('--peer-frame-bytes may not exceed --max-frame-bytes (the largest frame a node accepts)')
+  if ((config.tlsCert === null) !== (config.tlsKey === null)) {
+    throw new ConfigError(config.tlsCert === null ? '--tls-key needs --tls-cert (the certificate it belongs to)' : '--tls-cert needs --tls-key (its private key)')
+  }
+  if (config.clusterSecretPrevious !== null && (config.clusterSecret === null || config.clusterSecret === '')) {
+    throw new ConfigError('--cluster-secret-previous needs --cluster-secret (the new secret, which signs)')
+  }
 }

@@ -76,9 +76,10 @@ describe('cluster: any node serves any doc', () => {
     expect(h.unsavedCount).toBe(1)
   })
 
-  it('/peer refuses links without a valid signature from the cluster secret', async () => {
+  it('/peer refuses links without a valid token signed with the cluster secret', async () => {
     const [node] = await startCluster(1)
-    const url = node.url.replace(/^http/u, 'ws') + '/peer'
+    const self = node.url.replace(/^http/u, 'ws')
+    const url = self + '/peer'
     const attempt = (headers: Record<string, string>) =>
       new Promise<number>((resolve) => {
         const ws = new WebSocket(url, { headers })
@@ -90,10 +91,10 @@ describe('cluster: any node serves any doc', () => {
         ws.on('error', () => undefined)
       })
     expect(await attempt({})).toBe(401)
-    expect(await attempt(peerHeaders('wrong-secret', 'intruder', 'ws://127.0.0.1:1'))).toBe(401)
-    const stale = peerHeaders(SECRET, 'old', 'ws://127.0.0.1:1', Date.now() - 60 * 60_000)
+    expect(await attempt(await peerHeaders('wrong-secret', { id: 'intruder', url: 'ws://127.0.0.1:1' }, self))).toBe(401)
+    const stale = await peerHeaders(SECRET, { id: 'old', url: 'ws://127.0.0.1:1' }, self, Date.now() - 60 * 60_000)
     expect(await attempt(stale)).toBe(401)
-    expect(await attempt(peerHeaders(SECRET, 'friend', 'ws://127.0.0.1:1'))).toBe(101)
+    expect(await attempt(await peerHeaders(SECRET, { id: 'friend', url: 'ws://127.0.0.1:1' }, self))).toBe(101)
   })
 
   it('a doc deleted through the HTTP API on one node is a tombstone on every node', async () => {

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { ErrorCode, MurmurError, type EngineName } from '@murmur/shared'
-import { verifyPeer } from '../cluster/peer-auth.js'
+import { PeerTokenVerifier, type PeerCheck } from '../cluster/peer-auth.js'
 import type { Authenticator, Identity, PeerIdentity } from './authenticator.js'
 import { Access, accessFor, adminFromPayload, allows, rulesFromPayload, type AccessNeed } from './claims.js'
 import { Revocations } from './revocations.js'
@@ -20,8 +20,10 @@ export const ANONYMOUS: Identity = Object.freeze({
 export interface AuthOptions extends TokenKeySources {
   /** Clients without a token get `ANONYMOUS`. Only ever on when the operator asks for it. */
   readonly anonymous: boolean
-  /** The secret peer nodes sign their link requests with; null (or absent): no node may link. */
+  /** The secret peer nodes sign their link tokens with; null (or absent): no node may link. */
   readonly clusterSecret?: string | null
+  /** The secret before a rotation: link tokens signed with it are accepted too until it is removed. */
+  readonly clusterSecretPrevious?: string | null
   /** Path of the revocation list (`Revocations`); null (or absent): nothing is revoked. */
   readonly revocationsFile?: string | null
   /** Hears why a changed revocation list could not be read (the previous one stays). */
@@ -34,14 +36,16 @@ export { principalOf } from './authenticator.js'
 
 /**
  * The node's `Authenticator`: client tokens are JWTs (`jose`), rights per doc come from their
- * `murmur.docs` claim, peer nodes sign their link requests with the cluster secret.
+ * `murmur.docs` claim, peer nodes sign short-lived link tokens with the cluster secret.
  */
 export class Auth implements Authenticator {
   private readonly verifier: TokenVerifier
   private readonly revocations: Revocations | null
+  private readonly peers: PeerTokenVerifier
 
   constructor(private readonly options: AuthOptions) {
     this.verifier = new TokenVerifier(options)
+    this.peers = new PeerTokenVerifier([options.clusterSecret ?? '', options.clusterSecretPrevious ?? ''])
     const file = options.revocationsFile ?? null
     this.revocations = file === null || file === '' ? null : new Revocations(file, options.onRevocationsError ?? (() => undefined))
     if (!this.verifier.configured && !options.anonymous) {
@@ -114,9 +118,14 @@ export class Auth implements Authenticator {
     }
   }
 
-  authenticatePeer(headers: IncomingHttpHeaders): PeerIdentity | null {
-    const secret = this.options.clusterSecret ?? null
-    return secret === null ? null : verifyPeer(secret, headers)
+  async authenticatePeer(headers: IncomingHttpHeaders, audiences: readonly string[]): Promise<PeerCheck> {
+    if (!this.peers.configured) return { ok: false, reason: 'no token', issuer: null }
+    return this.peers.verify(headers, audiences)
+  }
+
+  /** Link token ids remembered against replays now (each is dropped once its token expired). */
+  get peerTokensRemembered(): number {
+    return this.peers.remembered
   }
 }
 

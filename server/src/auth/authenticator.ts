@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { EngineName } from '@murmur/shared'
+import type { PeerCheck } from '../cluster/peer-auth.js'
 import type { AccessNeed, DocRule } from './claims.js'
 
 /** Who is on the other end of a connection or request, and what they may do. */
@@ -21,7 +22,7 @@ export function principalOf(identity: Identity | null | undefined): string {
   return identity?.subject ?? 'anonymous'
 }
 
-/** Another node of the cluster, as its signed link request names it. */
+/** Another node of the cluster, as its link token names it. */
 export interface PeerIdentity {
   readonly id: string
   readonly url: string
@@ -43,6 +44,9 @@ export interface Authenticator {
    * list changed). Returns the cancel function.
    */
   watchRevocation(identity: Identity, onRevoked: () => void): () => void
-  /** A node opening a peer link, from the signed headers of its upgrade request; null when it may not. */
-  authenticatePeer(headers: IncomingHttpHeaders): PeerIdentity | null
+  /**
+   * A node opening a peer link, from the link token of its upgrade request, which must be addressed to
+   * one of `audiences` (this node's id and URLs); otherwise the reason it may not link.
+   */
+  authenticatePeer(headers: IncomingHttpHeaders, audiences: readonly string[]): Promise<PeerCheck>
 }

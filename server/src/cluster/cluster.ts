@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js'
 import type { DocKey, Storage } from '../storage/storage.js'
 import { AntiEntropy } from './anti-entropy.js'
 import { PeerLinks } from './links.js'
+import { normalizePeerUrl } from './peer-auth.js'
 import { Membership, DEFAULT_MEMBERSHIP_OPTIONS } from './membership.js'
 import { MemberState, type MemberInfo, type MembershipOptions } from './membership-api.js'
 import { PeerMessageType, encodePeerMessage, type PeerMessage } from './peer-protocol.js'
@@ -47,22 +48,32 @@ export class Cluster {
   private readonly peerServer: WebSocketServer
   private indexReady = false
 
+  /** The names link tokens addressed to this node may carry as their audience (`nodeAudiences`). */
+  readonly audiences: readonly string[]
+
   constructor(
     private readonly config: ServerConfig,
-    self: { id: string; url: string },
+    self: { id: string; url: string; audiences?: readonly string[] },
     private readonly registry: DocRegistry,
     private readonly storage: Storage,
     private readonly log: Logger,
+    /** CA certificates that outgoing wss:// links trust (`--peer-ca`); null: the system's. */
+    peerCa: Buffer | null = null,
   ) {
     this.self = asNodeId(self.id)
     this.url = self.url
+    this.audiences = self.audiences ?? [self.id, normalizePeerUrl(self.url)]
     const secret = config.clusterSecret ?? ''
     this.links = new PeerLinks({
       self: { id: this.self, url: this.url },
       secret,
+      ca: peerCa,
       log,
       maxQueueBytes: 16 * 1024 * 1024,
       maxFrameBytes: config.maxFrameBytes,
+      peerFrameBytes: config.peerFrameBytes,
+      // A message in pieces holds at most a doc's state and then some (sync messages carry changes).
+      maxMessageBytes: Math.max(config.maxFrameBytes, 2 * config.maxDocBytes),
       pingIntervalMs: Math.max(1000, config.probeIntervalMs * 2),
     })
     this.peerServer = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
@@ -219,6 +230,7 @@ export class Cluster {
       })),
       antiEntropy: { ...this.antiEntropy.stats, bytesSent: this.aeBytesSent, indexReady: this.indexReady, docs: this.index.size },
       replication: { ...this.replication.stats, hintsPending: this.replication.hintCount, linkDrops: this.links.dropped },
+      chunks: { ...this.links.chunks, inProgress: this.links.chunkedInProgress },
       membership: { ...this.membership.counters, localHealth: this.membership.localHealth },
     }
   }

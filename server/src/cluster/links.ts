@@ -4,19 +4,44 @@ import { asNodeId, type NodeId } from '@murmur/shared'
 import type { Logger } from '../logger.js'
 import { decodePeerMessage, encodePeerMessage, PeerMessageType, type PeerMessage } from './peer-protocol.js'
 import { peerHeaders } from './peer-auth.js'
+import { DEFAULT_PEER_FRAME_BYTES, LinkQueue, Reassembly, type ChunkStats } from './chunks.js'
 
 export interface PeerLinksOptions {
   readonly self: { readonly id: NodeId; readonly url: string }
   readonly secret: string
+  /** CA certificates trusted on outgoing wss:// links; null: the system's. */
+  readonly ca?: Buffer | null
   readonly log: Logger
   /** Unsent bytes on one link above which droppable messages (pushes) are dropped. */
   readonly maxQueueBytes: number
   readonly maxFrameBytes: number
+  /** Largest frame sent on a link: larger messages cross in pieces of at most this (default 1 MiB). */
+  readonly peerFrameBytes?: number
+  /** Largest message a peer may send in pieces (its pieces together). */
+  readonly maxMessageBytes?: number
   readonly pingIntervalMs: number
+}
+
+/** Messages that skip a link's queue: membership and acks must not wait behind a long first sync. */
+function isUrgent(msg: PeerMessage): boolean {
+  return msg.type === PeerMessageType.swim || msg.type === PeerMessageType.docAck
+}
+
+/** Error codes of a TLS handshake that failed on the certificate (Node's and OpenSSL's). */
+const TLS_ERROR = /CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|ERR_SSL/u
+
+interface DialState {
+  /** A refusal was logged since the link was last up: the backoff's retries stay quiet. */
+  warned: boolean
+  timer: NodeJS.Timeout | null
+  attempt: number
+  ws: WebSocket | null
 }
 
 interface Link {
   readonly ws: WebSocket
+  readonly queue: LinkQueue
+  readonly assembly: Reassembly
   readonly outbound: boolean
   peer: NodeId | null
   alive: boolean
@@ -30,13 +55,17 @@ interface Link {
 export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost: [NodeId]; message: [NodeId, PeerMessage] }> {
   private readonly links = new Map<NodeId, Set<Link>>()
   private readonly urls = new Map<NodeId, string>()
-  private readonly dialing = new Map<string, { timer: NodeJS.Timeout | null; attempt: number; ws: WebSocket | null }>()
+  private readonly dialing = new Map<string, DialState>()
   private readonly pingTimer: NodeJS.Timeout
   private closed = false
   /** Pushes dropped because a link's queue was full (a metric). */
   dropped = 0
-  /** Frames and bytes sent, by message type (what replication costs on the wire). */
-  readonly sent = { frames: [] as number[], bytes: [] as number[] }
+  /** Frames and bytes sent, by message type (what replication costs on the wire; pieces count as `chunk`). */
+  readonly sent = { frames: [] as number[], bytes: [] as number[], largest: 0 }
+  /** The largest frame received on any link. */
+  largestReceived = 0
+  /** Messages sent in pieces, and the pieces (the metrics of bounded first syncs). */
+  readonly chunks: ChunkStats = { chunks: 0, bytes: 0, messages: 0 }
 
   constructor(private readonly options: PeerLinksOptions) {
     super()
@@ -58,10 +87,17 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
     const out: Record<string, number> = {}
     for (const [peer, set] of this.links) {
       let n = 0
-      for (const l of set) n += l.ws.bufferedAmount
+      for (const l of set) n += backlog(l)
       out[peer] = n
     }
     return out
+  }
+
+  /** Messages crossing some link in pieces now, sent or being received. */
+  get chunkedInProgress(): number {
+    let n = 0
+    for (const set of this.links.values()) for (const l of set) n += l.queue.inProgress + (l.assembly.inProgress ? 1 : 0)
+    return n
   }
 
   connectedPeers(): NodeId[] {
@@ -76,23 +112,27 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
     const set = this.links.get(peer)
     if (set === undefined) return false
     let best: Link | null = null
-    for (const l of set) if (l.ws.readyState === WebSocket.OPEN && (best === null || l.ws.bufferedAmount < best.ws.bufferedAmount)) best = l
+    for (const l of set) if (l.ws.readyState === WebSocket.OPEN && (best === null || backlog(l) < backlog(best))) best = l
     if (best === null) return false
-    if (droppable && best.ws.bufferedAmount > this.options.maxQueueBytes) {
+    if (droppable && backlog(best) > this.options.maxQueueBytes) {
       this.dropped++
       return false
     }
-    const frame = encodePeerMessage(msg)
-    this.sent.frames[msg.type] = (this.sent.frames[msg.type] ?? 0) + 1
-    this.sent.bytes[msg.type] = (this.sent.bytes[msg.type] ?? 0) + frame.length
-    best.ws.send(frame)
+    const frames = best.queue.split(encodePeerMessage(msg))
+    const type = frames.length > 1 ? PeerMessageType.chunk : msg.type
+    for (const f of frames) {
+      this.sent.frames[type] = (this.sent.frames[type] ?? 0) + 1
+      this.sent.bytes[type] = (this.sent.bytes[type] ?? 0) + f.length
+      if (f.length > this.sent.largest) this.sent.largest = f.length
+    }
+    best.queue.send(frames, isUrgent(msg))
     return true
   }
 
   /** Keep a link to `url` (a seed, or a member we learned of), redialling when it drops. */
   dial(url: string): void {
     if (this.closed || url === this.options.self.url || this.dialing.has(url)) return
-    this.dialing.set(url, { timer: null, attempt: 0, ws: null })
+    this.dialing.set(url, { warned: false, timer: null, attempt: 0, ws: null })
     this.connect(url)
   }
 
@@ -100,15 +140,36 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
     const state = this.dialing.get(url)
     if (state === undefined || this.closed) return
     const { id, url: selfUrl } = this.options.self
+    // A fresh token for every attempt: each is good for one handshake with the node at `url`.
+    peerHeaders(this.options.secret, { id, url: selfUrl }, url).then(
+      (headers) => {
+        if (this.dialing.get(url) === state && !this.closed) this.open(url, state, headers)
+      },
+      (err: unknown) => this.options.log.error({ err }, 'could not sign a peer link token'),
+    )
+  }
+
+  private open(url: string, state: DialState, headers: Record<string, string>): void {
+    const { id, url: selfUrl } = this.options.self
+    const ca = this.options.ca ?? null
     const ws = new WebSocket(`${url.replace(/\/$/u, '')}/peer`, {
-      headers: peerHeaders(this.options.secret, id, selfUrl),
+      headers,
       maxPayload: this.options.maxFrameBytes,
       perMessageDeflate: false,
+      ...(ca === null ? {} : { ca }),
+    })
+    ws.on('unexpected-response', (_req, res) => {
+      this.warnOnce(state, `peer link to ${url} refused with ${res.statusCode ?? 0} (check the cluster secret on both nodes; the refusing node logs why)`)
+      ws.terminate()
+    })
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (TLS_ERROR.test(err.code ?? '')) this.warnOnce(state, `peer link to ${url}: TLS failed (${err.code ?? ''}: ${err.message}); give --peer-ca the CA that signed its certificate`)
     })
     state.ws = ws
-    const link: Link = { ws, outbound: true, peer: null, alive: true }
+    const link = this.newLink(ws, true)
     ws.on('open', () => {
       state.attempt = 0
+      state.warned = false
       ws.send(encodePeerMessage({ type: PeerMessageType.hello, id, url: selfUrl }))
     })
     this.wire(link, (peer) => {
@@ -131,6 +192,12 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
     })
   }
 
+  private warnOnce(state: DialState, line: string): void {
+    if (state.warned) return
+    state.warned = true
+    this.options.log.warn(line)
+  }
+
   /** Stop dialling `url` and close its link. */
   forget(url: string): void {
     const state = this.dialing.get(url)
@@ -146,7 +213,7 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
       ws.close(1001, 'node shutting down')
       return
     }
-    const link: Link = { ws, outbound: false, peer: null, alive: true }
+    const link = this.newLink(ws, false)
     // The hello must name the node the credentials were signed for.
     this.wire(link, (id) => {
       if (id === peer.id) return true
@@ -154,6 +221,13 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
       return false
     })
     ws.send(encodePeerMessage({ type: PeerMessageType.hello, id: this.options.self.id, url: this.options.self.url }))
+  }
+
+  private newLink(ws: WebSocket, outbound: boolean): Link {
+    const frameBytes = this.options.peerFrameBytes ?? DEFAULT_PEER_FRAME_BYTES
+    const queue = new LinkQueue(ws, frameBytes, this.chunks)
+    const assembly = new Reassembly(this.options.maxMessageBytes ?? this.options.maxFrameBytes)
+    return { ws, queue, assembly, outbound, peer: null, alive: true }
   }
 
   private wire(link: Link, onHello: (peer: NodeId) => boolean): void {
@@ -167,7 +241,15 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
       let msg: PeerMessage
       try {
         const frame = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data
+        if (frame.length > this.largestReceived) this.largestReceived = frame.length
         msg = decodePeerMessage(frame)
+        if (msg.type === PeerMessageType.chunk) {
+          if (link.peer === null) throw new Error('a piece before the hello')
+          const whole = link.assembly.add(msg)
+          if (whole === null) return
+          msg = decodePeerMessage(whole)
+          if (msg.type === PeerMessageType.chunk) throw new Error('a piece inside a piece')
+        }
       } catch (err) {
         this.options.log.warn({ err }, 'malformed message on a peer link; closing it')
         ws.close(4400, 'malformed peer message')
@@ -192,6 +274,7 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
       this.emit('message', link.peer, msg)
     })
     ws.on('close', () => {
+      link.queue.clear()
       const peer = link.peer
       if (peer === null) return
       const set = this.links.get(peer)
@@ -231,4 +314,9 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
     for (const url of [...this.dialing.keys()]) this.forget(url)
     for (const set of this.links.values()) for (const l of set) l.ws.close(1001, 'node shutting down')
   }
+}
+
+/** What a link holds that is not on the wire yet: its socket's buffer and its queue. */
+function backlog(link: Link): number {
+  return link.ws.bufferedAmount + link.queue.bytes
 }

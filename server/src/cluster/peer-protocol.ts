@@ -22,6 +22,8 @@ export const PeerMessageType = {
   docStateless: 12,
   versionPut: 13,
   versionDelete: 14,
+  /** A piece of a larger message's frame (`chunks.ts`); numbered apart from the others, which grow from 1. */
+  chunk: 32,
 } as const
 export type PeerMessageType = (typeof PeerMessageType)[keyof typeof PeerMessageType]
 
@@ -83,6 +85,11 @@ export type PeerMessage =
   | { readonly type: typeof PeerMessageType.versionPut; readonly doc: DocRef; readonly version: PeerVersion }
   /** A version of the doc was deleted. */
   | { readonly type: typeof PeerMessageType.versionDelete; readonly doc: DocRef; readonly id: string }
+  /**
+   * One piece of the encoded frame of a message too large for one frame (a first sync of a long history).
+   * A message's pieces share `id` and follow each other on the link; `last` marks the final one.
+   */
+  | { readonly type: typeof PeerMessageType.chunk; readonly id: number; readonly last: boolean; readonly bytes: Uint8Array }
   /** Step 4: how many docs the responder started repairing (0 when in sync). */
   | { readonly type: typeof PeerMessageType.aeDone; readonly round: number; readonly repaired: number }
 
@@ -202,6 +209,11 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
       writeDoc(e, m.doc)
       encoding.writeVarString(e, m.id)
       break
+    case PeerMessageType.chunk:
+      encoding.writeVarUint(e, m.id)
+      encoding.writeVarUint(e, m.last ? 1 : 0)
+      encoding.writeVarUint8Array(e, m.bytes)
+      break
   }
   return encoding.toUint8Array(e)
 }
@@ -263,6 +275,8 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
         return { type, doc: readDoc(d), version: readVersion(d) }
       case PeerMessageType.versionDelete:
         return { type, doc: readDoc(d), id: decoding.readVarString(d) }
+      case PeerMessageType.chunk:
+        return { type, id: decoding.readVarUint(d), last: decoding.readVarUint(d) === 1, bytes: decoding.readVarUint8Array(d) }
       default:
         throw new MurmurError(ErrorCode.UNKNOWN_MESSAGE, `unknown peer message type ${type}`)
     }

@@ -20,14 +20,21 @@ export interface HttpRoutes<C> {
  * limit, cross-origin access to the doc API, the auth hook of `/v1/` (it asks the node's authenticator),
  * and the other rows in order.
  */
-export async function createHttp(routes: readonly HttpRoutes<NodeContext>[], node: NodeContext): Promise<FastifyInstance> {
+export async function createHttp(
+  routes: readonly HttpRoutes<NodeContext>[],
+  node: NodeContext,
+  tls: { readonly cert: Buffer; readonly key: Buffer } | null = null,
+): Promise<FastifyInstance> {
   const { config } = node
+  const edge = edgeServerOptions(config)
   const http = Fastify({
     loggerInstance: node.log,
     bodyLimit: config.maxFrameBytes,
     logController: new DebugRequestLog(),
     routerOptions: { maxParamLength: MAX_URL_PARAM_LENGTH },
-    ...edgeServerOptions(config),
+    ...edge,
+    // With a certificate the node serves HTTPS (and WSS) on its port; the edge's timeouts apply the same.
+    ...(tls === null ? {} : { https: { ...edge.http, cert: tls.cert, key: tls.key } }),
   })
   countUpgradeTimeouts(http, (limit) => node.metrics.limitHit(limit))
   registerErrorHandler(http, (code) => node.metrics.error(code))

@@ -79,6 +79,7 @@ export const httpRoutes: readonly HttpRoutes<NodeContext>[] = [
           return { self: node.sync.nodeId, members: [{ id: node.sync.nodeId, url: self, httpUrl: self.replace(/^ws/u, 'http'), state: 'alive', incarnation: 0, rttMs: null, connected: true }] }
         },
         clusterSecret: node.config.clusterSecret,
+        clusterSecretPrevious: node.config.clusterSecretPrevious,
       }),
   },
 ]

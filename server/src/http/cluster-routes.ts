@@ -9,6 +9,8 @@ export interface ClusterRouteDeps {
   /** How a single node describes itself. */
   single(): unknown
   readonly clusterSecret: string | null
+  /** The secret being rotated out, accepted as well until it is removed. */
+  readonly clusterSecretPrevious?: string | null
 }
 
 function secretMatches(expected: string | null, given: unknown): boolean {
@@ -29,7 +31,8 @@ export function registerClusterRoutes(http: FastifyInstance, deps: ClusterRouteD
       const cluster = deps.cluster()
       if (cluster === null) return reply.code(404).send({ code: 'MUR_ERR_NOT_CLUSTERED', message: 'this node is not in a cluster' })
       // Decommissioning moves data ownership for good: only holders of the cluster secret may do it.
-      if (!secretMatches(deps.clusterSecret, req.headers['x-murmur-cluster-secret'])) {
+      const given = req.headers['x-murmur-cluster-secret']
+      if (!secretMatches(deps.clusterSecret, given) && !secretMatches(deps.clusterSecretPrevious ?? null, given)) {
         return reply.code(401).send({ code: 'MUR_ERR_UNAUTHORIZED', message: 'x-murmur-cluster-secret is missing or wrong' })
       }
       const ok = cluster.membership.decommission(asNodeId(req.params.id))

@@ -160,6 +160,18 @@ export class ServerMetrics {
     follow('murmur_cluster_suspicions_total', 'Members this node started to suspect (SWIM)', cluster('membership', 'suspicions'))
     follow('murmur_cluster_pushes_total', 'Updates pushed to other nodes', cluster('replication', 'pushes'))
     follow('murmur_cluster_pushes_dropped_total', 'Pushes dropped on a full link (left to anti-entropy)', cluster('replication', 'pushesDropped'))
+    follow('murmur_sync_chunks_sent_total', 'Pieces of peer messages too large for one frame (first syncs of long histories)', cluster('chunks', 'chunks'))
+    follow('murmur_sync_chunk_bytes_sent_total', 'Bytes of those pieces', cluster('chunks', 'bytes'))
+    follow('murmur_sync_chunked_messages_total', 'Peer messages sent in pieces', cluster('chunks', 'messages'))
+    new Gauge({
+      name: 'murmur_sync_chunked_in_progress',
+      help: 'Peer messages crossing a link in pieces now (sent or being received)',
+      registers,
+      collect() {
+        const n = numberAt(sources.cluster(), 'chunks', 'inProgress')
+        if (n !== null) this.set(n)
+      },
+    })
     new Gauge({
       name: 'murmur_cluster_docs_repaired_last_round',
       help: 'Docs repaired in the latest anti-entropy round (about 0 in steady state)',
