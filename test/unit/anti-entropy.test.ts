@@ -26,7 +26,7 @@ function pair(ia: VersionIndex, ib: VersionIndex) {
       },
       repair: (_peer, key) => repaired[who].add(key),
       refresh: () => undefined,
-    })
+    }, who === 'a' ? A : B)
   const a = make(ia, 'a', B)
   const b = make(ib, 'b', A)
   const run = () => {
