@@ -143,6 +143,8 @@ export class Cluster {
     // Hints a previous run left are replayed when their peers' links come up.
     const hinted = await this.hints.load()
     if (hinted > 0) this.log.info({ hints: hinted }, 'hints from the previous run, to hand over')
+    // A peer that linked in (an inbound link) while they were read gets them now.
+    for (const peer of this.links.connectedPeers()) this.replication.replayHints(peer)
     for (const seed of this.config.peers) this.links.dial(seed)
     const tick = setInterval(() => this.membership.tick(), Math.max(10, Math.min(50, this.config.probeIntervalMs / 10)))
     tick.unref()

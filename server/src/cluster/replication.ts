@@ -182,11 +182,16 @@ export class Replication implements DocObserver, ReplicaWrites {
     return this.hints.stored
   }
 
-  linkUp(peer: NodeId): void {
+  /** Hand `peer` every doc hinted for it (its link is up). */
+  replayHints(peer: NodeId): void {
     for (const key of this.hints.take(peer)) {
       this.stats.hintsReplayed++
       this.handOver(peer, key)
     }
+  }
+
+  linkUp(peer: NodeId): void {
+    this.replayHints(peer)
     // Re-register interest for docs we serve without replicating them.
     for (const doc of this.registry.loadedDocs()) {
       const key = docKeyString(doc.key)
