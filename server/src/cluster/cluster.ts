@@ -247,7 +247,7 @@ export class Cluster {
         connected: m.id === this.self || connected.has(m.id),
       })),
       antiEntropy: { ...this.antiEntropy.stats, bytesSent: this.aeBytesSent, indexReady: this.indexReady, docs: this.index.size },
-      replication: { ...this.replication.stats, hintsPending: this.replication.hintCount, hintsStored: this.hints.stored, linkDrops: this.links.dropped },
+      replication: { ...this.replication.stats, hintsPending: this.hints.count, hintsStored: this.hints.stored, linkDrops: this.links.dropped },
       membership: { ...this.membership.counters, localHealth: this.membership.localHealth },
     }
   }

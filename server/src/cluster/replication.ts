@@ -168,20 +168,6 @@ export class Replication implements DocObserver, ReplicaWrites {
     return this.replicasOf(docKeyString(doc))
   }
 
-  /** Docs waiting in hints, by the peer they wait for (the admin view). */
-  hintsByPeer(): Record<string, number> {
-    return this.hints.counts()
-  }
-
-  get hintCount(): number {
-    return this.hints.count
-  }
-
-  /** Hints storage has made durable since the start. */
-  get hintsStored(): number {
-    return this.hints.stored
-  }
-
   /** Hand `peer` every doc hinted for it (its link is up). */
   replayHints(peer: NodeId): void {
     for (const key of this.hints.take(peer)) {
