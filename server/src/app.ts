@@ -237,6 +237,8 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
         await webhooks?.deliverer.close()
         autoVersions.close()
         await registry.close()
+        // Hints taken until now are owed to peers after the restart too.
+        await cluster?.hints.written()
         await storage.close()
         await lock?.release()
       })()

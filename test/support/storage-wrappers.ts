@@ -57,6 +57,22 @@ export class InstrumentedStorage implements Storage {
     return this.inner.loadAt(...args)
   }
 
+  listTombstones(...args: Parameters<Storage['listTombstones']>): ReturnType<Storage['listTombstones']> {
+    return this.inner.listTombstones(...args)
+  }
+
+  putHints(...args: Parameters<Storage['putHints']>): ReturnType<Storage['putHints']> {
+    return this.inner.putHints(...args)
+  }
+
+  hints(): ReturnType<Storage['hints']> {
+    return this.inner.hints()
+  }
+
+  deleteHints(...args: Parameters<Storage['deleteHints']>): ReturnType<Storage['deleteHints']> {
+    return this.inner.deleteHints(...args)
+  }
+
   tombstone(...args: Parameters<Storage['tombstone']>): ReturnType<Storage['tombstone']> {
     return this.inner.tombstone(...args)
   }

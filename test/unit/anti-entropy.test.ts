@@ -26,7 +26,7 @@ function pair(ia: VersionIndex, ib: VersionIndex) {
       },
       repair: (_peer, key) => repaired[who].add(key),
       refresh: () => undefined,
-    })
+    }, who === 'a' ? A : B)
   const a = make(ia, 'a', B)
   const b = make(ib, 'b', A)
   const run = () => {
@@ -96,5 +96,37 @@ describe('anti-entropy', () => {
     expect(differing).toEqual([partition])
     x.set('yjs:k7', 'v-yjs:k7')
     expect(x.partitionDigest(partition)).toBe(y.partitionDigest(partition))
+  })
+
+  it('a deleted doc stays in the digests as a tombstone: equal on both sides, different from content, and found', () => {
+    const x = new VersionIndex()
+    const y = new VersionIndex()
+    x.set('yjs:gone', 'v1')
+    y.set('yjs:gone', 'v1')
+    x.setDeleted('yjs:gone', 5)
+    // A late refresh of the loaded doc does not bring the content back.
+    x.set('yjs:gone', 'v2')
+    expect(x.version('yjs:gone')).toBe('deleted')
+    expect(x.deletedAt('yjs:gone')).toBe(5)
+    const { partition } = locate('yjs:gone')
+    expect(x.partitionDigest(partition)).not.toBe(y.partitionDigest(partition))
+    const { a, repaired, run } = pair(x, y)
+    a.startRound(B)
+    run()
+    expect([...repaired.b]).toEqual(['yjs:gone'])
+    // Deleted at another time elsewhere: the same tombstone.
+    y.setDeleted('yjs:gone', 9)
+    expect(x.partitionDigest(partition)).toBe(y.partitionDigest(partition))
+  })
+
+  it('picks peers round robin in ring order, starting after itself, so P rounds meet all P peers', () => {
+    const index = new VersionIndex()
+    const ae = new AntiEntropy({ index, sharedPartitions: () => ALL, send: () => undefined, repair: () => undefined, refresh: () => undefined }, asNodeId('n3'))
+    const peers = ['n5', 'n1', 'n4', 'n2'].map((p) => asNodeId(p))
+    expect(Array.from({ length: 8 }, () => ae.nextPeer(peers))).toEqual(['n4', 'n5', 'n1', 'n2', 'n4', 'n5', 'n1', 'n2'])
+    // A peer that is not reachable is skipped; one that comes back is met in its turn.
+    expect(ae.nextPeer(peers.filter((p) => p !== 'n4'))).toBe('n5')
+    expect(ae.nextPeer(peers)).toBe('n1')
+    expect(ae.nextPeer([])).toBeNull()
   })
 })

@@ -16,7 +16,7 @@ PRAGMA user_version = 1;
 `
 
 describe('SQLite schema upgrade', () => {
-  it('opens a version-1 file: its docs load, history shows unknown times, the outbox and tombstones work', async () => {
+  it('opens a version-1 file: its docs load, history shows unknown times, the outbox, tombstones and hints work', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'murmur-migrate-'))
     onTestFinished(() => rm(dir, { recursive: true, force: true }))
     const path = join(dir, 'murmur.db')
@@ -43,9 +43,12 @@ describe('SQLite schema upgrade', () => {
     expect((await storage.versions(key)).map((v) => v.name)).toEqual(['kept'])
     await storage.tombstone(key, 1)
     expect(await storage.tombstoneOf(key)).toEqual({ deletedAt: 1 })
+    // Version 4: hints of hinted handoff.
+    await storage.putHints([{ peer: 'node-b', doc: key }])
+    expect(await storage.hints()).toEqual([{ peer: 'node-b', doc: key }])
     await storage.close()
     const check = new Database(path, { readonly: true })
-    expect(check.pragma('user_version', { simple: true })).toBe(3)
+    expect(check.pragma('user_version', { simple: true })).toBe(4)
     check.close()
   })
 })

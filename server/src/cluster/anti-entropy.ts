@@ -36,11 +36,32 @@ export interface AntiEntropyStats {
  */
 export class AntiEntropy {
   private round = 0
+  /** The peer of the last scheduled round (`nextPeer`), or null before the first. */
+  private lastPeer: NodeId | null = null
   readonly stats: AntiEntropyStats = { rounds: 0, completed: 0, docsRepaired: 0, lastRoundRepaired: 0 }
   /** Called when a round this node started completes, with the number repaired. */
   onRoundDone: ((peer: NodeId, repaired: number) => void) | null = null
 
-  constructor(private readonly env: AntiEntropyEnv) {}
+  constructor(
+    private readonly env: AntiEntropyEnv,
+    private readonly self: NodeId,
+  ) {}
+
+  /**
+   * The peer of the next scheduled round: round robin over `candidates` (the reachable peers that share
+   * partitions with this node) in ring order of node ids, starting after this node. With P candidates
+   * that stay the same, any P consecutive rounds meet every one of them once, so every pair of replicas
+   * compares within P intervals (the bound in docs/cluster.md); starting after itself spreads the nodes'
+   * rounds over different peers. Null when there is no candidate.
+   */
+  nextPeer(candidates: readonly NodeId[]): NodeId | null {
+    if (candidates.length === 0) return null
+    const ring = [...candidates].sort()
+    const after = this.lastPeer ?? this.self
+    const next = ring.find((p) => p > after) ?? ring[0]
+    this.lastPeer = next
+    return next
+  }
 
   startRound(peer: NodeId): void {
     this.env.refresh()

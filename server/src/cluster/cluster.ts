@@ -8,13 +8,14 @@ import type { DocRegistry } from '../docs/registry.js'
 import type { Logger } from '../logger.js'
 import type { DocKey, Storage } from '../storage/storage.js'
 import { AntiEntropy } from './anti-entropy.js'
+import { Hints } from './hints.js'
 import { PeerLinks } from './links.js'
 import { normalizePeerUrl } from './peer-auth.js'
 import { Membership, DEFAULT_MEMBERSHIP_OPTIONS } from './membership.js'
 import { MemberState, type MemberInfo, type MembershipOptions } from './membership-api.js'
 import { PeerMessageType, encodePeerMessage, type PeerMessage } from './peer-protocol.js'
 import { Placement, locate } from './placement.js'
-import { Replication, docKeyString } from './replication.js'
+import { Replication, docKeyString, parseDocKey } from './replication.js'
 import { VersionIndex } from './version-index.js'
 import { VersionReplication } from './version-replication.js'
 
@@ -41,6 +42,8 @@ export class Cluster {
   /** Pushes versions made or deleted here to the doc's replicas (`startServer` feeds it). */
   readonly versions: VersionReplication
   readonly antiEntropy: AntiEntropy
+  /** What unreachable peers may lack (hinted handoff), kept in storage across restarts. */
+  readonly hints: Hints
   /** Bytes of anti-entropy messages sent by this node (not counting the doc syncs they start). */
   aeBytesSent = 0
   private readonly timers: NodeJS.Timeout[] = []
@@ -79,8 +82,17 @@ export class Cluster {
     this.peerServer = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
     this.placement = new Placement(config.replicationFactor)
     this.placement.setMembers([this.self])
-    this.replication = new Replication(this.self, registry, this.links, this.placement, this.index, log, config.replicationTimeoutMs, () =>
-      this.membership.members().filter((m) => m.state !== MemberState.left).map((m) => m.id),
+    this.hints = new Hints(storage, parseDocKey, docKeyString, log)
+    this.replication = new Replication(
+      this.self,
+      registry,
+      this.links,
+      this.placement,
+      this.index,
+      log,
+      config.replicationTimeoutMs,
+      () => this.membership.members().filter((m) => m.state !== MemberState.left).map((m) => m.id),
+      this.hints,
     )
     registry.replication = this.replication
     this.versions = new VersionReplication({
@@ -114,7 +126,7 @@ export class Cluster {
       },
       repair: (peer, key) => this.replication.repair(peer, key),
       refresh: () => this.replication.refreshIndex(),
-    })
+    }, this.self)
 
     this.membership.on('change', (m) => this.onMember(m))
     this.links.on('up', (peer) => {
@@ -139,6 +151,11 @@ export class Cluster {
 
   /** Build the version index from storage, then start membership, links and anti-entropy. */
   async start(): Promise<void> {
+    // Hints a previous run left are replayed when their peers' links come up.
+    const hinted = await this.hints.load()
+    if (hinted > 0) this.log.info({ hints: hinted }, 'hints from the previous run, to hand over')
+    // A peer that linked in (an inbound link) while they were read gets them now.
+    for (const peer of this.links.connectedPeers()) this.replication.replayHints(peer)
     for (const seed of this.config.peers) this.links.dial(seed)
     const tick = setInterval(() => this.membership.tick(), Math.max(10, Math.min(50, this.config.probeIntervalMs / 10)))
     tick.unref()
@@ -151,8 +168,18 @@ export class Cluster {
     this.timers.push(ae)
   }
 
-  /** Versions of every stored doc, read once at start (loaded docs keep it current afterwards). */
+  /**
+   * Versions of every stored doc and every tombstone, read once at start (loaded docs and deletes keep
+   * it current afterwards).
+   */
   private async buildIndex(): Promise<void> {
+    let deleted: DocKey | undefined
+    for (;;) {
+      const page = await this.storage.listTombstones({ limit: 1000, after: deleted?.docId, afterEngine: deleted?.engine })
+      for (const t of page) this.index.setDeleted(docKeyString(t), t.deletedAt)
+      if (page.length < 1000) break
+      deleted = page[page.length - 1]
+    }
     let after: DocKey | undefined
     for (;;) {
       const page = await this.storage.list({ limit: 1000, after: after?.docId, afterEngine: after?.engine })
@@ -172,20 +199,22 @@ export class Cluster {
     }
   }
 
-  /** One anti-entropy round with a random connected peer that shares partitions with us. */
+  /** One anti-entropy round with the next connected peer, in ring order, that shares partitions with us. */
   antiEntropyRound(): void {
     if (!this.indexReady) return
     const candidates = this.links
       .connectedPeers()
       .filter((p) => this.placement.sharedPartitions(this.self, p).length > 0)
-    if (candidates.length === 0) return
-    this.antiEntropy.startRound(candidates[Math.floor(Math.random() * candidates.length)])
+    const peer = this.antiEntropy.nextPeer(candidates)
+    if (peer !== null) this.antiEntropy.startRound(peer)
   }
 
   private onMember(m: MemberInfo): void {
     if (m.id !== this.self) {
-      if (m.state === MemberState.left) this.links.forget(m.url)
-      else this.links.dial(m.url)
+      if (m.state === MemberState.left) {
+        this.links.forget(m.url)
+        this.replication.forgetPeer(m.id)
+      } else this.links.dial(m.url)
     }
     // Down members keep their partitions: only a decommission (left) moves ownership.
     const owners = this.membership.members().filter((x) => x.state !== MemberState.left).map((x) => x.id)
@@ -229,7 +258,7 @@ export class Cluster {
         connected: m.id === this.self || connected.has(m.id),
       })),
       antiEntropy: { ...this.antiEntropy.stats, bytesSent: this.aeBytesSent, indexReady: this.indexReady, docs: this.index.size },
-      replication: { ...this.replication.stats, hintsPending: this.replication.hintCount, linkDrops: this.links.dropped },
+      replication: { ...this.replication.stats, hintsPending: this.hints.count, hintsStored: this.hints.stored, linkDrops: this.links.dropped },
       chunks: { ...this.links.chunks, inProgress: this.links.chunkedInProgress },
       membership: { ...this.membership.counters, localHealth: this.membership.localHealth },
     }

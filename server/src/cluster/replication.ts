@@ -1,6 +1,7 @@
 import { ErrorCode, MurmurError, getEngine, type DocId, type EngineName, type NodeId } from '@murmur/shared'
 import type { ReplicaAcks, ReplicaWrites } from '../docs/durability.js'
 import { AckWaits } from './ack-waits.js'
+import type { Hints } from './hints.js'
 import { SyncSessions } from './sync-sessions.js'
 import type { DocObserver, LiveDoc } from '../docs/live-doc.js'
 import type { DocRegistry } from '../docs/registry.js'
@@ -43,9 +44,6 @@ export class Replication implements DocObserver, ReplicaWrites {
   private readonly origins = new Map<NodeId, PeerOrigin>()
   private readonly sessions = new SyncSessions()
   private readonly interest = new Map<string, Set<NodeId>>()
-  private readonly hints = new Map<NodeId, Set<string>>()
-  /** Deletions not yet told to a peer (it was unreachable), by peer: doc key → deletion time. */
-  private readonly deletions = new Map<NodeId, Map<string, number>>()
   private readonly dirty = new Set<string>()
   private readonly acks: AckWaits
   private readonly chains = new Map<string, Promise<void>>()
@@ -61,6 +59,8 @@ export class Replication implements DocObserver, ReplicaWrites {
     private readonly replicationTimeoutMs: number,
     /** Every member this node knows that has not left (deletions go to all of them). */
     private readonly members: () => readonly NodeId[],
+    /** Hinted handoff: what each unreachable peer may lack (durable when the node has storage). */
+    private readonly hints: Hints,
   ) {
     this.acks = new AckWaits(replicationTimeoutMs)
   }
@@ -145,10 +145,22 @@ export class Replication implements DocObserver, ReplicaWrites {
   // ── hinted handoff ───────────────────────────────────────────────────────────────────────────
 
   addHint(peer: NodeId, key: string): void {
-    let set = this.hints.get(peer)
-    if (set === undefined) this.hints.set(peer, (set = new Set()))
-    if (!set.has(key)) this.stats.hintsQueued++
-    set.add(key)
+    if (this.hints.add(peer, key)) this.stats.hintsQueued++
+  }
+
+  /**
+   * Bring a peer what it may lack of a doc: the tombstone when the doc is deleted here, else an engine
+   * sync (which a peer holding a tombstone answers with `docDelete`).
+   */
+  private handOver(peer: NodeId, key: string): void {
+    if (this.index.isDeleted(key)) {
+      if (!this.sendDelete(peer, key)) this.addHint(peer, key)
+    } else this.startSync(peer, key)
+  }
+
+  /** A peer that left the cluster for good is owed nothing any more. */
+  forgetPeer(peer: NodeId): void {
+    this.hints.forget(peer)
   }
 
   /** The nodes that replicate a doc (the admin view). */
@@ -156,29 +168,16 @@ export class Replication implements DocObserver, ReplicaWrites {
     return this.replicasOf(docKeyString(doc))
   }
 
-  /** Docs waiting in hints, by the peer they wait for (the admin view). */
-  hintsByPeer(): Record<string, number> {
-    const out: Record<string, number> = {}
-    for (const [peer, set] of this.hints) if (set.size > 0) out[peer] = set.size
-    return out
-  }
-
-  get hintCount(): number {
-    let n = 0
-    for (const s of this.hints.values()) n += s.size
-    return n
+  /** Hand `peer` every doc hinted for it (its link is up). */
+  replayHints(peer: NodeId): void {
+    for (const key of this.hints.take(peer)) {
+      this.stats.hintsReplayed++
+      this.handOver(peer, key)
+    }
   }
 
   linkUp(peer: NodeId): void {
-    const deleted = this.deletions.get(peer)
-    this.deletions.delete(peer)
-    for (const [key, deletedAt] of deleted ?? []) this.sendDelete(peer, key, deletedAt)
-    const hinted = this.hints.get(peer)
-    this.hints.delete(peer)
-    for (const key of hinted ?? []) {
-      this.stats.hintsReplayed++
-      this.startSync(peer, key)
-    }
+    this.replayHints(peer)
     // Re-register interest for docs we serve without replicating them.
     for (const doc of this.registry.loadedDocs()) {
       const key = docKeyString(doc.key)
@@ -211,7 +210,7 @@ export class Replication implements DocObserver, ReplicaWrites {
       n++
       for (const r of this.replicasOf(key)) {
         if (r === this.self) continue
-        if (this.links.isUp(r)) this.startSync(r, key)
+        if (this.links.isUp(r)) this.handOver(r, key)
         else this.addHint(r, key)
       }
     }
@@ -226,25 +225,37 @@ export class Replication implements DocObserver, ReplicaWrites {
   }
 
   /**
-   * A doc was deleted here (its tombstone is stored): drop it from the index, so anti-entropy stops
-   * comparing it, and tell every other member, now or when it is next reachable.
+   * A doc was deleted here (its tombstone is stored): the index holds it as a tombstone, which
+   * anti-entropy compares like a version, and every other member is told now, or through a hint
+   * (durable) when it is next reachable.
    */
   announceDelete(doc: DocKey, deletedAt: number): void {
     const key = docKeyString(doc)
-    this.index.delete(key)
+    this.index.setDeleted(key, deletedAt)
     this.dirty.delete(key)
     for (const m of this.members()) {
-      if (m === this.self) continue
-      if (!this.sendDelete(m, key, deletedAt)) {
-        let pending = this.deletions.get(m)
-        if (pending === undefined) this.deletions.set(m, (pending = new Map()))
-        pending.set(key, deletedAt)
-      }
+      if (m !== this.self && !this.sendDelete(m, key)) this.addHint(m, key)
     }
   }
 
-  private sendDelete(peer: NodeId, key: string, deletedAt: number): boolean {
+  private sendDelete(peer: NodeId, key: string): boolean {
+    const deletedAt = this.index.deletedAt(key)
+    if (deletedAt === undefined) return true
     return this.links.send(peer, { type: PeerMessageType.docDelete, doc: parseDocKey(key), deletedAt })
+  }
+
+  /**
+   * The doc a peer's push or sync is about, or null when it is deleted here: the peer is answered with
+   * the tombstone (it beats whatever content the peer holds) and nothing is stored.
+   */
+  private async openForPeer(peer: NodeId, doc: DocRef): Promise<LiveDoc | null> {
+    try {
+      return await this.registry.get(doc)
+    } catch (err) {
+      if (!(err instanceof MurmurError) || err.code !== ErrorCode.DOC_DELETED) throw err
+      this.sendDelete(peer, docKeyString(doc))
+      return null
+    }
   }
 
   // ── engine sync with one peer ────────────────────────────────────────────────────────────────
@@ -273,6 +284,7 @@ export class Replication implements DocObserver, ReplicaWrites {
    * believes it sent (the other direction follows when the peer repairs in its own rounds).
    */
   repair(peer: NodeId, key: string): void {
+    if (this.index.isDeleted(key)) return this.handOver(peer, key)
     this.startSync(peer, key)
     if (!getEngine(parseDocKey(key).engine).repairsWithSnapshot) return
     this.inOrder(key, async () => {
@@ -298,7 +310,11 @@ export class Replication implements DocObserver, ReplicaWrites {
       case PeerMessageType.docUpdate: {
         const key = docKeyString(msg.doc)
         this.inOrder(key, () => receivedFrom('murmur.replication.receive', msg.doc, msg.trace ?? '', peer, async () => {
-          const doc = await this.registry.get(msg.doc)
+          const doc = await this.openForPeer(peer, msg.doc)
+          if (doc === null) {
+            if (msg.reqId > 0) this.links.send(peer, { type: PeerMessageType.docAck, reqId: msg.reqId, ok: false })
+            return
+          }
           // A push without a request id waits for no ack: the node that took the write made it durable
           // before acknowledging it, so this copy is committed with whatever comes along in the next
           // `backgroundCommitMs` rather than in an fsync of its own.
@@ -318,7 +334,8 @@ export class Replication implements DocObserver, ReplicaWrites {
       case PeerMessageType.docSync: {
         const key = docKeyString(msg.doc)
         this.inOrder(key, async () => {
-          const doc = await this.registry.get(msg.doc)
+          const doc = await this.openForPeer(peer, msg.doc)
+          if (doc === null) return
           let session = msg.fresh ? undefined : this.sessions.get(peer, key)
           const replies: Uint8Array[] = []
           if (session === undefined) {
@@ -336,8 +353,10 @@ export class Replication implements DocObserver, ReplicaWrites {
       case PeerMessageType.docDelete: {
         const key = docKeyString(msg.doc)
         this.inOrder(key, async () => {
+          // Once deleted, always deleted: a second notice (another node's, or an answer) changes nothing.
+          if (this.index.isDeleted(key)) return
           await this.registry.delete(msg.doc, msg.deletedAt)
-          this.index.delete(key)
+          this.index.setDeleted(key, msg.deletedAt)
           this.dirty.delete(key)
         })
         return

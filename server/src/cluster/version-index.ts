@@ -16,6 +16,12 @@ export function shortVersion(version: string): string {
   return version.slice(0, 16)
 }
 
+/**
+ * The version a deleted doc has in the index. Not a hex digest, so no doc's content has it; every node
+ * holding the tombstone has this same version, whenever each deleted, so tombstones compare equal.
+ */
+export const DELETED_VERSION = 'deleted'
+
 interface Entry {
   version: string
   partition: number
@@ -35,6 +41,8 @@ export class VersionIndex {
   private readonly partitionDigests = new BigUint64Array(PARTITIONS)
   /** Keys per leaf, for listing the docs of a differing leaf. */
   private readonly leafKeys = new Map<number, Set<string>>()
+  /** Deletion times of the docs whose version is `DELETED_VERSION`. */
+  private readonly deletions = new Map<string, number>()
 
   get size(): number {
     return this.entries.size
@@ -49,7 +57,29 @@ export class VersionIndex {
     return this.entries.get(key)?.version
   }
 
+  /** Whether the doc is deleted here (its tombstone is stored). */
+  isDeleted(key: string): boolean {
+    return this.deletions.has(key)
+  }
+
+  /** When the doc was deleted, if it was. */
+  deletedAt(key: string): number | undefined {
+    return this.deletions.get(key)
+  }
+
+  /** The doc is deleted here: it keeps a place in the digests, as a tombstone, so replicas compare it. */
+  setDeleted(key: string, deletedAt: number): void {
+    this.deletions.set(key, deletedAt)
+    this.put(key, DELETED_VERSION)
+  }
+
+  /** A doc's version (of its content); a deleted doc keeps its tombstone whatever a late refresh says. */
   set(key: string, version: string): void {
+    if (this.deletions.has(key)) return
+    this.put(key, version)
+  }
+
+  private put(key: string, version: string): void {
     const old = this.entries.get(key)
     if (old !== undefined && old.version === version) return
     const { partition, leaf } = old ?? locate(key)
@@ -67,6 +97,7 @@ export class VersionIndex {
   }
 
   delete(key: string): void {
+    this.deletions.delete(key)
     const old = this.entries.get(key)
     if (old === undefined) return
     const slot = old.partition * LEAVES + old.leaf

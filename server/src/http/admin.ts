@@ -124,9 +124,9 @@ async function nodeState(deps: AdminRouteDeps): Promise<AdminNodeState> {
       cluster === null
         ? null
         : {
-            hintsByPeer: cluster.replication.hintsByPeer(),
+            hintsByPeer: cluster.hints.counts(),
             queuedBytesByPeer: cluster.links.queuedBytes(),
-            hintsPending: cluster.replication.hintCount,
+            hintsPending: cluster.hints.count,
             pushes: cluster.replication.stats.pushes,
             pushesDropped: cluster.replication.stats.pushesDropped,
           },

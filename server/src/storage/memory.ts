@@ -6,6 +6,7 @@ import type {
   ChangeRecord,
   DocHistory,
   DocKey,
+  Hint,
   HistoryOptions,
   ListOptions,
   OutboxInput,
@@ -15,6 +16,7 @@ import type {
   StoredDoc,
   StoredVersion,
   Tombstone,
+  TombstonedDoc,
   VersionInfo,
 } from './storage.js'
 
@@ -47,7 +49,9 @@ export interface MemoryDocRecord {
  */
 export class MemoryDisk {
   readonly docs = new Map<string, MemoryDocRecord>()
-  readonly tombstones = new Map<string, Tombstone>()
+  readonly tombstones = new Map<string, Tombstone & { readonly key: DocKey }>()
+  /** Hints by `peer ‖ engine ‖ docId`. */
+  readonly hints = new Map<string, Hint>()
   readonly outbox = new Map<string, OutboxMessage>()
   /** When set, every write throws it, as a full or vanished disk would. */
   failWrites: Error | null = null
@@ -217,13 +221,40 @@ export class MemoryStorage implements Storage {
     return this.group.exclusive(() => {
       this.assertWritable()
       this.disk.docs.delete(diskKey(key))
-      this.disk.tombstones.set(diskKey(key), { deletedAt })
+      this.disk.tombstones.set(diskKey(key), { key: { engine: key.engine, docId: key.docId }, deletedAt })
     })
   }
 
   async tombstoneOf(key: DocKey): Promise<Tombstone | null> {
     this.assertOpen()
-    return this.disk.tombstones.get(diskKey(key)) ?? null
+    const found = this.disk.tombstones.get(diskKey(key))
+    return found ? { deletedAt: found.deletedAt } : null
+  }
+
+  async listTombstones(options: ListOptions = {}): Promise<TombstonedDoc[]> {
+    this.assertOpen()
+    return [...this.disk.tombstones.values()]
+      .filter((t) => inPage(t.key, options))
+      .sort((a, b) => compareKeys(a.key, b.key))
+      .slice(0, pageLimit(options))
+      .map((t) => ({ engine: t.key.engine, docId: t.key.docId, deletedAt: t.deletedAt }))
+  }
+
+  async putHints(hints: readonly Hint[]): Promise<void> {
+    this.assertOpen()
+    this.assertWritable()
+    for (const h of hints) this.disk.hints.set(`${h.peer}\u0000${diskKey(h.doc)}`, { peer: h.peer, doc: { engine: h.doc.engine, docId: h.doc.docId } })
+  }
+
+  async hints(): Promise<Hint[]> {
+    this.assertOpen()
+    return [...this.disk.hints.values()].sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : compareKeys(a.doc, b.doc)))
+  }
+
+  async deleteHints(peer: string): Promise<void> {
+    this.assertOpen()
+    this.assertWritable()
+    for (const [k, h] of this.disk.hints) if (h.peer === peer) this.disk.hints.delete(k)
   }
 
   onCommit(listener: (seconds: number, appends: number) => void): void {

@@ -3,6 +3,7 @@ import type pg from 'pg'
 import type { PoolClient } from 'pg'
 import { crc32 } from './crc32.js'
 import { GroupCommit, storageError, type CommitTuning, type LogEntry } from './group-commit.js'
+import { PostgresHints, hintsSchemaSql } from './postgres-hints.js'
 import { PostgresVersions, deleteVersionsOf, insertChanges, versionsSchemaSql } from './postgres-versions.js'
 import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, versionUnavailable } from './log.js'
 import type {
@@ -10,6 +11,7 @@ import type {
   ChangeRecord,
   DocHistory,
   DocKey,
+  Hint,
   HistoryOptions,
   ListOptions,
   OutboxInput,
@@ -19,6 +21,7 @@ import type {
   StoredDoc,
   StoredVersion,
   Tombstone,
+  TombstonedDoc,
   VersionInfo,
 } from './storage.js'
 
@@ -77,7 +80,7 @@ CREATE TABLE IF NOT EXISTS ${s}.outbox (
   created_at bigint NOT NULL,
   last_error text
 );
-CREATE INDEX IF NOT EXISTS outbox_due ON ${s}.outbox (due_at, id);${versionsSchemaSql(s)}`
+CREATE INDEX IF NOT EXISTS outbox_due ON ${s}.outbox (due_at, id);${versionsSchemaSql(s)}${hintsSchemaSql(s)}`
 }
 
 /** `integer` is signed; the checksum is stored as its two's-complement image and read back unsigned. */
@@ -102,12 +105,14 @@ export class PostgresStorage implements Storage {
   private readonly s: string
   private readonly group: GroupCommit
   private readonly versionRows: PostgresVersions
+  private readonly hintRows: PostgresHints
 
   private constructor(pool: pg.Pool, schema: string, options: PostgresStorageOptions) {
     this.description = `${describe(options.connectionString)}#${schema}`
     this.pool = pool
     this.s = `"${schema}"`
     this.versionRows = new PostgresVersions(pool, this.s)
+    this.hintRows = new PostgresHints(pool, this.s)
     this.group = new GroupCommit({
       groupCommitMs: options.groupCommitMs ?? 2,
       backgroundCommitMs: options.backgroundCommitMs,
@@ -220,10 +225,22 @@ export class PostgresStorage implements Storage {
   }
 
   async list(options: ListOptions = {}): Promise<DocKey[]> {
+    const base = `(t.snapshot IS NOT NULL OR EXISTS (SELECT 1 FROM ${this.s}.updates u WHERE u.engine = t.engine AND u.doc_id = t.doc_id))`
+    const rows = await this.page<{ engine: DocKey['engine']; doc_id: string }>('list', `SELECT t.engine, t.doc_id FROM ${this.s}.snapshots t`, base, options)
+    return rows.map((r) => ({ engine: r.engine, docId: r.doc_id as DocKey['docId'] }))
+  }
+
+  async listTombstones(options: ListOptions = {}): Promise<TombstonedDoc[]> {
+    const select = `SELECT t.engine, t.doc_id, t.deleted_at FROM ${this.s}.tombstones t`
+    const rows = await this.page<{ engine: DocKey['engine']; doc_id: string; deleted_at: string }>('tombstone list', select, 'true', options)
+    return rows.map((r) => ({ engine: r.engine, docId: r.doc_id as DocKey['docId'], deletedAt: Number(r.deleted_at) }))
+  }
+
+  /** One page of `select` (its table aliased `t`, keyed by engine and doc_id) as `ListOptions` ask. */
+  private async page<Row extends pg.QueryResultRow>(what: string, select: string, base: string, options: ListOptions): Promise<Row[]> {
     this.assertOpen()
-    const { s } = this
     const limit = pageLimit(options)
-    const where = [`(t.snapshot IS NOT NULL OR EXISTS (SELECT 1 FROM ${s}.updates u WHERE u.engine = t.engine AND u.doc_id = t.doc_id))`]
+    const where = [base]
     const args: (string | number | null)[] = []
     const arg = (value: string | number | null): string => `$${args.push(value)}`
     if (options.engine !== undefined) where.push(`t.engine = ${arg(options.engine)}`)
@@ -236,14 +253,25 @@ export class PostgresStorage implements Storage {
     }
     // LIMIT NULL is PostgreSQL's "no limit".
     const limitArg = arg(limit === Number.MAX_SAFE_INTEGER ? null : limit)
-    const result = await this.guard('list', () =>
-      this.pool.query<{ engine: DocKey['engine']; doc_id: string }>(
-        `SELECT t.engine, t.doc_id FROM ${s}.snapshots t WHERE ${where.join(' AND ')}
-         ORDER BY t.engine, t.doc_id LIMIT ${limitArg}`,
-        args,
-      ),
+    const result = await this.guard(what, () =>
+      this.pool.query<Row>(`${select} WHERE ${where.join(' AND ')} ORDER BY t.engine, t.doc_id LIMIT ${limitArg}`, args),
     )
-    return result.rows.map((r) => ({ engine: r.engine, docId: r.doc_id as DocKey['docId'] }))
+    return result.rows
+  }
+
+  async putHints(hints: readonly Hint[]): Promise<void> {
+    this.assertOpen()
+    await this.guard('hints put', () => this.hintRows.put(hints))
+  }
+
+  async hints(): Promise<Hint[]> {
+    this.assertOpen()
+    return this.guard('hints', () => this.hintRows.all())
+  }
+
+  async deleteHints(peer: string): Promise<void> {
+    this.assertOpen()
+    await this.guard('hints delete', () => this.hintRows.deletePeer(peer))
   }
 
   async delete(key: DocKey): Promise<void> {

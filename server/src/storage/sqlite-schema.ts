@@ -3,7 +3,7 @@ import { asBytes, checkLog, type CheckedLog, type StoredEntry } from './log-chec
 import type { DocKey } from './storage.js'
 
 /** Bumped when the schema changes; a database from a newer version is refused rather than misread. */
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 
 /*
  * `snapshots` has one row per doc that ever had anything stored. `last_seq` is the doc's high-water mark:
@@ -82,6 +82,19 @@ CREATE TABLE changes (
   at        INTEGER NOT NULL,
   ids       TEXT,
   PRIMARY KEY (engine, doc_id, seq)
+) WITHOUT ROWID;
+`
+
+/**
+ * Version 4: hints of hinted handoff (a cluster node that may lack changes of a doc), so that they
+ * survive a restart of the node holding them.
+ */
+export const MIGRATE_TO_4 = `
+CREATE TABLE hints (
+  peer   TEXT NOT NULL,
+  engine TEXT NOT NULL,
+  doc_id TEXT NOT NULL,
+  PRIMARY KEY (peer, engine, doc_id)
 ) WITHOUT ROWID;
 `
 

@@ -3,7 +3,7 @@
  * the store makes is one request; the writer runs requests one at a time, in the order they were posted,
  * and answers each with a reply carrying the request's id.
  */
-import type { Author, DocKey, OutboxInput, StoredDoc, StoredVersion } from './storage.js'
+import type { Author, DocKey, Hint, OutboxInput, StoredDoc, StoredVersion } from './storage.js'
 
 /**
  * Byte strings packed into one buffer, so that a batch crosses threads as one transferred buffer instead
@@ -37,6 +37,10 @@ export interface WriterOps {
   putVersion: { fields: { key: DocKey; version: StoredVersion }; result: null }
   /** Remove a version; whether it was there. */
   deleteVersion: { fields: { key: DocKey; versionId: string }; result: boolean }
+  /** Store hints, leaving those already stored as they are. */
+  putHints: { fields: { hints: readonly Hint[] }; result: null }
+  /** Remove every hint for a peer. */
+  deleteHints: { fields: { peer: string }; result: null }
   outboxPut: { fields: { messages: readonly OutboxInput[] }; result: null }
   outboxRetry: { fields: { messageId: string; dueAt: number; error: string }; result: null }
   outboxDone: { fields: { messageId: string }; result: null }

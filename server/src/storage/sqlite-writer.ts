@@ -1,6 +1,6 @@
 /*
  * The writer thread of a SqliteStorage: it owns the one write connection and runs every write
- * transaction (group commits, compactions, deletes, tombstones, torn-tail repairs, the outbox), so that
+ * transaction (group commits, compactions, deletes, tombstones, torn-tail repairs, hints, the outbox), so that
  * their fsyncs, and any wait for a lock held by another connection, stall this thread and never the
  * server's event loop. Started by WriterThread (sqlite-writer-thread.ts); requests and replies are in
  * sqlite-writer-protocol.ts.
@@ -9,7 +9,7 @@ import { parentPort } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
 import { toStoredDoc } from './log-check.js'
-import { MIGRATE_TO_2, MIGRATE_TO_3, PAGE_CACHE_SIZE, SCHEMA, SCHEMA_VERSION, prepareLogReads, readDoc, type KeyArgs } from './sqlite-schema.js'
+import { MIGRATE_TO_2, MIGRATE_TO_3, MIGRATE_TO_4, PAGE_CACHE_SIZE, SCHEMA, SCHEMA_VERSION, prepareLogReads, readDoc, type KeyArgs } from './sqlite-schema.js'
 import {
   ownedCopy,
   pack,
@@ -58,6 +58,8 @@ function prepareWrites(db: Db) {
        ON CONFLICT (engine, doc_id) DO UPDATE SET deleted_at = excluded.deleted_at`,
     ),
     deleteTombstone: db.prepare<KeyArgs>('DELETE FROM tombstones WHERE engine = ? AND doc_id = ?'),
+    putHint: db.prepare<[string, string, string]>('INSERT INTO hints (peer, engine, doc_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+    deleteHints: db.prepare<[string]>('DELETE FROM hints WHERE peer = ?'),
     outboxPut: db.prepare<[string, string, number, number]>(
       `INSERT INTO outbox (id, body, due_at, created_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at`,
@@ -84,6 +86,7 @@ function openDatabase(path: string, busyTimeoutMs: number): Db {
       db.exec(SCHEMA)
       if (version < 2) db.exec(MIGRATE_TO_2)
       if (version < 3) db.exec(MIGRATE_TO_3)
+      if (version < 4) db.exec(MIGRATE_TO_4)
       db.pragma(`user_version = ${SCHEMA_VERSION}`)
     }).immediate()
     return db
@@ -173,6 +176,18 @@ class Writer {
     return this.sql.deleteVersion.run(key.engine, key.docId, versionId).changes > 0
   }
 
+  putHints({ hints }: WriterRequest<'putHints'>): null {
+    this.db.transaction(() => {
+      for (const h of hints) this.sql.putHint.run(h.peer, h.doc.engine, h.doc.docId)
+    }).immediate()
+    return null
+  }
+
+  deleteHints({ peer }: WriterRequest<'deleteHints'>): null {
+    this.sql.deleteHints.run(peer)
+    return null
+  }
+
   outboxPut({ messages }: WriterRequest<'outboxPut'>): null {
     const now = Date.now()
     this.db.transaction(() => {
@@ -218,6 +233,8 @@ const handlers: Handlers = {
   repairLoad: (r) => opened().repairLoad(r),
   putVersion: (r) => opened().putVersion(r),
   deleteVersion: (r) => opened().deleteVersion(r),
+  putHints: (r) => opened().putHints(r),
+  deleteHints: (r) => opened().deleteHints(r),
   outboxPut: (r) => opened().outboxPut(r),
   outboxRetry: (r) => opened().outboxRetry(r),
   outboxDone: (r) => opened().outboxDone(r),

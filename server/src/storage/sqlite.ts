@@ -14,6 +14,7 @@ import type {
   ChangeRecord,
   DocHistory,
   DocKey,
+  Hint,
   HistoryOptions,
   ListOptions,
   OutboxInput,
@@ -23,6 +24,7 @@ import type {
   StoredDoc,
   StoredVersion,
   Tombstone,
+  TombstonedDoc,
   VersionInfo,
   VersionKind,
 } from './storage.js'
@@ -84,6 +86,7 @@ function prepareReads(db: Db) {
       'SELECT seq, principal, at, ids FROM changes WHERE engine = ? AND doc_id = ? AND seq > ? AND seq <= ? ORDER BY seq',
     ),
     getTombstone: db.prepare<KeyArgs, { deleted_at: number }>('SELECT deleted_at FROM tombstones WHERE engine = ? AND doc_id = ?'),
+    hints: db.prepare<[], { peer: string; engine: DocKey['engine']; doc_id: string }>('SELECT peer, engine, doc_id FROM hints ORDER BY peer, engine, doc_id'),
     outboxDue: db.prepare<[number, number], OutboxRow>('SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at, id LIMIT ?'),
     outboxCount: db.prepare<[], number>('SELECT count(*) FROM outbox').pluck(),
   }
@@ -182,9 +185,21 @@ export class SqliteStorage implements Storage {
   }
 
   async list(options: ListOptions = {}): Promise<DocKey[]> {
+    const base = '(s.snapshot IS NOT NULL OR EXISTS (SELECT 1 FROM updates u WHERE u.engine = s.engine AND u.doc_id = s.doc_id))'
+    const rows = this.page<KeyRow>('list', 'SELECT s.engine, s.doc_id FROM snapshots s', base, options)
+    return rows.map((r) => ({ engine: r.engine, docId: r.doc_id as DocKey['docId'] }))
+  }
+
+  async listTombstones(options: ListOptions = {}): Promise<TombstonedDoc[]> {
+    const rows = this.page<KeyRow & { deleted_at: number }>('tombstone list', 'SELECT s.engine, s.doc_id, s.deleted_at FROM tombstones s', '1', options)
+    return rows.map((r) => ({ engine: r.engine, docId: r.doc_id as DocKey['docId'], deletedAt: r.deleted_at }))
+  }
+
+  /** One page of `select` (its table aliased `s`, keyed by engine and doc_id) as `ListOptions` ask. */
+  private page<Row>(what: string, select: string, base: string, options: ListOptions): Row[] {
     this.assertOpen()
     const limit = pageLimit(options)
-    const where = ['(s.snapshot IS NOT NULL OR EXISTS (SELECT 1 FROM updates u WHERE u.engine = s.engine AND u.doc_id = s.doc_id))']
+    const where = [base]
     const args: (string | number)[] = []
     if (options.engine !== undefined) {
       where.push('s.engine = ?')
@@ -201,9 +216,8 @@ export class SqliteStorage implements Storage {
     }
     // LIMIT -1 is SQLite's "no limit"; a JS number past 2^63 would not bind.
     args.push(limit === Number.MAX_SAFE_INTEGER ? -1 : limit)
-    const sql = `SELECT s.engine, s.doc_id FROM snapshots s WHERE ${where.join(' AND ')} ORDER BY s.engine, s.doc_id LIMIT ?`
-    const rows = guard('list', () => this.reader.prepare<(string | number)[], KeyRow>(sql).all(...args))
-    return rows.map((r) => ({ engine: r.engine, docId: r.doc_id as DocKey['docId'] }))
+    const sql = `${select} WHERE ${where.join(' AND ')} ORDER BY s.engine, s.doc_id LIMIT ?`
+    return guard(what, () => this.reader.prepare<(string | number)[], Row>(sql).all(...args))
   }
 
   async delete(key: DocKey): Promise<void> {
@@ -283,6 +297,22 @@ export class SqliteStorage implements Storage {
     this.assertOpen()
     const row = guard('tombstoneOf', () => this.sql.getTombstone.get(key.engine, key.docId))
     return row ? { deletedAt: row.deleted_at } : null
+  }
+
+  async putHints(hints: readonly Hint[]): Promise<void> {
+    this.assertOpen()
+    if (hints.length > 0) await this.write('hints put', { op: 'putHints', hints })
+  }
+
+  async hints(): Promise<Hint[]> {
+    this.assertOpen()
+    const rows = guard('hints', () => this.sql.hints.all())
+    return rows.map((r) => ({ peer: r.peer, doc: { engine: r.engine, docId: r.doc_id as DocKey['docId'] } }))
+  }
+
+  async deleteHints(peer: string): Promise<void> {
+    this.assertOpen()
+    await this.write('hints delete', { op: 'deleteHints', peer })
   }
 
   onCommit(listener: (seconds: number, appends: number) => void): void {

@@ -238,6 +238,30 @@ export interface Tombstones {
   tombstone(key: DocKey, deletedAt: number): Promise<void>
   /** The doc's tombstone, or null if it was not deleted. */
   tombstoneOf(key: DocKey): Promise<Tombstone | null>
+  /** Tombstoned docs with their deletion times, ordered by (engine, docId), paged like `list`. */
+  listTombstones(options?: ListOptions): Promise<TombstonedDoc[]>
+}
+
+/** A deleted doc and when it was deleted. */
+export interface TombstonedDoc extends DocKey, Tombstone {}
+
+/**
+ * A hint of hinted handoff: the cluster node `peer` (a node id) may lack changes of the doc, which this
+ * node took while it could not reach that peer. Kept until the node hands the doc over.
+ */
+export interface Hint {
+  readonly peer: string
+  readonly doc: DocKey
+}
+
+/** Hints kept across restarts, so that a node that restarts while a replica is down still hands its writes over. */
+export interface HintStore {
+  /** Store hints (durable when it resolves); a hint already stored changes nothing. */
+  putHints(hints: readonly Hint[]): Promise<void>
+  /** Every stored hint, ordered by (peer, engine, docId). */
+  hints(): Promise<Hint[]>
+  /** Forget every hint for `peer` (it was handed its docs, or it left the cluster). */
+  deleteHints(peer: string): Promise<void>
 }
 
 /** The backend as a whole: its name, what its commits do, and its end. */
@@ -264,4 +288,4 @@ export interface StorageLifecycle {
  * the webhook deliverer an `Outbox`, the history routes a `DocArchive`). Every backend passes the same
  * acceptance suite (`runStorageAcceptance` from `@murmur/server/testing`), which covers every role.
  */
-export interface Storage extends DocLog, DocArchive, VersionStore, Tombstones, Outbox, StorageLifecycle {}
+export interface Storage extends DocLog, DocArchive, VersionStore, Tombstones, HintStore, Outbox, StorageLifecycle {}

@@ -347,6 +347,51 @@ export function runStorageAcceptance(name: string, setup: () => Promise<StorageH
       expect(await s.tombstoneOf(k)).toBeNull()
     })
 
+    it('lists tombstones with their times, in (engine, docId) order, paged like list', async () => {
+      expect(await h.storage.listTombstones()).toEqual([])
+      await h.storage.append(key('kept'), bytes(1))
+      await h.storage.tombstone(key('b'), 2)
+      await h.storage.tombstone(key('a', 'automerge'), 3)
+      await h.storage.tombstone(key('a'), 1)
+      await h.storage.tombstone(key('c'), 4)
+      const all = [
+        { engine: 'automerge', docId: 'a', deletedAt: 3 },
+        { engine: 'yjs', docId: 'a', deletedAt: 1 },
+        { engine: 'yjs', docId: 'b', deletedAt: 2 },
+        { engine: 'yjs', docId: 'c', deletedAt: 4 },
+      ]
+      expect(await h.storage.listTombstones()).toEqual(all)
+      expect(await h.storage.listTombstones({ limit: 2 })).toEqual(all.slice(0, 2))
+      expect(await h.storage.listTombstones({ after: 'a', afterEngine: 'yjs', limit: 10 })).toEqual(all.slice(2))
+      expect(await h.storage.listTombstones({ engine: 'yjs', after: 'a' })).toEqual(all.slice(2))
+      const s = await h.reopen()
+      expect(await s.listTombstones({ engine: 'automerge' })).toEqual(all.slice(0, 1))
+    })
+
+    it('keeps hints across restarts: put is idempotent, delete forgets one peer\'s', async () => {
+      expect(await h.storage.hints()).toEqual([])
+      await h.storage.putHints([
+        { peer: 'node-c', doc: key('x') },
+        { peer: 'node-b', doc: key('y') },
+        { peer: 'node-c', doc: key('a', 'automerge') },
+      ])
+      await h.storage.putHints([{ peer: 'node-c', doc: key('x') }])
+      await h.storage.putHints([])
+      const all = [
+        { peer: 'node-b', doc: key('y') },
+        { peer: 'node-c', doc: key('a', 'automerge') },
+        { peer: 'node-c', doc: key('x') },
+      ]
+      expect(await h.storage.hints()).toEqual(all)
+      const s = await h.reopen()
+      expect(await s.hints()).toEqual(all)
+      await s.deleteHints('node-c')
+      await s.deleteHints('node-unknown')
+      expect(await s.hints()).toEqual(all.slice(0, 1))
+      const again = await h.reopen()
+      expect(await again.hints()).toEqual(all.slice(0, 1))
+    })
+
     it('keeps an outbox: put, due in order, retry with attempts, done, across restarts', async () => {
       expect(await h.storage.outboxCount()).toBe(0)
       await h.storage.outboxPut([{ id: 'b', body: '{"n":2}', dueAt: 2000 }])

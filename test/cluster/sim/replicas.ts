@@ -20,12 +20,18 @@ import type { Simulation } from './simulation.js'
  *   the receiving node sees placement; best effort), and acknowledged as the client's W asks: on the
  *   receiving node's fsync for W = 1, after W − (1 if it is a replica) replica acks for W ≥ 2;
  * - a push or repair for a peer the node does not hold alive goes to a hint (a lost link in the real
- *   node), replayed when that peer turns alive again; hints are volatile and die with the process;
+ *   node), replayed when that peer turns alive again; hints are durable (the node's storage keeps
+ *   them), so a crash of the node holding them loses none;
+ * - a client deletes a doc through a node: it keeps a tombstone (durable) instead of the set, tells
+ *   every member it holds alive and hints the others; a tombstone beats content: a node holding one
+ *   answers any push or repair of the doc with the tombstone, refuses client writes to it, and
+ *   anti-entropy compares it like a version (`VersionIndex.setDeleted`), repairing with the tombstone;
  * - a node that opens a doc it does not replicate syncs it with the replicas, and again with each
  *   replica that turns alive (the real node does this for loaded docs; here a doc stays loaded for the
  *   life of the process);
- * - anti-entropy starts a round every interval with a random peer held alive that shares partitions,
- *   and at once with a peer that turns alive (the real node: after every link connect).
+ * - anti-entropy starts a round every interval with the next peer held alive that shares partitions,
+ *   round robin in ring order (`AntiEntropy.nextPeer`), and at once with a peer that turns alive (the
+ *   real node: after every link connect).
  */
 
 type AeMessage = Parameters<AntiEntropy['receive']>[1]
@@ -39,6 +45,8 @@ type ReplicaMessage =
   | { readonly kind: 'offer'; readonly key: string; readonly elements: string[] }
   /** Repair, step 2. */
   | { readonly kind: 'answer'; readonly key: string; readonly elements: string[] }
+  /** The doc is deleted: the receiver replaces whatever it holds with a tombstone. */
+  | { readonly kind: 'delete'; readonly key: string; readonly deletedAt: number }
   /** An anti-entropy message, in the real peer-protocol encoding (base64). */
   | { readonly kind: 'ae'; readonly frame: string }
 
@@ -117,6 +125,8 @@ export const REPLICATION_TIMEOUT_MS = 5000
 export interface ReplicaOptions {
   readonly replicationFactor: number
   readonly antiEntropyMs: number
+  /** False runs no anti-entropy at all (a scenario that must converge through hints alone). */
+  readonly antiEntropy?: boolean
 }
 
 export interface ReplicaCounters {
@@ -128,6 +138,12 @@ export interface ReplicaCounters {
   pushes: number
   hintsQueued: number
   hintsReplayed: number
+  /** Hints a node held when it crashed, kept by its storage for the next run. */
+  hintsKeptOverCrash: number
+  /** Client writes refused because the node holds the doc's tombstone. */
+  refusedDeleted: number
+  /** Pushes and repairs a tombstone answered (content that would have brought a deleted doc back). */
+  staleAnswered: number
   repairs: number
   aeRounds: number
   aeBytes: number
@@ -137,6 +153,10 @@ interface ReplicaNode {
   readonly id: NodeId
   /** Durable: survives crashes (the real node acks after fsync). */
   readonly docs: Map<string, Set<string>>
+  /** Durable tombstones: doc → deletion time. */
+  readonly tombstones: Map<string, number>
+  /** Durable hints (the node's storage): peer → docs it may lack. */
+  readonly hints: Map<NodeId, Set<string>>
   /** Bumped on every crash; messages and timers of an earlier run are dropped. */
   generation: number
   run: NodeRun | null
@@ -162,7 +182,6 @@ class NodeRun {
   placement: Placement
   readonly index = new VersionIndex()
   readonly antiEntropy: AntiEntropy
-  private readonly hints = new Map<NodeId, Set<string>>()
   /** W-of-N writes waiting for replica acks, by request id. */
   private readonly pending = new Map<number, { readonly write: AckedWrite; readonly needed: number; readonly acks: Set<NodeId> }>()
   private nextReqId = 1
@@ -174,13 +193,16 @@ class NodeRun {
   constructor(
     readonly id: NodeId,
     private readonly docs: Map<string, Set<string>>,
+    private readonly tombstones: Map<string, number>,
+    private readonly hints: Map<NodeId, Set<string>>,
     readonly membership: Membership,
     private readonly world: World,
-    private readonly rng: Rng,
+    rng: Rng,
   ) {
     this.placement = world.placement([id])
     // The real node builds its index from storage before it starts anti-entropy.
     for (const [key, set] of docs) this.index.set(key, setVersion(set))
+    for (const [key, deletedAt] of tombstones) this.index.setDeleted(key, deletedAt)
     this.antiEntropy = new AntiEntropy({
       index: this.index,
       sharedPartitions: (peer) => sharedPartitions(this.placement, this.id, peer),
@@ -191,14 +213,14 @@ class NodeRun {
       },
       repair: (peer, key) => {
         this.world.counters.repairs++
-        this.startSync(peer, key)
+        this.handOver(peer, key)
       },
       refresh: () => this.refresh(),
-    })
+    }, id)
     membership.on('change', (m) => this.onMember(m))
     for (const m of membership.members()) this.onMember(m)
     const interval = world.options.antiEntropyMs
-    this.scheduleRound(world.now() + rng() * interval)
+    if (world.options.antiEntropy !== false) this.scheduleRound(world.now() + rng() * interval)
   }
 
   /**
@@ -209,6 +231,11 @@ class NodeRun {
    */
   write(key: string, element: string, w: number): void {
     this.world.counters.attempts++
+    if (this.tombstones.has(key)) {
+      // The client gets MUR_ERR_DOC_DELETED; nothing is stored.
+      this.world.counters.refusedDeleted++
+      return
+    }
     this.load(key)
     this.merge(key, [element])
     const replicas = this.replicasOf(key)
@@ -235,8 +262,37 @@ class NodeRun {
     if (effective <= replicas.length && needed <= 0) this.acked(write)
   }
 
+  /**
+   * A client deletes the doc through this node (`DELETE /v1/docs/…`): its tombstone replaces the set,
+   * and every other member is told now or through a hint.
+   */
+  delete(key: string): void {
+    this.tombstone(key, this.world.now())
+    for (const m of this.membership.members()) {
+      if (m.id === this.id || m.state === MemberState.left) continue
+      this.handOver(m.id, key)
+    }
+  }
+
+  private tombstone(key: string, deletedAt: number): void {
+    if (this.tombstones.has(key)) return
+    this.tombstones.set(key, deletedAt)
+    this.docs.delete(key)
+    this.dirty.delete(key)
+    this.index.setDeleted(key, deletedAt)
+  }
+
   receive(from: NodeId, msg: ReplicaMessage): void {
+    // A tombstone beats content: whatever a peer pushes or offers of a deleted doc is answered with it.
+    if ((msg.kind === 'push' || msg.kind === 'offer' || msg.kind === 'answer') && this.tombstones.has(msg.key)) {
+      this.world.counters.staleAnswered++
+      this.world.send(this.id, from, { kind: 'delete', key: msg.key, deletedAt: this.tombstones.get(msg.key) ?? 0 })
+      return
+    }
     switch (msg.kind) {
+      case 'delete':
+        this.tombstone(msg.key, msg.deletedAt)
+        return
       case 'push':
         this.load(msg.key)
         this.merge(msg.key, [msg.element])
@@ -313,6 +369,14 @@ class NodeRun {
     this.world.send(this.id, peer, { kind: 'offer', key, elements: [...(this.docs.get(key) ?? [])] })
   }
 
+  /** `Replication.handOver`: the tombstone of a deleted doc, else a sync. */
+  private handOver(peer: NodeId, key: string): void {
+    const deletedAt = this.tombstones.get(key)
+    if (deletedAt === undefined) return this.startSync(peer, key)
+    if (!this.alive.has(peer)) return this.addHint(peer, key)
+    this.world.send(this.id, peer, { kind: 'delete', key, deletedAt })
+  }
+
   private addHint(peer: NodeId, key: string): void {
     let set = this.hints.get(peer)
     if (set === undefined) this.hints.set(peer, (set = new Set()))
@@ -327,10 +391,10 @@ class NodeRun {
     // `Replication.handOffUnowned`: on a placement change, every doc held here but not replicated here
     // is synced with its replicas (writes taken while placement was not yet known, or before a decommission).
     if (this.placement !== before) {
-      for (const key of this.docs.keys()) {
+      for (const key of [...this.docs.keys(), ...this.tombstones.keys()]) {
         const replicas = this.replicasOf(key)
         if (replicas.includes(this.id)) continue
-        for (const r of replicas) this.startSync(r, key)
+        for (const r of replicas) if (r !== this.id) this.handOver(r, key)
       }
     }
     if (m.id === this.id) return
@@ -352,7 +416,7 @@ class NodeRun {
     this.hints.delete(peer)
     for (const key of hinted ?? []) {
       this.world.counters.hintsReplayed++
-      this.startSync(peer, key)
+      this.handOver(peer, key)
     }
     for (const key of this.loaded) {
       const replicas = this.replicasOf(key)
@@ -362,6 +426,7 @@ class NodeRun {
   }
 
   private startRound(peer: NodeId): void {
+    if (this.world.options.antiEntropy === false) return
     this.world.counters.aeRounds++
     this.antiEntropy.startRound(peer)
   }
@@ -369,7 +434,8 @@ class NodeRun {
   private scheduleRound(at: number): void {
     this.world.schedule(this, at, () => {
       const candidates = [...this.alive].filter((p) => sharedPartitions(this.placement, this.id, p).length > 0)
-      if (candidates.length > 0) this.startRound(candidates[Math.floor(this.rng() * candidates.length)])
+      const peer = this.antiEntropy.nextPeer(candidates)
+      if (peer !== null) this.startRound(peer)
       this.scheduleRound(at + this.world.options.antiEntropyMs)
     })
   }
@@ -378,13 +444,18 @@ class NodeRun {
 /** Every node of a `Simulation`, with its durable docs and (while it runs) its replica process. */
 export class ReplicaCluster {
   readonly network: SimNetwork
-  readonly counters: ReplicaCounters = { attempts: 0, writes: 0, viaNonReplica: 0, pushes: 0, hintsQueued: 0, hintsReplayed: 0, repairs: 0, aeRounds: 0, aeBytes: 0 }
+  readonly counters: ReplicaCounters = {
+    attempts: 0, writes: 0, viaNonReplica: 0, pushes: 0, hintsQueued: 0, hintsReplayed: 0, hintsKeptOverCrash: 0,
+    refusedDeleted: 0, staleAnswered: 0, repairs: 0, aeRounds: 0, aeBytes: 0,
+  }
   /** Every acknowledged write, per doc. */
   readonly acked = new Map<string, AckedWrite[]>()
   /** Told of every acknowledged write as the coordinator acknowledges it (simulated clients listen). */
   onAck: ((write: AckedWrite) => void) | null = null
   /** Told of every W-of-N write whose wait timed out (the node answers MUR_ERR_REPLICATION_TIMEOUT). */
   onTimeout: ((write: AckedWrite) => void) | null = null
+  /** Docs a client deleted (through a node that stored the tombstone). */
+  readonly deleted = new Set<string>()
   private readonly nodes = new Map<NodeId, ReplicaNode>()
   private readonly decommissioned = new Set<NodeId>()
   private readonly world: World
@@ -434,15 +505,17 @@ export class ReplicaCluster {
   /** Start (or restart) a node: its durable docs are still there; it joins through `seed`. */
   start(id: NodeId, seed?: NodeId): void {
     let node = this.nodes.get(id)
-    if (node === undefined) this.nodes.set(id, (node = { id, docs: new Map(), generation: 0, run: null }))
+    if (node === undefined) this.nodes.set(id, (node = { id, docs: new Map(), tombstones: new Map(), hints: new Map(), generation: 0, run: null }))
     this.sim.start(id, seed)
-    node.run = new NodeRun(id, node.docs, this.sim.membership(id), this.world, mulberry32(Math.floor(this.sim.rng() * 2 ** 32)))
+    const rng = mulberry32(Math.floor(this.sim.rng() * 2 ** 32))
+    node.run = new NodeRun(id, node.docs, node.tombstones, node.hints, this.sim.membership(id), this.world, rng)
   }
 
-  /** The process dies: durable docs stay, hints, loaded docs and rounds in flight are gone. */
+  /** The process dies: durable docs, tombstones and hints stay; loaded docs and rounds in flight are gone. */
   crash(id: NodeId): void {
     const node = this.nodes.get(id)
     if (node === undefined) throw new Error(`${id} is unknown`)
+    for (const set of node.hints.values()) this.counters.hintsKeptOverCrash += set.size
     this.sim.crash(id)
     node.run = null
     node.generation++
@@ -466,6 +539,27 @@ export class ReplicaCluster {
   /** A client write to a running node, acknowledged once on `w` replicas (see `NodeRun.write`). */
   write(id: NodeId, key: string, element: string, w: number): void {
     this.run(id).write(key, element, w)
+  }
+
+  /** A client deletes a doc through a running node. */
+  delete(id: NodeId, key: string): void {
+    this.deleted.add(key)
+    this.run(id).delete(key)
+  }
+
+  /** Hints a node holds for `peer` (durable: also while it is down). */
+  hintsFor(id: NodeId, peer: NodeId): number {
+    return this.nodes.get(id)?.hints.get(peer)?.size ?? 0
+  }
+
+  /** Whether a node (running or not) holds the doc's tombstone. */
+  holdsTombstone(id: NodeId, key: string): boolean {
+    return this.nodes.get(id)?.tombstones.has(key) === true
+  }
+
+  /** A doc's replicas as the running nodes place it (they agree once views agree). */
+  placedOn(key: string): readonly NodeId[] {
+    return this.replicasOf(key)
   }
 
   /** Whether a running node places a doc on itself. */
@@ -514,6 +608,7 @@ export class ReplicaCluster {
     // Every doc any node holds, acknowledged writes or not: live replicas must agree on all of them.
     const keys = new Set(this.acked.keys())
     for (const node of this.nodes.values()) for (const key of node.docs.keys()) keys.add(key)
+    for (const key of this.deleted) keys.add(key)
     for (const key of keys) {
       const writes = this.acked.get(key) ?? []
       const replicas = this.replicasOf(key)
@@ -522,6 +617,14 @@ export class ReplicaCluster {
         if (theirs.join() !== replicas.join()) return `${o} places ${key} on ${theirs.join()}, ${running[0]} on ${replicas.join()}`
       }
       const live = replicas.filter((r) => this.isLive(r))
+      if (this.deleted.has(key)) {
+        // Deleted for good: every live replica holds the tombstone, and no running node serves content.
+        const missing = live.find((r) => !this.holdsTombstone(r, key))
+        if (missing !== undefined) return `${missing} lacks the tombstone of ${key}`
+        const stale = running.find((r) => this.holding(r, key) !== undefined)
+        if (stale !== undefined) return `${stale} still serves deleted ${key}`
+        continue
+      }
       for (const w of writes) {
         const lacking = live.filter((r) => this.holding(r, key)?.has(w.element) !== true)
         if (lacking.length === 0) continue
@@ -538,6 +641,7 @@ export class ReplicaCluster {
   unavailable(): number {
     let n = 0
     for (const [key, writes] of this.acked) {
+      if (this.deleted.has(key)) continue
       const live = this.replicasOf(key).filter((r) => this.isLive(r))
       for (const w of writes) if (!live.some((r) => this.holding(r, key)?.has(w.element) === true)) n++
     }
@@ -556,7 +660,9 @@ export class ReplicaCluster {
 
   /** An acknowledged element no node holds durably, if any (there must never be one). */
   lost(): string | null {
-    for (const writes of this.acked.values()) {
+    for (const [key, writes] of this.acked) {
+      // A delete takes every write to the doc with it, those before it and those concurrent with it.
+      if (this.deleted.has(key)) continue
       for (const w of writes) {
         if (![...this.nodes.keys()].some((id) => this.holding(id, w.key)?.has(w.element) === true)) return this.describe(w)
       }
