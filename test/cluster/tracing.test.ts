@@ -1,7 +1,8 @@
 /**
  * OpenTelemetry: two `murmur serve` processes configured only through the standard OTEL_* variables
  * send their spans to an OTLP/HTTP JSON receiver; one replicated update makes one trace with spans from
- * both nodes (the W3C trace context crosses the peer link). Without the variables nothing is sent.
+ * both nodes (the W3C trace context crosses the peer link), its webhook delivery included (the context
+ * waits in the outbox with the event). Without the variables nothing is sent.
  */
 import { createServer } from 'node:http'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -75,7 +76,7 @@ function yjsUpdate(text: string): Blob {
 }
 
 describe('tracing', () => {
-  it('one replicated update is one trace with spans from both nodes, doc id and engine on each', async () => {
+  it('one replicated update is one trace with spans from both nodes and its webhook delivery, doc id and engine on each', async () => {
     const receiver = await otlpReceiver()
     const env = {
       OTEL_TRACES_EXPORTER: 'otlp',
@@ -103,7 +104,7 @@ describe('tracing', () => {
       const arrival = receiver.spans.find((s) => s.name === 'murmur.update' && attr(s, 'murmur.arrival') === 'http')
       if (arrival === undefined) return false
       const trace = receiver.spans.filter((s) => s.traceId === arrival.traceId)
-      return trace.some((s) => s.name === 'murmur.storage.commit' && attr(s, 'murmur.node') === 'node-b')
+      return trace.some((s) => s.name === 'murmur.storage.commit' && attr(s, 'murmur.node') === 'node-b') && trace.some((s) => s.name === 'murmur.webhook.deliver')
     }
     await within(
       new Promise<void>((resolve) => {
@@ -115,12 +116,12 @@ describe('tracing', () => {
         })
       }),
       15_000,
-      'the spans of both nodes',
+      'the spans of both nodes and of the webhook delivery',
     )
     const arrival = receiver.spans.find((s) => s.name === 'murmur.update' && attr(s, 'murmur.arrival') === 'http') as OtlpSpan
     const trace = receiver.spans.filter((s) => s.traceId === arrival.traceId)
     const names = (node: string): string[] => [...new Set(trace.filter((s) => attr(s, 'murmur.node') === node).map((s) => s.name))].sort()
-    expect(names('node-a')).toEqual(['murmur.doc.apply', 'murmur.doc.fanout', 'murmur.replication.push', 'murmur.storage.commit', 'murmur.update'])
+    expect(names('node-a')).toEqual(['murmur.doc.apply', 'murmur.doc.fanout', 'murmur.replication.push', 'murmur.storage.commit', 'murmur.update', 'murmur.webhook.deliver'])
     expect(names('node-b')).toEqual(['murmur.doc.apply', 'murmur.doc.fanout', 'murmur.replication.receive', 'murmur.storage.commit', 'murmur.update'])
     for (const s of trace) {
       expect(attr(s, 'murmur.doc.id'), s.name).toBe('traced-doc')
@@ -131,19 +132,24 @@ describe('tracing', () => {
     const receive = trace.find((s) => s.name === 'murmur.replication.receive') as OtlpSpan
     expect(receive.parentSpanId).toBe(push.spanId)
 
-    // The webhook delivery is a span of its own, and the log line of its failed attempt carries its trace id.
+    // The webhook delivery is a child of the span the change was made in (node a's apply), and the log
+    // line of its failed attempt carries its trace and span ids.
+    const apply = trace.find((s) => s.name === 'murmur.doc.apply' && attr(s, 'murmur.node') === 'node-a') as OtlpSpan
+    const deliveries = trace.filter((s) => s.name === 'murmur.webhook.deliver')
+    for (const d of deliveries) expect(d.parentSpanId).toBe(apply.spanId)
     let logged: { trace_id?: string; span_id?: string } | undefined
     await eventually(
       async () => {
         const line = a.output.find((l) => l.includes('webhook delivery failed'))
         logged = line === undefined ? undefined : (JSON.parse(line) as { trace_id?: string })
-        return logged !== undefined && receiver.spans.some((s) => s.name === 'murmur.webhook.deliver' && s.traceId === logged?.trace_id)
+        return logged !== undefined && receiver.spans.some((s) => s.name === 'murmur.webhook.deliver' && s.spanId === logged?.span_id)
       },
       15_000,
       'a failed webhook delivery logged inside its span',
     )
-    const deliver = receiver.spans.find((s) => s.name === 'murmur.webhook.deliver' && s.traceId === logged?.trace_id) as OtlpSpan
-    expect(logged?.span_id).toBe(deliver.spanId)
+    const deliver = receiver.spans.find((s) => s.name === 'murmur.webhook.deliver' && s.spanId === logged?.span_id) as OtlpSpan
+    expect(logged?.trace_id).toBe(arrival.traceId)
+    expect(deliver.traceId).toBe(arrival.traceId)
     expect(attr(deliver, 'murmur.doc.id')).toBe('traced-doc')
   })
 

@@ -3,7 +3,7 @@ import { asBytes, checkLog, type CheckedLog, type StoredEntry } from './log-chec
 import type { DocKey } from './storage.js'
 
 /** Bumped when the schema changes; a database from a newer version is refused rather than misread. */
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 
 /*
  * `snapshots` has one row per doc that ever had anything stored. `last_seq` is the doc's high-water mark:
@@ -83,6 +83,14 @@ CREATE TABLE changes (
   ids       TEXT,
   PRIMARY KEY (engine, doc_id, seq)
 ) WITHOUT ROWID;
+`
+
+/**
+ * Version 4: the trace contexts of the updates an outbox message stands for (so its delivery joins
+ * their trace). Messages queued before it have none.
+ */
+export const MIGRATE_TO_4 = `
+ALTER TABLE outbox ADD COLUMN trace TEXT;
 `
 
 export interface SnapshotRow {
