@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify'
+import { join } from 'node:path'
 import { Auth } from './auth/auth.js'
+import { REVOCATIONS_FILE } from './auth/revocations.js'
 import type { BackupSchedule } from './backup/schedule.js'
 import type { Cluster } from './cluster/cluster.js'
 import { ConfigError, defaultConfig, validateBackups, validateSecurity, type ServerConfig } from './config.js'
@@ -68,6 +70,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     jwksUrl: config.authJwksUrl,
     jwksCooldownMs: config.authJwksCooldownMs,
     revocationsFile: config.authRevocations,
+    revocationsDefaultFile: ['', 'sqlite'].includes(config.storage.trim()) ? join(config.dataDir, REVOCATIONS_FILE) : null,
     onRevocationsError: (err) => log.error({ err }, 'could not read the revocation list; the previous one stays'),
     issuer: config.authIssuer,
     audience: config.authAudience,
@@ -129,6 +132,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     config,
     log,
     auth,
+    revocations: auth.revocations,
     registry,
     storage,
     versions,
@@ -184,7 +188,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   selfUrl = config.advertiseUrl ?? `ws://${hostForUrl}:${port}`
   if (config.peers.length > 0 || config.clusterSecret !== null) {
     const { Cluster } = await import('./cluster/cluster.js')
-    cluster = new Cluster(config, { id: sync.nodeId, url: selfUrl }, registry, storage, log)
+    cluster = new Cluster(config, { id: sync.nodeId, url: selfUrl }, registry, storage, log, auth.revocations)
     const replicated = cluster.versions
     versions.on('stored', (key, version) => replicated.stored(key, version))
     versions.on('removed', (key, id) => replicated.removed(key, id))

@@ -75,7 +75,9 @@ describe.skipIf(!available)('postgres', () => {
 
   it('opens a schema whose outbox predates trace contexts: a queued message stays, new ones keep theirs', async () => {
     const schema = `murmur_test_${randomId()}`
-    onTestFinished(() => admin((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)))
+    onTestFinished(async () => {
+      await admin((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`))
+    })
     await admin(async (c) => {
       await c.query(`CREATE SCHEMA "${schema}"`)
       await c.query(`CREATE TABLE "${schema}".outbox (id text PRIMARY KEY, body text NOT NULL, due_at bigint NOT NULL,
