@@ -15,6 +15,8 @@ interface OtlpSpan {
   spanId: string
   parentSpanId?: string
   name: string
+  startTimeUnixNano: string
+  links?: { traceId: string; spanId: string }[]
   attributes: { key: string; value: { stringValue?: string; intValue?: number | string } }[]
 }
 
@@ -151,6 +153,25 @@ describe('tracing', () => {
     expect(logged?.trace_id).toBe(arrival.traceId)
     expect(deliver.traceId).toBe(arrival.traceId)
     expect(attr(deliver, 'murmur.doc.id')).toBe('traced-doc')
+  })
+
+  it('a webhook event standing for two updates is delivered in the trace of the first, linked to the second', async () => {
+    const receiver = await otlpReceiver()
+    const env = { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '100' }
+    // A window long enough that both updates fall into it, however slow the machine.
+    const node = await spawnNode(['--port', '0', '--storage', 'memory', '--webhook-url', `${receiver.endpoint}/hook`, '--webhook-secret', 'hook-secret', '--webhook-debounce-ms', '4000'], env)
+    for (const text of ['one', 'two']) {
+      const res = await fetch(`${node.url}/v1/docs/yjs/batched-doc/updates`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: yjsUpdate(text) })
+      expect(res.status).toBe(200)
+    }
+    await eventually(async () => receiver.spans.some((s) => s.name === 'murmur.webhook.deliver'), 20_000, 'a webhook delivery span')
+    const applies = receiver.spans.filter((s) => s.name === 'murmur.doc.apply').sort((x, y) => (BigInt(x.startTimeUnixNano) < BigInt(y.startTimeUnixNano) ? -1 : 1))
+    expect(applies).toHaveLength(2)
+    expect(applies[0].traceId).not.toBe(applies[1].traceId)
+    const deliver = receiver.spans.find((s) => s.name === 'murmur.webhook.deliver') as OtlpSpan
+    expect(deliver.traceId).toBe(applies[0].traceId)
+    expect(deliver.parentSpanId).toBe(applies[0].spanId)
+    expect(deliver.links?.map((l) => [l.traceId, l.spanId])).toEqual([[applies[1].traceId, applies[1].spanId]])
   })
 
   it('sends nothing without OTEL_TRACES_EXPORTER', async () => {
