@@ -131,9 +131,16 @@ export class Revocations extends EventEmitter<{ changed: [RevocationEntry[]] }> 
       changed.push(e)
     }
     if (changed.length === 0) return changed
-    this.save()
+    // Revoked here and on the other nodes even when the file cannot be written; the caller hears why.
+    let unsaved: unknown = null
+    try {
+      this.save()
+    } catch (err) {
+      unsaved = err
+    }
     this.tellWatchers()
     this.emit('changed', changed)
+    if (unsaved !== null) throw new Error(`the revocation applies but could not be written to ${this.file?.path}: ${(unsaved as Error).message}`, { cause: unsaved })
     return changed
   }
 

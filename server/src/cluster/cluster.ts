@@ -111,7 +111,7 @@ export class Cluster {
     })
 
     this.revocationGossip =
-      revocations === null ? null : new RevocationGossip({ revocations, connectedPeers: () => this.links.connectedPeers(), send: (peer, msg) => this.links.send(peer, msg) })
+      revocations === null ? null : new RevocationGossip({ revocations, connectedPeers: () => this.links.connectedPeers(), send: (peer, msg) => this.links.send(peer, msg), log })
 
     this.membership.on('change', (m) => this.onMember(m))
     this.links.on('up', (peer) => {

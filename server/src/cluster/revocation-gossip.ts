@@ -1,5 +1,6 @@
 import type { NodeId } from '@murmur/shared'
 import type { RevocationEntry, Revocations } from '../auth/revocations.js'
+import type { Logger } from '../logger.js'
 import { PeerMessageType, type PeerMessage } from './peer-protocol.js'
 
 /** What spreading revocations needs of the cluster. */
@@ -7,6 +8,7 @@ export interface RevocationGossipDeps {
   readonly revocations: Revocations
   connectedPeers(): readonly NodeId[]
   send(peer: NodeId, msg: PeerMessage): boolean
+  readonly log: Logger
 }
 
 /**
@@ -35,6 +37,8 @@ export class RevocationGossip {
     this.merging = true
     try {
       this.deps.revocations.merge(entries)
+    } catch (err) {
+      this.deps.log.error({ err }, 'could not keep the revocations another node sent')
     } finally {
       this.merging = false
     }
