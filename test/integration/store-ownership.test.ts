@@ -138,6 +138,12 @@ describe.skipIf(!pgAvailable)('one owner per PostgreSQL store', () => {
       new RegExp(`^murmur: --storage \\S+ \\(schema "${schema}"\\) is in use by "murmur pid=${first.child.pid} host=${escapeRegExp(hostname())} node=pg-node"; stop that node or give this one another \\?schema=$`, 'u'),
     )
     await expectAll(first.url, 'a')
+    // A restore is refused the same way (before it reads anything of its backup).
+    const restore = await runCli(['restore', '--from', path.join(tempDir(), 'never-read.gz'), '--storage', storage])
+    expect(restore.code).toBe(1)
+    expect(restore.stderr).toMatch(
+      new RegExp(`^murmur restore: --storage \\S+ \\(schema "${schema}"\\) is in use by "murmur pid=${first.child.pid} host=${escapeRegExp(hostname())} node=pg-node"; stop that node before restoring into its store\n$`, 'u'),
+    )
 
     await first.kill('SIGKILL')
     // PostgreSQL ends the killed node's session (and its lock) once it sees the connection close.
