@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify'
+import { join } from 'node:path'
 import { Auth } from './auth/auth.js'
+import { REVOCATIONS_FILE } from './auth/revocations.js'
 import type { BackupSchedule } from './backup/schedule.js'
 import type { Cluster } from './cluster/cluster.js'
 import { ConfigError, defaultConfig, validateBackups, validateSecurity, type ServerConfig } from './config.js'
@@ -71,6 +73,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     jwksUrl: config.authJwksUrl,
     jwksCooldownMs: config.authJwksCooldownMs,
     revocationsFile: config.authRevocations,
+    revocationsDefaultFile: ['', 'sqlite'].includes(config.storage.trim()) ? join(config.dataDir, REVOCATIONS_FILE) : null,
     onRevocationsError: (err) => log.error({ err }, 'could not read the revocation list; the previous one stays'),
     issuer: config.authIssuer,
     audience: config.authAudience,
@@ -133,6 +136,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     config,
     log,
     auth,
+    revocations: auth.revocations,
     registry,
     storage,
     versions,
@@ -191,7 +195,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     const [{ Cluster }, { nodeAudiences }] = await Promise.all([import('./cluster/cluster.js'), import('./cluster/peer-auth.js')])
     const self = { id: sync.nodeId, url: selfUrl }
     const audiences = nodeAudiences(self, { scheme, host: config.host, port }, localAddresses())
-    cluster = new Cluster(config, { ...self, audiences }, registry, storage, log, tls.peerCa)
+    cluster = new Cluster(config, { ...self, audiences }, registry, storage, log, tls.peerCa, auth.revocations)
     const replicated = cluster.versions
     versions.on('stored', (key, version) => replicated.stored(key, version))
     versions.on('removed', (key, id) => replicated.removed(key, id))

@@ -2,25 +2,15 @@
  * The demo app's admin page in Chromium, served by one node of a three-node cluster: it shows the three
  * nodes alive, and a doc a client holds open on another node with its connection, live.
  */
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, test, onTestFinished } from 'vitest'
+import { describe, expect, test, onTestFinished } from 'vitest'
 import WebSocket from 'ws'
 import { SignJWT } from 'jose'
 import { AUTH_SECRET, token } from '../support/auth.js'
 import { startCluster, untilMeshed } from '../support/cluster.js'
 import { wsUrl } from '../support/servers.js'
-import { DEMO_DIST, assertBuilt, launchChromium, screenshot } from './browser.js'
+import { DEMO_DIST, openUser, screenshot, useChromium } from './browser.js'
 
-let browser: Browser
-
-beforeAll(async () => {
-  assertBuilt()
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  await browser?.close()
-})
+const browser = useChromium()
 
 function adminToken(): Promise<string> {
   return new SignJWT({ murmur: { admin: true } })
@@ -34,10 +24,7 @@ describe('admin page', () => {
   test('renders the cluster’s three nodes and a doc open on one of them, live', async () => {
     const nodes = await startCluster(3, { staticDir: DEMO_DIST, authSecret: AUTH_SECRET })
     await untilMeshed(nodes)
-    const context = await browser.newContext()
-    onTestFinished(() => context.close())
-    const page = await context.newPage()
-    await page.goto(`${nodes[0].url}/admin.html?token=${await adminToken()}`)
+    const { page } = await openUser(browser(), `${nodes[0].url}/admin.html?token=${await adminToken()}`, 'Operator', '#334155')
 
     for (const id of ['node-a', 'node-b', 'node-c']) {
       await page.locator(`[data-testid=admin-node][data-node-id="${id}"][data-state=alive]`).waitFor({ timeout: 15_000 })
@@ -58,10 +45,10 @@ describe('admin page', () => {
 
   test('says so when the token is not an admin token', async () => {
     const [node] = await startCluster(1, { staticDir: DEMO_DIST, authSecret: AUTH_SECRET })
-    const context = await browser.newContext()
-    onTestFinished(() => context.close())
-    const page = await context.newPage()
-    await page.goto(`${node.url}/admin.html?token=${await token({ '*': 'write' })}`)
+    const writer = await openUser(browser(), `${node.url}/admin.html?token=${await token({ '*': 'write' })}`, 'Writer', '#334155')
+    // Chromium reports the refused request itself; the page says why in its own words.
+    writer.allowConsole(/console\.error: Failed to load resource: the server responded with a status of 403 .*\/v1\/admin\/cluster/u)
+    const { page } = writer
     await page.getByTestId('admin-status').filter({ hasText: 'not an admin token' }).waitFor({ timeout: 15_000 })
     expect(await page.getByTestId('admin-node').count()).toBe(0)
   })

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
-import { onTestFinished } from 'vitest'
+import { afterAll, beforeAll, onTestFinished } from 'vitest'
 
 const repoRoot = path.resolve(import.meta.dirname, '../..')
 
@@ -19,16 +19,38 @@ export const ARTIFACTS = path.join(repoRoot, 'test-artifacts/browser')
 
 export const CHROMIUM = process.env.MURMUR_CHROMIUM ?? '/usr/bin/chromium'
 
-export function assertBuilt(): void {
-  if (!existsSync(path.join(DEMO_DIST, 'index.html'))) throw new Error(`the demo app is not built (${DEMO_DIST}): run npm run build`)
+/** Throws, naming the fix, unless Chromium is there and each app in `dists` is built. */
+function assertBuilt(dists: readonly string[] = [DEMO_DIST]): void {
+  for (const dist of dists) {
+    if (!existsSync(path.join(dist, 'index.html'))) throw new Error(`${path.relative(repoRoot, dist)} is not built: run npm run build`)
+  }
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run does)`)
 }
 
-export function launchChromium(): Promise<Browser> {
+function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   })
+}
+
+/**
+ * One Chromium for the test file: launched before its first test, once the apps it serves (`needs`, the
+ * demo app by default) are found built, and closed after its last. Returns what the tests call to get it.
+ */
+export function useChromium(needs: readonly string[] = [DEMO_DIST]): () => Browser {
+  let browser: Browser | undefined
+  beforeAll(async () => {
+    assertBuilt(needs)
+    browser = await launchChromium()
+  })
+  afterAll(async () => {
+    await browser?.close()
+  })
+  return () => {
+    if (browser === undefined) throw new Error('Chromium did not start (see the error of beforeAll)')
+    return browser
+  }
 }
 
 export interface User {

@@ -3,18 +3,16 @@
  * that survive a reload, presence, and two nodes of a cluster. Each test starts its own node serving the built app; each person has their own browser
  * profile (IndexedDB, service worker). Screenshots go to test-artifacts/browser/.
  */
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import { AUTH_SECRET, token } from '../support/auth.js'
 import { startCluster, untilMeshed } from '../support/cluster.js'
 import { startTestServer } from '../support/servers.js'
 import {
   DEMO_DIST,
   addTask,
-  assertBuilt,
   createDoc,
   editorText,
-  launchChromium,
+  useChromium,
   openUser,
   presenceNames,
   screenshot,
@@ -29,26 +27,17 @@ import {
   waitForText,
 } from './browser.js'
 
-let browser: Browser
-
-beforeAll(async () => {
-  assertBuilt()
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  await browser?.close()
-})
+const browser = useChromium()
 
 describe('demo app in Chromium', () => {
   test('two people edit the same document at once, text and tasks, and end with the same document', async () => {
     const node = await startTestServer({ staticDir: DEMO_DIST })
-    const alice = await openUser(browser, `${node.url}/`, 'Alice Otter', '#e11d48')
+    const alice = await openUser(browser(), `${node.url}/`, 'Alice Otter', '#e11d48')
     const docId = await createDoc(alice.page, 'Launch plan')
     await typeAtEnd(alice.page, 'Agenda')
     await waitForSynced(alice.page)
 
-    const bob = await openUser(browser, `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
+    const bob = await openUser(browser(), `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
     await waitForText(bob.page, 'Agenda')
     expect(await bob.page.getByTestId('doc-title').inputValue()).toBe('Launch plan')
     await bob.page.locator(`[data-testid=doc-list] [data-doc-id="${docId}"]`).waitFor()
@@ -108,12 +97,12 @@ describe('demo app in Chromium', () => {
 
   test('offline edits survive a reload without network and reach the other person when back online', async () => {
     const node = await startTestServer({ staticDir: DEMO_DIST })
-    const alice = await openUser(browser, `${node.url}/`, 'Alice Otter', '#e11d48')
+    const alice = await openUser(browser(), `${node.url}/`, 'Alice Otter', '#e11d48')
     const docId = await createDoc(alice.page, 'Field notes')
     await typeAtEnd(alice.page, 'Online line.')
     await addTask(alice.page, 'Book the train')
     await waitForSynced(alice.page)
-    const bob = await openUser(browser, `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
+    const bob = await openUser(browser(), `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
     await waitForText(bob.page, 'Online line.')
     await waitForTasks(bob.page, ['[ ] Book the train'])
 
@@ -170,12 +159,12 @@ describe('demo app in Chromium', () => {
 
   test('presence shows both people and drops one who closes the tab', async () => {
     const node = await startTestServer({ staticDir: DEMO_DIST })
-    const alice = await openUser(browser, `${node.url}/`, 'Alice Otter', '#e11d48')
+    const alice = await openUser(browser(), `${node.url}/`, 'Alice Otter', '#e11d48')
     const docId = await createDoc(alice.page, 'Standup')
     await waitForPresenceCount(alice.page, 1)
     expect(await presenceNames(alice.page)).toEqual(['Alice Otter'])
 
-    const bob = await openUser(browser, `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7', { width: 390, height: 844 })
+    const bob = await openUser(browser(), `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7', { width: 390, height: 844 })
     await Promise.all([waitForPresenceCount(alice.page, 2), waitForPresenceCount(bob.page, 2)])
     expect(await presenceNames(alice.page)).toEqual(['Alice Otter', 'Bob Heron'])
     // You come first in your own bar.
@@ -194,7 +183,7 @@ describe('demo app in Chromium', () => {
   test('on a node that checks tokens, the app syncs with the token given as ?token= and keeps it out of the URL', async () => {
     const node = await startTestServer({ staticDir: DEMO_DIST, authSecret: AUTH_SECRET })
     const jwt = await token({ '*': 'write' })
-    const alice = await openUser(browser, `${node.url}/?token=${encodeURIComponent(jwt)}`, 'Alice Otter', '#e11d48')
+    const alice = await openUser(browser(), `${node.url}/?token=${encodeURIComponent(jwt)}`, 'Alice Otter', '#e11d48')
     expect(alice.page.url()).not.toContain('token=')
     const docId = await createDoc(alice.page, 'Signed in')
     await typeAtEnd(alice.page, 'Only with a token.')
@@ -215,13 +204,13 @@ describe('demo app on a cluster', () => {
   test('two people on two different nodes edit at once and converge; one switches node', async () => {
     const [a, b] = await startCluster(2, { staticDir: DEMO_DIST })
     await untilMeshed([a, b])
-    const alice = await openUser(browser, `${a.url}/`, 'Alice Otter', '#e11d48')
+    const alice = await openUser(browser(), `${a.url}/`, 'Alice Otter', '#e11d48')
     const docId = await createDoc(alice.page, 'Across the cluster')
     await typeAtEnd(alice.page, 'Agenda')
     await waitForSynced(alice.page)
 
     // Bob opens the page from node b, so his app syncs through node b.
-    const bob = await openUser(browser, `${b.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
+    const bob = await openUser(browser(), `${b.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
     await waitForText(bob.page, 'Agenda')
     await alice.page.locator('[data-testid=node-picker][data-connected-node="node-a"]').waitFor()
     await bob.page.locator('[data-testid=node-picker][data-connected-node="node-b"]').waitFor()
@@ -267,12 +256,12 @@ describe('demo app on a cluster', () => {
   test('the node a person is on stops: the app moves to another member, shows it, and the edits get through', async () => {
     const [a, b] = await startCluster(2, { staticDir: DEMO_DIST })
     await untilMeshed([a, b])
-    const alice = await openUser(browser, `${a.url}/`, 'Alice Otter', '#e11d48')
+    const alice = await openUser(browser(), `${a.url}/`, 'Alice Otter', '#e11d48')
     const docId = await createDoc(alice.page, 'Failover')
     await typeAtEnd(alice.page, 'Before.')
     await waitForSynced(alice.page)
     // Bob's page and client come from node b; the node menu lists both members, and the client gets them.
-    const bob = await openUser(browser, `${b.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
+    const bob = await openUser(browser(), `${b.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
     await waitForText(bob.page, 'Before.')
     await bob.page.locator('[data-testid=node-picker][data-connected-node="node-b"]').waitFor()
     await bob.page.locator('[data-testid=node-select] option').nth(1).waitFor({ state: 'attached' })

@@ -2,26 +2,16 @@
  * The demo's history panel in a real browser: name a version, type, preview the version (what changed
  * since highlighted), restore it, and see the restored text in a second person's page.
  */
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import { startTestServer } from '../support/servers.js'
-import { DEMO_DIST, assertBuilt, createDoc, launchChromium, openUser, screenshot, typeAtEnd, waitForSynced, waitForText } from './browser.js'
+import { DEMO_DIST, createDoc, useChromium, openUser, screenshot, typeAtEnd, waitForSynced, waitForText } from './browser.js'
 
-let browser: Browser
-
-beforeAll(async () => {
-  assertBuilt()
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  await browser?.close()
-})
+const browser = useChromium()
 
 describe('demo app: version history', () => {
   test('name a version, type, preview and restore it; a second page shows the restored text', async () => {
     const node = await startTestServer({ staticDir: DEMO_DIST })
-    const alice = await openUser(browser, `${node.url}/`, 'Alice Otter', '#e11d48')
+    const alice = await openUser(browser(), `${node.url}/`, 'Alice Otter', '#e11d48')
     const docId = await createDoc(alice.page, 'History demo')
     await typeAtEnd(alice.page, 'Approved wording.')
     await waitForSynced(alice.page)
@@ -32,7 +22,7 @@ describe('demo app: version history', () => {
     const item = history.locator('.history-item', { hasText: 'Approved' })
     await item.waitFor()
 
-    const bob = await openUser(browser, `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
+    const bob = await openUser(browser(), `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
     await waitForText(bob.page, 'Approved wording.')
     await typeAtEnd(alice.page, ' Risky edit.')
     await waitForText(bob.page, 'Approved wording. Risky edit.')

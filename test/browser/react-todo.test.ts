@@ -3,25 +3,14 @@
  * edits made offline survive a reload and reach the others once back online.
  */
 import path from 'node:path'
-import { existsSync } from 'node:fs'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { Page } from 'playwright-core'
+import { describe, expect, test } from 'vitest'
 import { startTestServer } from '../support/servers.js'
-import { assertBuilt, launchChromium, openUser, screenshot, storedOutboxCount } from './browser.js'
+import { useChromium, openUser, screenshot, storedOutboxCount } from './browser.js'
 
 const EXAMPLE_DIST = path.resolve(import.meta.dirname, '../../examples/react-todo/dist')
 
-let browser: Browser
-
-beforeAll(async () => {
-  assertBuilt()
-  if (!existsSync(path.join(EXAMPLE_DIST, 'index.html'))) throw new Error(`the React example is not built (${EXAMPLE_DIST}): run npm run build`)
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  await browser?.close()
-})
+const browser = useChromium([EXAMPLE_DIST])
 
 /** The list as shown: "[x] title" for a done todo, "[ ] title" otherwise. */
 const TODOS = `[...document.querySelectorAll('[data-testid=todo]')].map((li) =>
@@ -50,8 +39,8 @@ describe('React todo example in Chromium', () => {
   test('two pages edit the same list at once and converge', async () => {
     const node = await startTestServer({ staticDir: EXAMPLE_DIST })
     const url = `${node.url}/?list=groceries`
-    const alice = await openUser(browser, url, 'Alice', '#e11d48')
-    const bob = await openUser(browser, url, 'Bob', '#0284c7')
+    const alice = await openUser(browser(), url, 'Alice', '#e11d48')
+    const bob = await openUser(browser(), url, 'Bob', '#0284c7')
     await Promise.all([waitForStatus(alice.page, 'saved', 0), waitForStatus(bob.page, 'saved', 0)])
     await Promise.all([bob.page.locator('[data-testid=people][data-count="1"]').waitFor(), alice.page.locator('[data-testid=people][data-count="1"]').waitFor()])
 
@@ -73,8 +62,8 @@ describe('React todo example in Chromium', () => {
   test('edits made offline survive a reload and reach the other page once back online', async () => {
     const node = await startTestServer({ staticDir: EXAMPLE_DIST })
     const url = `${node.url}/?list=trip`
-    const alice = await openUser(browser, url, 'Alice', '#e11d48')
-    const bob = await openUser(browser, url, 'Bob', '#0284c7')
+    const alice = await openUser(browser(), url, 'Alice', '#e11d48')
+    const bob = await openUser(browser(), url, 'Bob', '#0284c7')
     await addTodo(alice.page, 'Book the train')
     await waitForStatus(alice.page, 'saved', 0)
     await waitForTodos(bob.page, ['[ ] Book the train'])

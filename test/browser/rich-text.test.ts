@@ -2,21 +2,12 @@
  * The demo's rich-text document (TipTap on the SDK's Y.Doc) in real Chromium: two people type at once and
  * see each other's text and named carets; one goes offline, types, comes back, and both converge.
  */
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { Page } from 'playwright-core'
+import { describe, expect, test } from 'vitest'
 import { startTestServer } from '../support/servers.js'
-import { DEMO_DIST, assertBuilt, createDoc, launchChromium, openUser, screenshot, status, waitForStoredOutbox, waitForSynced } from './browser.js'
+import { DEMO_DIST, createDoc, useChromium, openUser, screenshot, status, waitForStoredOutbox, waitForSynced } from './browser.js'
 
-let browser: Browser
-
-beforeAll(async () => {
-  assertBuilt()
-  browser = await launchChromium()
-})
-
-afterAll(async () => {
-  await browser?.close()
-})
+const browser = useChromium()
 
 /** The rich text as shown, one line per block, without other people's carets and labels. */
 const RICH_TEXT = `(() => {
@@ -60,13 +51,13 @@ async function waitForCaret(page: Page, name: string, color: string): Promise<vo
 describe('rich-text document (TipTap) in Chromium', () => {
   test('two people type at once: each sees the other\'s text, formatting and caret', async () => {
     const node = await startTestServer({ staticDir: DEMO_DIST })
-    const alice = await openUser(browser, `${node.url}/`, 'Alice Otter', '#e11d48')
+    const alice = await openUser(browser(), `${node.url}/`, 'Alice Otter', '#e11d48')
     const docId = await createDoc(alice.page, 'Design review')
     await editable(alice.page).click()
     await alice.page.keyboard.type('Agenda')
     await waitForSynced(alice.page)
 
-    const bob = await openUser(browser, `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
+    const bob = await openUser(browser(), `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
     await waitForRichText(bob.page, 'Agenda')
 
     // At the same moment: Alice types before everything, Bob after everything.
@@ -109,12 +100,12 @@ describe('rich-text document (TipTap) in Chromium', () => {
 
   test('one person goes offline, types, reloads (kept in IndexedDB), comes back: both converge', async () => {
     const node = await startTestServer({ staticDir: DEMO_DIST })
-    const alice = await openUser(browser, `${node.url}/`, 'Alice Otter', '#e11d48')
+    const alice = await openUser(browser(), `${node.url}/`, 'Alice Otter', '#e11d48')
     const docId = await createDoc(alice.page, 'Trip notes')
     await editable(alice.page).click()
     await alice.page.keyboard.type('Online.')
     await waitForSynced(alice.page)
-    const bob = await openUser(browser, `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
+    const bob = await openUser(browser(), `${node.url}/#/doc/${encodeURIComponent(docId)}`, 'Bob Heron', '#0284c7')
     await waitForRichText(bob.page, 'Online.')
 
     // The app shell is cached by the service worker, so the page can reload with no network at all.

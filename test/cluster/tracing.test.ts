@@ -1,7 +1,8 @@
 /**
  * OpenTelemetry: two `murmur serve` processes configured only through the standard OTEL_* variables
  * send their spans to an OTLP/HTTP JSON receiver; one replicated update makes one trace with spans from
- * both nodes (the W3C trace context crosses the peer link). Without the variables nothing is sent.
+ * both nodes (the W3C trace context crosses the peer link), its webhook delivery included (the context
+ * waits in the outbox with the event). Without the variables nothing is sent.
  */
 import { createServer } from 'node:http'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -14,6 +15,8 @@ interface OtlpSpan {
   spanId: string
   parentSpanId?: string
   name: string
+  startTimeUnixNano: string
+  links?: { traceId: string; spanId: string }[]
   attributes: { key: string; value: { stringValue?: string; intValue?: number | string } }[]
 }
 
@@ -75,7 +78,7 @@ function yjsUpdate(text: string): Blob {
 }
 
 describe('tracing', () => {
-  it('one replicated update is one trace with spans from both nodes, doc id and engine on each', async () => {
+  it('one replicated update is one trace with spans from both nodes and its webhook delivery, doc id and engine on each', async () => {
     const receiver = await otlpReceiver()
     const env = {
       OTEL_TRACES_EXPORTER: 'otlp',
@@ -103,7 +106,7 @@ describe('tracing', () => {
       const arrival = receiver.spans.find((s) => s.name === 'murmur.update' && attr(s, 'murmur.arrival') === 'http')
       if (arrival === undefined) return false
       const trace = receiver.spans.filter((s) => s.traceId === arrival.traceId)
-      return trace.some((s) => s.name === 'murmur.storage.commit' && attr(s, 'murmur.node') === 'node-b')
+      return trace.some((s) => s.name === 'murmur.storage.commit' && attr(s, 'murmur.node') === 'node-b') && trace.some((s) => s.name === 'murmur.webhook.deliver')
     }
     await within(
       new Promise<void>((resolve) => {
@@ -115,12 +118,12 @@ describe('tracing', () => {
         })
       }),
       15_000,
-      'the spans of both nodes',
+      'the spans of both nodes and of the webhook delivery',
     )
     const arrival = receiver.spans.find((s) => s.name === 'murmur.update' && attr(s, 'murmur.arrival') === 'http') as OtlpSpan
     const trace = receiver.spans.filter((s) => s.traceId === arrival.traceId)
     const names = (node: string): string[] => [...new Set(trace.filter((s) => attr(s, 'murmur.node') === node).map((s) => s.name))].sort()
-    expect(names('node-a')).toEqual(['murmur.doc.apply', 'murmur.doc.fanout', 'murmur.replication.push', 'murmur.storage.commit', 'murmur.update'])
+    expect(names('node-a')).toEqual(['murmur.doc.apply', 'murmur.doc.fanout', 'murmur.replication.push', 'murmur.storage.commit', 'murmur.update', 'murmur.webhook.deliver'])
     expect(names('node-b')).toEqual(['murmur.doc.apply', 'murmur.doc.fanout', 'murmur.replication.receive', 'murmur.storage.commit', 'murmur.update'])
     for (const s of trace) {
       expect(attr(s, 'murmur.doc.id'), s.name).toBe('traced-doc')
@@ -131,20 +134,44 @@ describe('tracing', () => {
     const receive = trace.find((s) => s.name === 'murmur.replication.receive') as OtlpSpan
     expect(receive.parentSpanId).toBe(push.spanId)
 
-    // The webhook delivery is a span of its own, and the log line of its failed attempt carries its trace id.
+    // The webhook delivery is a child of the span the change was made in (node a's apply), and the log
+    // line of its failed attempt carries its trace and span ids.
+    const apply = trace.find((s) => s.name === 'murmur.doc.apply' && attr(s, 'murmur.node') === 'node-a') as OtlpSpan
+    const deliveries = trace.filter((s) => s.name === 'murmur.webhook.deliver')
+    for (const d of deliveries) expect(d.parentSpanId).toBe(apply.spanId)
     let logged: { trace_id?: string; span_id?: string } | undefined
     await eventually(
       async () => {
         const line = a.output.find((l) => l.includes('webhook delivery failed'))
         logged = line === undefined ? undefined : (JSON.parse(line) as { trace_id?: string })
-        return logged !== undefined && receiver.spans.some((s) => s.name === 'murmur.webhook.deliver' && s.traceId === logged?.trace_id)
+        return logged !== undefined && receiver.spans.some((s) => s.name === 'murmur.webhook.deliver' && s.spanId === logged?.span_id)
       },
       15_000,
       'a failed webhook delivery logged inside its span',
     )
-    const deliver = receiver.spans.find((s) => s.name === 'murmur.webhook.deliver' && s.traceId === logged?.trace_id) as OtlpSpan
-    expect(logged?.span_id).toBe(deliver.spanId)
+    const deliver = receiver.spans.find((s) => s.name === 'murmur.webhook.deliver' && s.spanId === logged?.span_id) as OtlpSpan
+    expect(logged?.trace_id).toBe(arrival.traceId)
+    expect(deliver.traceId).toBe(arrival.traceId)
     expect(attr(deliver, 'murmur.doc.id')).toBe('traced-doc')
+  })
+
+  it('a webhook event standing for two updates is delivered in the trace of the first, linked to the second', async () => {
+    const receiver = await otlpReceiver()
+    const env = { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '100' }
+    // A window long enough that both updates fall into it, however slow the machine.
+    const node = await spawnNode(['--port', '0', '--storage', 'memory', '--webhook-url', `${receiver.endpoint}/hook`, '--webhook-secret', 'hook-secret', '--webhook-debounce-ms', '4000'], env)
+    for (const text of ['one', 'two']) {
+      const res = await fetch(`${node.url}/v1/docs/yjs/batched-doc/updates`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: yjsUpdate(text) })
+      expect(res.status).toBe(200)
+    }
+    await eventually(async () => receiver.spans.some((s) => s.name === 'murmur.webhook.deliver'), 20_000, 'a webhook delivery span')
+    const applies = receiver.spans.filter((s) => s.name === 'murmur.doc.apply').sort((x, y) => (BigInt(x.startTimeUnixNano) < BigInt(y.startTimeUnixNano) ? -1 : 1))
+    expect(applies).toHaveLength(2)
+    expect(applies[0].traceId).not.toBe(applies[1].traceId)
+    const deliver = receiver.spans.find((s) => s.name === 'murmur.webhook.deliver') as OtlpSpan
+    expect(deliver.traceId).toBe(applies[0].traceId)
+    expect(deliver.parentSpanId).toBe(applies[0].spanId)
+    expect(deliver.links?.map((l) => [l.traceId, l.spanId])).toEqual([[applies[1].traceId, applies[1].spanId]])
   })
 
   it('sends nothing without OTEL_TRACES_EXPORTER', async () => {

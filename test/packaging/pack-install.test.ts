@@ -10,10 +10,9 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import { fencedBlocks } from '../support/markdown.js'
-import { launchChromium, openUser } from '../browser/browser.js'
+import { useChromium, openUser } from '../browser/browser.js'
 import { offlineLock, type LocalTarball } from '../support/offline-lock.js'
 import { tempDir } from '../support/servers.js'
 import { within } from '../support/wait.js'
@@ -40,13 +39,8 @@ async function npm(args: string[], cwd: string): Promise<string> {
   return stdout
 }
 
-let browser: Browser
-beforeAll(async () => {
-  browser = await launchChromium()
-})
-afterAll(async () => {
-  await browser?.close()
-})
+// Node and web apps of the packed tarballs only: no built demo needed.
+const browser = useChromium([])
 
 /** The Node app: writes a greeting into a Yjs doc, then waits for the web app's answer. */
 const NODE_APP = `import WebSocket from 'ws'
@@ -185,7 +179,7 @@ describe('the packages, installed into fresh apps', () => {
       createInterface({ input: nodeApp.stdout }).on('line', (l) => lines.push(l))
       const nodeDone = new Promise<number | null>((resolve) => nodeApp.on('exit', resolve))
 
-      const user = await openUser(browser, `${url}/?doc=chat`, 'Ada', '#e11d48')
+      const user = await openUser(browser(), `${url}/?doc=chat`, 'Ada', '#e11d48')
       await user.page.getByTestId('from-node').filter({ hasText: 'hello from Node' }).waitFor({ timeout: 20_000 })
       await user.page.getByRole('button', { name: 'Answer' }).click()
       expect(await within(nodeDone, 20_000, 'the Node app to hear the answer')).toBe(0)

@@ -1,4 +1,4 @@
-import { describe } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import pg from 'pg'
 import { PG_URL, postgresReachable } from '../support/postgres.js'
 import { randomId } from '@murmur/shared'
@@ -71,5 +71,26 @@ describe.skipIf(!available)('postgres', () => {
         await admin((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`))
       },
     }
+  })
+
+  it('opens a schema whose outbox predates trace contexts: a queued message stays, new ones keep theirs', async () => {
+    const schema = `murmur_test_${randomId()}`
+    onTestFinished(async () => {
+      await admin((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`))
+    })
+    await admin(async (c) => {
+      await c.query(`CREATE SCHEMA "${schema}"`)
+      await c.query(`CREATE TABLE "${schema}".outbox (id text PRIMARY KEY, body text NOT NULL, due_at bigint NOT NULL,
+        attempts integer NOT NULL DEFAULT 0, created_at bigint NOT NULL, last_error text)`)
+      await c.query(`INSERT INTO "${schema}".outbox (id, body, due_at, created_at) VALUES ('queued', '{"event":"doc.changed"}', 5, 1)`)
+    })
+    const storage = await PostgresStorage.open({ connectionString: url, schema })
+    onTestFinished(() => storage.close())
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+    await storage.outboxPut([{ id: 'new', body: '{}', dueAt: 6, trace: [traceparent] }])
+    expect((await storage.outboxDue(10, 10)).map((m) => [m.id, m.body, m.trace])).toEqual([
+      ['queued', '{"event":"doc.changed"}', []],
+      ['new', '{}', [traceparent]],
+    ])
   })
 })

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { asDocId } from '@murmur/shared'
 import { SqliteStorage, crc32 } from '../../server/dist/storage/index.js'
+import { MIGRATE_TO_2, MIGRATE_TO_3, MIGRATE_TO_4, SCHEMA } from '../../server/dist/storage/sqlite-schema.js'
 
 /** The schema version 1 wrote, as an older server left it on disk. */
 const V1 = `
@@ -48,7 +49,31 @@ describe('SQLite schema upgrade', () => {
     expect(await storage.hints()).toEqual([{ peer: 'node-b', doc: key }])
     await storage.close()
     const check = new Database(path, { readonly: true })
-    expect(check.pragma('user_version', { simple: true })).toBe(4)
+    expect(check.pragma('user_version', { simple: true })).toBe(5)
+    check.close()
+  })
+
+  it('opens a version-4 file: a queued webhook message stays, without trace contexts; new ones keep theirs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'murmur-migrate-'))
+    onTestFinished(() => rm(dir, { recursive: true, force: true }))
+    const path = join(dir, 'murmur.db')
+    const db = new Database(path)
+    db.exec(SCHEMA + MIGRATE_TO_2 + MIGRATE_TO_3 + MIGRATE_TO_4)
+    db.pragma('user_version = 4')
+    db.prepare('INSERT INTO outbox (id, body, due_at, created_at) VALUES (?, ?, ?, ?)').run('queued', '{"event":"doc.changed"}', 5, 1)
+    db.close()
+
+    const storage = await SqliteStorage.open({ path })
+    onTestFinished(() => storage.close())
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+    await storage.outboxPut([{ id: 'new', body: '{}', dueAt: 6, trace: [traceparent] }])
+    expect((await storage.outboxDue(10, 10)).map((m) => [m.id, m.body, m.trace])).toEqual([
+      ['queued', '{"event":"doc.changed"}', []],
+      ['new', '{}', [traceparent]],
+    ])
+    await storage.close()
+    const check = new Database(path, { readonly: true })
+    expect(check.pragma('user_version', { simple: true })).toBe(5)
     check.close()
   })
 })

@@ -24,8 +24,10 @@ export interface AuthOptions extends TokenKeySources {
   readonly clusterSecret?: string | null
   /** The secret before a rotation: link tokens signed with it are accepted too until it is removed. */
   readonly clusterSecretPrevious?: string | null
-  /** Path of the revocation list (`Revocations`); null (or absent): nothing is revoked. */
+  /** Path of the revocation list (`Revocations`); it must exist. Null (or absent): see `revocationsDefaultFile`. */
   readonly revocationsFile?: string | null
+  /** Where revocations are kept without `revocationsFile` (created when first needed); null: in memory only. */
+  readonly revocationsDefaultFile?: string | null
   /** Hears why a changed revocation list could not be read (the previous one stays). */
   readonly onRevocationsError?: (err: Error) => void
 }
@@ -40,14 +42,17 @@ export { principalOf } from './authenticator.js'
  */
 export class Auth implements Authenticator {
   private readonly verifier: TokenVerifier
-  private readonly revocations: Revocations | null
+  /** The node's revoked tokens (the admin routes change them, the cluster spreads them). */
+  readonly revocations: Revocations
   private readonly peers: PeerTokenVerifier
 
   constructor(private readonly options: AuthOptions) {
     this.verifier = new TokenVerifier(options)
     this.peers = new PeerTokenVerifier([options.clusterSecret ?? '', options.clusterSecretPrevious ?? ''])
-    const file = options.revocationsFile ?? null
-    this.revocations = file === null || file === '' ? null : new Revocations(file, options.onRevocationsError ?? (() => undefined))
+    const file = options.revocationsFile ?? ''
+    const fallback = options.revocationsDefaultFile ?? ''
+    const where = file !== '' ? { path: file, mustExist: true } : fallback !== '' ? { path: fallback, mustExist: false } : null
+    this.revocations = new Revocations(where, options.onRevocationsError ?? (() => undefined))
     if (!this.verifier.configured && !options.anonymous) {
       throw new AuthConfigError(
         'no authentication configured: give --auth-secret, --auth-public-key, --auth-jwks or --auth-jwks-url, ' +
@@ -85,23 +90,23 @@ export class Auth implements Authenticator {
       tokenId: typeof payload.jti === 'string' ? payload.jti : null,
       admin: adminFromPayload(payload as Record<string, unknown>),
     }
-    if (this.revocations?.isRevoked(identity) === true) throw new MurmurError(ErrorCode.UNAUTHORIZED, 'token revoked')
+    if (this.revocations.isRevoked(identity)) throw new MurmurError(ErrorCode.UNAUTHORIZED, 'token revoked')
     return identity
   }
 
   watchRevocation(identity: Identity, onRevoked: () => void): () => void {
-    if (this.revocations === null || identity.anonymous) return NOTHING_TO_CANCEL
+    if (identity.anonymous) return NOTHING_TO_CANCEL
     return this.revocations.watch(identity, onRevoked)
   }
 
   /** Read the revocation list again now (it is re-read on its own within a second of a change). */
   reloadRevocations(): void {
-    this.revocations?.reload()
+    this.revocations.reload()
   }
 
   /** Stop watching files. */
   close(): void {
-    this.revocations?.close()
+    this.revocations.close()
   }
 
   /** Whether `identity` may do `need` on the doc. */

@@ -1,4 +1,5 @@
 import { ConfigError, parseSettings, settingsFor, type ServerConfig } from '../config.js'
+import { lockStore } from '../ownership/store-lock.js'
 import { BackupError } from './archive.js'
 import { backupStore, restoreStore } from './backup.js'
 import { openLocation, type S3Options } from './location.js'
@@ -11,7 +12,8 @@ export const BACKUP_USAGE = `usage: murmur backup --to <file | folder/ | s3://bu
 
   backup   copies the store of a node (running or not) consistently; every write acknowledged before
            it started is in the backup
-  restore  fills an EMPTY store from a backup (stop the node first); refuses a store holding anything
+  restore  fills an EMPTY store from a backup (stop the node first); refuses a store holding anything,
+           or one a node holds; holds the store's lock meanwhile, so no node starts on it
 
 Flags (each also read from its environment variable):
 ${settingsFor(KEYS).map((s) => `  --${s.flag.padEnd(24)} ${s.env.padEnd(30)} ${s.help}`).join('\n')}
@@ -59,7 +61,9 @@ export async function runBackupCommand(command: 'backup' | 'restore', argv: stri
       const result = await backupStore(store, location)
       process.stdout.write(`backup of ${result.header.store} store written to ${result.location} (${result.bytes} bytes, ${result.seconds.toFixed(2)} s)\n`)
     } else {
-      const header = await restoreStore(location, store)
+      // The store's lock, as a node takes it: refused while a node runs on it, and no node starts meanwhile.
+      const lock = await lockStore(config.storage, config.dataDir, null, () => undefined, 'restore')
+      const header = await restoreStore(location, store).finally(() => lock?.release())
       process.stdout.write(`restored the ${header.store} backup of ${header.createdAt} from ${location.description}\n`)
     }
     return 0

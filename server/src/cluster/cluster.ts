@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { PeerIdentity } from '../auth/authenticator.js'
+import type { Revocations } from '../auth/revocations.js'
 import { asNodeId, getEngine, type NodeId } from '@murmur/shared'
 import type { ServerConfig } from '../config.js'
 import type { DocRegistry } from '../docs/registry.js'
@@ -16,6 +17,7 @@ import { MemberState, type MemberInfo, type MembershipOptions } from './membersh
 import { PeerMessageType, encodePeerMessage, type PeerMessage } from './peer-protocol.js'
 import { Placement, locate } from './placement.js'
 import { Replication, docKeyString, parseDocKey } from './replication.js'
+import { RevocationGossip } from './revocation-gossip.js'
 import { VersionIndex } from './version-index.js'
 import { VersionReplication } from './version-replication.js'
 
@@ -44,6 +46,8 @@ export class Cluster {
   readonly antiEntropy: AntiEntropy
   /** What unreachable peers may lack (hinted handoff), kept in storage across restarts. */
   readonly hints: Hints
+  /** Spreads the node's token revocations to every other node (null when it was given none). */
+  private readonly revocationGossip: RevocationGossip | null
   /** Bytes of anti-entropy messages sent by this node (not counting the doc syncs they start). */
   aeBytesSent = 0
   private readonly timers: NodeJS.Timeout[] = []
@@ -62,6 +66,7 @@ export class Cluster {
     private readonly log: Logger,
     /** CA certificates that outgoing wss:// links trust (`--peer-ca`); null: the system's. */
     peerCa: Buffer | null = null,
+    revocations: Revocations | null = null,
   ) {
     this.self = asNodeId(self.id)
     this.url = self.url
@@ -128,12 +133,16 @@ export class Cluster {
       refresh: () => this.replication.refreshIndex(),
     }, this.self)
 
+    this.revocationGossip =
+      revocations === null ? null : new RevocationGossip({ revocations, connectedPeers: () => this.links.connectedPeers(), send: (peer, msg) => this.links.send(peer, msg), log })
+
     this.membership.on('change', (m) => this.onMember(m))
     this.links.on('up', (peer) => {
       const url = this.links.urlOf(peer)
       if (url !== undefined) this.membership.addSeed(peer, url)
       this.replication.linkUp(peer)
       this.versions.linkUp(peer)
+      this.revocationGossip?.linkUp(peer)
       // After every reconnect: compare at once rather than wait for the next round.
       if (this.indexReady) this.antiEntropy.startRound(peer)
     })
@@ -228,6 +237,7 @@ export class Cluster {
     if (msg.type === PeerMessageType.swim) this.membership.receive(peer, msg.msg)
     else if (isAe(msg)) this.antiEntropy.receive(peer, msg)
     else if (msg.type === PeerMessageType.versionPut || msg.type === PeerMessageType.versionDelete) this.versions.receive(msg)
+    else if (msg.type === PeerMessageType.revocations) this.revocationGossip?.receive(msg.entries)
     else this.replication.receive(peer, msg)
   }
 
@@ -269,6 +279,7 @@ export class Cluster {
     // A shutdown is not a decommission: `left` is final and would move this node's partitions away for
     // good. The others mark it dead; it refutes when it comes back.
     this.replication.close()
+    this.revocationGossip?.close()
     this.links.close()
     this.peerServer.close()
   }

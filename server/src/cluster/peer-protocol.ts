@@ -1,6 +1,7 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { ErrorCode, MurmurError, isEngineName, isDocId, type DocId, type EngineName } from '@murmur/shared'
+import { parseEntry, type RevocationEntry } from '../auth/revocations.js'
 import type { SwimMessage } from './membership-api.js'
 
 /**
@@ -22,6 +23,7 @@ export const PeerMessageType = {
   docStateless: 12,
   versionPut: 13,
   versionDelete: 14,
+  revocations: 15,
   /** A piece of a larger message's frame (`chunks.ts`); numbered apart from the others, which grow from 1. */
   chunk: 32,
 } as const
@@ -90,6 +92,8 @@ export type PeerMessage =
    * A message's pieces share `id` and follow each other on the link; `last` marks the final one.
    */
   | { readonly type: typeof PeerMessageType.chunk; readonly id: number; readonly last: boolean; readonly bytes: Uint8Array }
+  /** Token revocations decided (or lifted) on the sender: every node keeps the same list. JSON inside. */
+  | { readonly type: typeof PeerMessageType.revocations; readonly entries: readonly RevocationEntry[] }
   /** Step 4: how many docs the responder started repairing (0 when in sync). */
   | { readonly type: typeof PeerMessageType.aeDone; readonly round: number; readonly repaired: number }
 
@@ -209,6 +213,9 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
       writeDoc(e, m.doc)
       encoding.writeVarString(e, m.id)
       break
+    case PeerMessageType.revocations:
+      encoding.writeVarString(e, JSON.stringify(m.entries.map((x) => ({ kind: x.kind, id: x.value, at: x.at, expiresAt: x.expiresAt, lifted: x.lifted }))))
+      break
     case PeerMessageType.chunk:
       encoding.writeVarUint(e, m.id)
       encoding.writeVarUint(e, m.last ? 1 : 0)
@@ -275,6 +282,16 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
         return { type, doc: readDoc(d), version: readVersion(d) }
       case PeerMessageType.versionDelete:
         return { type, doc: readDoc(d), id: decoding.readVarString(d) }
+      case PeerMessageType.revocations: {
+        const list: unknown = JSON.parse(decoding.readVarString(d))
+        if (!Array.isArray(list)) throw new Error('revocations must be a list')
+        const entries = list.map((item: unknown) => {
+          const kind = (item as { kind?: unknown } | null)?.kind
+          if (kind !== 'jti' && kind !== 'sub') throw new Error('a revocation names a jti or a sub')
+          return parseEntry(kind, item)
+        })
+        return { type, entries }
+      }
       case PeerMessageType.chunk:
         return { type, id: decoding.readVarUint(d), last: decoding.readVarUint(d) === 1, bytes: decoding.readVarUint8Array(d) }
       default:

@@ -1,4 +1,5 @@
 import type { Authenticator } from '../auth/authenticator.js'
+import type { Revocations } from '../auth/revocations.js'
 import type { Cluster } from '../cluster/cluster.js'
 import type { ServerConfig } from '../config.js'
 import type { DocRegistry } from '../docs/registry.js'
@@ -14,6 +15,8 @@ export interface NodeContext {
   readonly config: ServerConfig
   readonly log: Logger
   readonly auth: Authenticator
+  /** The node's token revocations (the admin routes change them). */
+  readonly revocations: Revocations
   readonly registry: DocRegistry
   readonly storage: Storage
   /** The docs' versions (make, read, restore). */

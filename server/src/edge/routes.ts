@@ -2,6 +2,7 @@ import { registerAdminRoutes } from '../http/admin.js'
 import { registerClusterRoutes } from '../http/cluster-routes.js'
 import { registerDocRoutes } from '../http/docs.js'
 import { registerHealthRoutes } from '../http/health.js'
+import { registerRevocationRoutes } from '../http/revocations.js'
 import { registerStaticFiles } from '../http/static.js'
 import { registerVersionRoutes } from '../http/versions.js'
 import { Endpoint } from '../metrics/metrics.js'
@@ -63,6 +64,10 @@ export const httpRoutes: readonly HttpRoutes<NodeContext>[] = [
         storageFailure: () => node.storageFailure(),
         cluster: () => node.cluster(),
       }),
+  },
+  {
+    paths: '/v1/admin/revocations',
+    register: (http, node) => registerRevocationRoutes(http, node.revocations),
   },
   {
     paths: 'GET /*',

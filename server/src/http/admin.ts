@@ -57,7 +57,7 @@ export interface AdminNodeState {
 }
 
 /** Throws FORBIDDEN unless the request's token carries the admin claim. */
-function requireAdmin(req: FastifyRequest): void {
+export function requireAdmin(req: FastifyRequest): void {
   if (req.identity === null) throw new TypeError('requireAdmin on a route outside /v1/')
   if (!req.identity.admin) throw new MurmurError(ErrorCode.FORBIDDEN, 'the admin routes need a token with "murmur": { "admin": true }')
 }

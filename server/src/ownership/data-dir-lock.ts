@@ -15,16 +15,28 @@ export interface LockHolder {
   readonly host: string
   readonly nodeId: string | null
   readonly startedAt: string
+  /** What the holder does with the store: serve it (a node; absent in notes older nodes wrote) or restore into it. */
+  readonly purpose?: LockPurpose
 }
 
-export function currentHolder(nodeId: string | null): LockHolder {
-  return { pid: process.pid, host: hostname(), nodeId, startedAt: new Date().toISOString() }
+/** Why a store is locked: a node serves it, or `murmur restore` fills it. */
+export type LockPurpose = 'serve' | 'restore'
+
+export function currentHolder(nodeId: string | null, purpose: LockPurpose = 'serve'): LockHolder {
+  return { pid: process.pid, host: hostname(), nodeId, startedAt: new Date().toISOString(), purpose }
 }
 
 export function describeHolder(holder: LockHolder | null): string {
   if (holder === null) return 'another process'
   const node = holder.nodeId === null ? '' : ` (node "${holder.nodeId}")`
-  return `pid ${holder.pid} on ${holder.host}${node}, started ${holder.startedAt}`
+  const what = holder.purpose === 'restore' ? 'murmur restore, ' : ''
+  return `${what}pid ${holder.pid} on ${holder.host}${node}, started ${holder.startedAt}`
+}
+
+/** What to do about a store someone else holds, by what this process wants and what the holder does. */
+export function inUseAdvice(wanted: LockPurpose, holder: LockHolder | null, other: string): string {
+  if (holder?.purpose === 'restore') return 'wait for the restore to finish'
+  return wanted === 'restore' ? 'stop that node before restoring into its store' : `stop that node or give this one another ${other}`
 }
 
 function readHolder(dir: string): LockHolder | null {
@@ -66,7 +78,8 @@ export class DataDirLock {
       db?.close()
       const code = errnoOf(err)
       if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-        throw new StartupError(`--data-dir ${dir} is in use by ${describeHolder(readHolder(dir))}; stop that node or give this one another --data-dir`)
+        const found = readHolder(dir)
+        throw new StartupError(`--data-dir ${dir} is in use by ${describeHolder(found)}; ${inUseAdvice(holder.purpose ?? 'serve', found, '--data-dir')}`)
       }
       throw new StartupError(`--data-dir ${dir}: cannot lock it (${code || (err as Error).message}); check that this user may write to it`)
     }

@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import { StartupError } from '../startup-error.js'
 import { withDefaultUser } from '../storage/postgres.js'
-import type { LockHolder } from './data-dir-lock.js'
+import { inUseAdvice, type LockHolder } from './data-dir-lock.js'
 
 /** The two-key advisory lock space of Murmur stores: (this constant, hashtext(schema)). */
 const LOCK_CLASS = 'murmur-store'
@@ -22,7 +22,8 @@ function redacted(connectionString: string): string {
 /** The session's `application_name` (at most 63 bytes), which a refused node reads to name the holder. */
 function applicationName(holder: LockHolder): string {
   const node = holder.nodeId === null ? '' : ` node=${holder.nodeId}`
-  return `murmur pid=${holder.pid} host=${holder.host}${node}`.slice(0, 63)
+  const what = holder.purpose === 'restore' ? 'restore ' : ''
+  return `murmur ${what}pid=${holder.pid} host=${holder.host}${node}`.slice(0, 63)
 }
 
 /**
@@ -60,7 +61,8 @@ export class PostgresStoreLock {
       const row = holderRow.rows[0]
       const name = row?.application_name ?? ''
       const who = row === undefined ? 'another node' : name.startsWith('murmur ') ? `"${name}"` : `PostgreSQL session ${row.pid}`
-      throw new StartupError(`--storage ${where} (schema "${schema}") is in use by ${who}; stop that node or give this one another ?schema=`)
+      const restoring = name.startsWith('murmur restore ') ? { ...holder, purpose: 'restore' as const } : null
+      throw new StartupError(`--storage ${where} (schema "${schema}") is in use by ${who}; ${inUseAdvice(holder.purpose ?? 'serve', restoring, '?schema=')}`)
     }
     client.once('end', () => onLost(new Error(`the session holding the store lock of schema "${schema}" ended`)))
     return new PostgresStoreLock(client, `advisory lock on schema "${schema}"`)

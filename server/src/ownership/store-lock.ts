@@ -1,5 +1,5 @@
 import { StartupError } from '../startup-error.js'
-import { DataDirLock, currentHolder } from './data-dir-lock.js'
+import { DataDirLock, currentHolder, type LockPurpose } from './data-dir-lock.js'
 import { PostgresStoreLock } from './postgres-lock.js'
 
 /** A node's claim on its store, taken before the store is opened and given up after it closed. */
@@ -11,10 +11,11 @@ export interface StoreLock {
 /**
  * Take the lock of the store `storage` names (see `openStorage`): the data dir of SQLite, the schema of
  * PostgreSQL; memory stores need none (null). Throws a StartupError naming the holder when it is taken.
+ * A node takes it to serve the store, `murmur restore` to fill it: neither while the other holds it.
  */
-export async function lockStore(storage: string, dataDir: string, nodeId: string | null, onLost: (err: Error) => void): Promise<StoreLock | null> {
+export async function lockStore(storage: string, dataDir: string, nodeId: string | null, onLost: (err: Error) => void, purpose: LockPurpose = 'serve'): Promise<StoreLock | null> {
   const spec = storage.trim()
-  const holder = currentHolder(nodeId)
+  const holder = currentHolder(nodeId, purpose)
   if (spec === '' || spec === 'sqlite') return DataDirLock.acquire(dataDir, holder)
   if (spec === 'memory') return null
   if (/^postgres(ql)?:\/\//iu.test(spec)) {

@@ -66,3 +66,13 @@ export function toStoredDoc(snapshot: Uint8Array | null, snapshotSeq: number, lo
 export function asBytes(data: Uint8Array): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
 }
+
+/** An outbox message's trace contexts as one column: space-separated (a `traceparent` holds no space). */
+export function traceText(trace: readonly string[] | undefined): string {
+  return (trace ?? []).join(' ')
+}
+
+/** `traceText` read back; a row from before the column was added holds null. */
+export function traceList(text: string | null): string[] {
+  return text === null || text === '' ? [] : text.split(' ')
+}

@@ -1,7 +1,7 @@
 import { ErrorCode, MurmurError } from '@murmur/shared'
 import type { DocKey, ListOptions } from './storage.js'
 
-export { asBytes, checkLog, toStoredDoc, type CheckedLog, type StoredEntry } from './log-check.js'
+export { asBytes, checkLog, toStoredDoc, traceList, traceText, type CheckedLog, type StoredEntry } from './log-check.js'
 
 const utf8 = new TextEncoder()
 

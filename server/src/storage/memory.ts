@@ -273,6 +273,7 @@ export class MemoryStorage implements Storage {
         attempts: existing?.attempts ?? 0,
         createdAt: existing?.createdAt ?? Date.now(),
         lastError: existing?.lastError ?? null,
+        trace: [...(message.trace ?? [])],
       })
     }
   }

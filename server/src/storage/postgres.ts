@@ -5,7 +5,7 @@ import { crc32 } from './crc32.js'
 import { GroupCommit, storageError, type CommitTuning, type LogEntry } from './group-commit.js'
 import { PostgresHints, hintsSchemaSql } from './postgres-hints.js'
 import { PostgresVersions, deleteVersionsOf, insertChanges, versionsSchemaSql } from './postgres-versions.js'
-import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, versionUnavailable } from './log.js'
+import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, traceList, traceText, versionUnavailable } from './log.js'
 import type {
   AppendOptions,
   ChangeRecord,
@@ -80,7 +80,8 @@ CREATE TABLE IF NOT EXISTS ${s}.outbox (
   created_at bigint NOT NULL,
   last_error text
 );
-CREATE INDEX IF NOT EXISTS outbox_due ON ${s}.outbox (due_at, id);${versionsSchemaSql(s)}${hintsSchemaSql(s)}`
+CREATE INDEX IF NOT EXISTS outbox_due ON ${s}.outbox (due_at, id);
+ALTER TABLE ${s}.outbox ADD COLUMN IF NOT EXISTS trace text;${versionsSchemaSql(s)}${hintsSchemaSql(s)}`
 }
 
 /** `integer` is signed; the checksum is stored as its two's-complement image and read back unsigned. */
@@ -408,9 +409,9 @@ export class PostgresStorage implements Storage {
         for (let i = 0; i < latest.length; i += ROWS_PER_INSERT) {
           const chunk = latest.slice(i, i + ROWS_PER_INSERT)
           await client.query(
-            `INSERT INTO ${this.s}.outbox (id, body, due_at, created_at) VALUES ${placeholders(chunk.length, 3, `, ${now}`)}
-             ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at`,
-            chunk.flatMap((m) => [m.id, m.body, m.dueAt]),
+            `INSERT INTO ${this.s}.outbox (id, body, due_at, trace, created_at) VALUES ${placeholders(chunk.length, 4, `, ${now}`)}
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at, trace = excluded.trace`,
+            chunk.flatMap((m) => [m.id, m.body, m.dueAt, traceText(m.trace)]),
           )
         }
       }),
@@ -420,8 +421,8 @@ export class PostgresStorage implements Storage {
   async outboxDue(now: number, limit: number): Promise<OutboxMessage[]> {
     this.assertOpen()
     const { rows } = await this.guard('outbox read', () =>
-      this.pool.query<{ id: string; body: string; due_at: string; attempts: number; created_at: string; last_error: string | null }>(
-        `SELECT id, body, due_at, attempts, created_at, last_error FROM ${this.s}.outbox WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2`,
+      this.pool.query<{ id: string; body: string; due_at: string; attempts: number; created_at: string; last_error: string | null; trace: string | null }>(
+        `SELECT id, body, due_at, attempts, created_at, last_error, trace FROM ${this.s}.outbox WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2`,
         [now, limit],
       ),
     )
@@ -432,6 +433,7 @@ export class PostgresStorage implements Storage {
       attempts: r.attempts,
       createdAt: Number(r.created_at),
       lastError: r.last_error,
+      trace: traceList(r.trace),
     }))
   }
 

@@ -3,7 +3,7 @@ import { asBytes, checkLog, type CheckedLog, type StoredEntry } from './log-chec
 import type { DocKey } from './storage.js'
 
 /** Bumped when the schema changes; a database from a newer version is refused rather than misread. */
-export const SCHEMA_VERSION = 4
+export const SCHEMA_VERSION = 5
 
 /*
  * `snapshots` has one row per doc that ever had anything stored. `last_seq` is the doc's high-water mark:
@@ -96,6 +96,14 @@ CREATE TABLE hints (
   doc_id TEXT NOT NULL,
   PRIMARY KEY (peer, engine, doc_id)
 ) WITHOUT ROWID;
+`
+
+/**
+ * Version 5: the trace contexts of the updates an outbox message stands for (so its delivery joins
+ * their trace). Messages queued before it have none.
+ */
+export const MIGRATE_TO_5 = `
+ALTER TABLE outbox ADD COLUMN trace TEXT;
 `
 
 export interface SnapshotRow {

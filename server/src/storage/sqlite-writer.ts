@@ -8,8 +8,8 @@
 import { parentPort } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
-import { toStoredDoc } from './log-check.js'
-import { MIGRATE_TO_2, MIGRATE_TO_3, MIGRATE_TO_4, PAGE_CACHE_SIZE, SCHEMA, SCHEMA_VERSION, prepareLogReads, readDoc, type KeyArgs } from './sqlite-schema.js'
+import { toStoredDoc, traceText } from './log-check.js'
+import { MIGRATE_TO_2, MIGRATE_TO_3, MIGRATE_TO_4, MIGRATE_TO_5, PAGE_CACHE_SIZE, SCHEMA, SCHEMA_VERSION, prepareLogReads, readDoc, type KeyArgs } from './sqlite-schema.js'
 import {
   ownedCopy,
   pack,
@@ -60,9 +60,9 @@ function prepareWrites(db: Db) {
     deleteTombstone: db.prepare<KeyArgs>('DELETE FROM tombstones WHERE engine = ? AND doc_id = ?'),
     putHint: db.prepare<[string, string, string]>('INSERT INTO hints (peer, engine, doc_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
     deleteHints: db.prepare<[string]>('DELETE FROM hints WHERE peer = ?'),
-    outboxPut: db.prepare<[string, string, number, number]>(
-      `INSERT INTO outbox (id, body, due_at, created_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at`,
+    outboxPut: db.prepare<[string, string, number, number, string]>(
+      `INSERT INTO outbox (id, body, due_at, created_at, trace) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at, trace = excluded.trace`,
     ),
     outboxRetry: db.prepare<[number, string, string]>('UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?'),
     outboxDone: db.prepare<[string]>('DELETE FROM outbox WHERE id = ?'),
@@ -87,6 +87,7 @@ function openDatabase(path: string, busyTimeoutMs: number): Db {
       if (version < 2) db.exec(MIGRATE_TO_2)
       if (version < 3) db.exec(MIGRATE_TO_3)
       if (version < 4) db.exec(MIGRATE_TO_4)
+      if (version < 5) db.exec(MIGRATE_TO_5)
       db.pragma(`user_version = ${SCHEMA_VERSION}`)
     }).immediate()
     return db
@@ -191,7 +192,7 @@ class Writer {
   outboxPut({ messages }: WriterRequest<'outboxPut'>): null {
     const now = Date.now()
     this.db.transaction(() => {
-      for (const m of messages) this.sql.outboxPut.run(m.id, m.body, m.dueAt, now)
+      for (const m of messages) this.sql.outboxPut.run(m.id, m.body, m.dueAt, now, traceText(m.trace))
     }).immediate()
     return null
   }

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
 import { crc32 } from './crc32.js'
 import { GroupCommit, storageError, type CommitTuning, type LogEntry } from './group-commit.js'
-import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, versionUnavailable, type StoredEntry } from './log.js'
+import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, traceList, versionUnavailable, type StoredEntry } from './log.js'
 import { PAGE_CACHE_SIZE, prepareLogReads, readDoc, type KeyArgs, type UpdateRow } from './sqlite-schema.js'
 import { ownedCopy, pack, unpack, type WriterOp, type WriterRequest, type WriterResult } from './sqlite-writer-protocol.js'
 import { WriterThread } from './sqlite-writer-thread.js'
@@ -47,6 +47,7 @@ interface OutboxRow {
   attempts: number
   created_at: number
   last_error: string | null
+  trace: string | null
 }
 interface VersionRow {
   id: string
@@ -331,7 +332,7 @@ export class SqliteStorage implements Storage {
   async outboxDue(now: number, limit: number): Promise<OutboxMessage[]> {
     this.assertOpen()
     const rows = guard('outbox read', () => this.sql.outboxDue.all(now, limit))
-    return rows.map((r) => ({ id: r.id, body: r.body, dueAt: r.due_at, attempts: r.attempts, createdAt: r.created_at, lastError: r.last_error }))
+    return rows.map((r) => ({ id: r.id, body: r.body, dueAt: r.due_at, attempts: r.attempts, createdAt: r.created_at, lastError: r.last_error, trace: traceList(r.trace) }))
   }
 
   async outboxRetry(id: string, dueAt: number, error: string): Promise<void> {

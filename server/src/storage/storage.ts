@@ -96,6 +96,11 @@ export interface OutboxMessage {
   readonly attempts: number
   readonly createdAt: number
   readonly lastError: string | null
+  /**
+   * The W3C trace contexts (`traceparent` values) of the updates the message stands for, first one first;
+   * empty when tracing was off. Its delivery is traced as part of the first one's trace.
+   */
+  readonly trace: readonly string[]
 }
 
 /** A message as it is put into the outbox. */
@@ -103,6 +108,8 @@ export interface OutboxInput {
   readonly id: string
   readonly body: string
   readonly dueAt: number
+  /** See `OutboxMessage.trace`; replaced along with the body. */
+  readonly trace?: readonly string[]
 }
 
 /**

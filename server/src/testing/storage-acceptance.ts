@@ -420,6 +420,22 @@ export function runStorageAcceptance(name: string, setup: () => Promise<StorageH
       expect((await s.outboxDue(Number.MAX_SAFE_INTEGER, 10)).map((m) => m.id)).toEqual(['b', 'c'])
     })
 
+    it('keeps the trace contexts of an outbox message, replaced with its body, across restarts', async () => {
+      const first = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+      const second = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+      await h.storage.outboxPut([
+        { id: 'traced', body: '{}', dueAt: 1000, trace: [first] },
+        { id: 'untraced', body: '{}', dueAt: 1000 },
+      ])
+      await h.storage.outboxPut([{ id: 'traced', body: '{"n":2}', dueAt: 1000, trace: [first, second] }])
+      const s = await h.reopen()
+      const due = await s.outboxDue(5000, 10)
+      expect(due.map((m) => [m.id, m.trace])).toEqual([
+        ['traced', [first, second]],
+        ['untraced', []],
+      ])
+    })
+
     it('reports every group commit with its duration and size', async () => {
       const seen: [number, number][] = []
       h.storage.onCommit((seconds, appends) => seen.push([seconds, appends]))

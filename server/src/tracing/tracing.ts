@@ -1,4 +1,4 @@
-import { context, propagation, trace, SpanKind, SpanStatusCode, type Context, type Span, type Tracer } from '@opentelemetry/api'
+import { ROOT_CONTEXT, context, isSpanContextValid, propagation, trace, SpanKind, SpanStatusCode, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api'
 import type { DocKey } from '../storage/storage.js'
 
 /**
@@ -40,12 +40,30 @@ export function traced<T>(name: string, key: DocKey, attributes: Record<string, 
 }
 
 /**
- * `traced`, as the root of a trace of its own, whatever span is active (a webhook delivery: its event
- * gathers many updates, and the timer that sends it may run in the context of any of them).
+ * `traced`, for work done later on behalf of earlier updates (a webhook delivery), given their W3C
+ * `traceparent`s: a child of the first one's span, so it is part of that update's trace, with a link to
+ * each of the others; the root of a trace of its own when none is known. Whatever span happens to be
+ * active when it starts (the timer that sends it may run in the context of any update) is not its parent.
  */
-export function tracedRoot<T>(name: string, key: DocKey, attributes: Record<string, string | number>, fn: () => Promise<T>): Promise<T> {
+export function tracedAfter<T>(name: string, key: DocKey, attributes: Record<string, string | number>, traceparents: readonly string[], fn: () => Promise<T>): Promise<T> {
   if (tracer === null) return fn()
-  return tracer.startActiveSpan(name, { root: true, attributes: { ...docAttributes(key), ...attributes } }, (span) => endWith(span, fn))
+  const causes = traceparents.map(spanContextOf).filter((c): c is SpanContext => c !== null)
+  const parent = causes.length === 0 ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, causes[0])
+  const links = causes.slice(1).map((c) => ({ context: c }))
+  return tracer.startActiveSpan(name, { root: causes.length === 0, links, attributes: { ...docAttributes(key), ...attributes } }, parent, (span) => endWith(span, fn))
+}
+
+/** The W3C `traceparent` of the active span, to continue its trace later ('' when off or outside a span). */
+export function activeTraceparent(): string {
+  if (tracer === null || trace.getActiveSpan() === undefined) return ''
+  const carrier: Record<string, string> = {}
+  propagation.inject(context.active(), carrier)
+  return carrier.traceparent ?? ''
+}
+
+function spanContextOf(traceparent: string): SpanContext | null {
+  const found = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent }))
+  return found !== undefined && isSpanContextValid(found) ? found : null
 }
 
 /** `traced`, for synchronous work. */

@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js'
 import type { DocId, EngineName } from '@murmur/shared'
 import type { DocKey, Outbox, OutboxMessage } from '../storage/storage.js'
-import { tracedRoot, tracingOn } from '../tracing/tracing.js'
+import { tracedAfter, tracingOn } from '../tracing/tracing.js'
 import { WebhookHeader, signWebhook } from './signature.js'
 
 export interface DelivererOptions {
@@ -103,7 +103,10 @@ export class WebhookDeliverer {
   }
 
   private deliver(message: OutboxMessage): Promise<void> {
-    return tracingOn() ? tracedRoot('murmur.webhook.deliver', eventDoc(message), { 'murmur.webhook.id': message.id, 'murmur.webhook.attempt': message.attempts + 1 }, () => this.deliverNow(message)) : this.deliverNow(message)
+    if (!tracingOn()) return this.deliverNow(message)
+    // Part of the trace of the update that opened the event's window, linked to the others it stands for.
+    const attributes = { 'murmur.webhook.id': message.id, 'murmur.webhook.attempt': message.attempts + 1 }
+    return tracedAfter('murmur.webhook.deliver', eventDoc(message), attributes, message.trace, () => this.deliverNow(message))
   }
 
   private async deliverNow(message: OutboxMessage): Promise<void> {

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto'
 import type { DocObserver, LiveDoc } from '../docs/live-doc.js'
 import type { Logger } from '../logger.js'
 import type { DocKey, Outbox, OutboxInput } from '../storage/storage.js'
+import { activeTraceparent } from '../tracing/tracing.js'
 import type { WebhookEvent } from './events.js'
+
+/**
+ * Most updates one event's delivery span refers to (the first as its parent, the others as links); a
+ * window of more changes refers to its first ones.
+ */
+export const MAX_TRACED_CHANGES = 32
 
 export interface NotifierOptions {
   /** Changes to one doc within this long of its first one become one event. */
@@ -26,6 +33,8 @@ interface Window {
   timer: NodeJS.Timeout
   /** The durable record of the window; the final body is written after it. */
   written: Promise<void>
+  /** The trace contexts of its changes (none when tracing is off), first first, at most MAX_TRACED_CHANGES. */
+  readonly trace: string[]
 }
 
 /**
@@ -52,8 +61,11 @@ export class WebhookNotifier implements DocObserver {
     if (this.closed || this.options.ignoreOrigin(origin)) return
     const k = `${doc.key.engine}\u0000${doc.key.docId}`
     const now = Date.now()
+    // The change is reported inside the span of the update that made it (when tracing).
+    const traceparent = activeTraceparent()
     const open = this.windows.get(k)
     if (open !== undefined) {
+      if (traceparent !== '' && open.trace.length < MAX_TRACED_CHANGES) open.trace.push(traceparent)
       open.changes++
       open.lastAt = now
       open.doc = doc
@@ -69,6 +81,7 @@ export class WebhookNotifier implements DocObserver {
       version: null,
       timer: setTimeout(() => this.finish(k), this.options.debounceMs),
       written: Promise.resolve(),
+      trace: traceparent === '' ? [] : [traceparent],
     }
     w.timer.unref()
     this.windows.set(k, w)
@@ -92,7 +105,8 @@ export class WebhookNotifier implements DocObserver {
       await this.finishWindow(w)
     }
     const event: WebhookEvent = { event: 'doc.deleted', engine: key.engine, docId: key.docId, deletedAt: new Date(deletedAt).toISOString(), node: this.options.nodeId() }
-    await this.write({ id: randomUUID(), body: JSON.stringify(event), dueAt: Date.now() })
+    const traceparent = activeTraceparent()
+    await this.write({ id: randomUUID(), body: JSON.stringify(event), dueAt: Date.now(), trace: traceparent === '' ? [] : [traceparent] })
     this.options.onDue()
   }
 
@@ -132,7 +146,7 @@ export class WebhookNotifier implements DocObserver {
       lastChangeAt: new Date(w.lastAt).toISOString(),
       node: this.options.nodeId(),
     }
-    return this.write({ id: w.id, body: JSON.stringify(event), dueAt }).catch((err: unknown) => {
+    return this.write({ id: w.id, body: JSON.stringify(event), dueAt, trace: [...w.trace] }).catch((err: unknown) => {
       this.log.error({ err, doc: w.key.docId }, 'could not write a webhook message to the outbox')
       throw err
     })
