@@ -184,7 +184,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   selfUrl = config.advertiseUrl ?? `ws://${hostForUrl}:${port}`
   if (config.peers.length > 0 || config.clusterSecret !== null) {
     const { Cluster } = await import('./cluster/cluster.js')
-    cluster = new Cluster(config, { id: sync.nodeId, url: selfUrl }, registry, storage, log)
+    cluster = new Cluster(config, { id: sync.nodeId, url: selfUrl }, registry, storage, log, sync.presence)
     const replicated = cluster.versions
     versions.on('stored', (key, version) => replicated.stored(key, version))
     versions.on('removed', (key, id) => replicated.removed(key, id))

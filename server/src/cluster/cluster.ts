@@ -2,9 +2,10 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { PeerIdentity } from '../auth/authenticator.js'
-import { asNodeId, getEngine, type NodeId } from '@murmur/shared'
+import { asNodeId, getEngine, type NodeId, type PresencePolicy } from '@murmur/shared'
 import type { ServerConfig } from '../config.js'
 import type { DocRegistry } from '../docs/registry.js'
+import type { DocRef } from './peer-protocol.js'
 import type { Logger } from '../logger.js'
 import type { DocKey, Storage } from '../storage/storage.js'
 import { AntiEntropy } from './anti-entropy.js'
@@ -12,6 +13,7 @@ import { PeerLinks } from './links.js'
 import { Membership, DEFAULT_MEMBERSHIP_OPTIONS } from './membership.js'
 import { MemberState, type MemberInfo, type MembershipOptions } from './membership-api.js'
 import { PeerMessageType, encodePeerMessage, type PeerMessage } from './peer-protocol.js'
+import { ClusterPresence, isPresenceMessage, type PresenceDoc } from './presence.js'
 import { Placement, locate } from './placement.js'
 import { Replication, docKeyString } from './replication.js'
 import { VersionIndex } from './version-index.js'
@@ -40,6 +42,8 @@ export class Cluster {
   /** Pushes versions made or deleted here to the doc's replicas (`startServer` feeds it). */
   readonly versions: VersionReplication
   readonly antiEntropy: AntiEntropy
+  /** Relays the presence of this node's clients to the other nodes serving the same docs, and theirs here. */
+  readonly presence: ClusterPresence
   /** Bytes of anti-entropy messages sent by this node (not counting the doc syncs they start). */
   aeBytesSent = 0
   private readonly timers: NodeJS.Timeout[] = []
@@ -53,6 +57,7 @@ export class Cluster {
     private readonly registry: DocRegistry,
     private readonly storage: Storage,
     private readonly log: Logger,
+    presencePolicy: PresencePolicy,
   ) {
     this.self = asNodeId(self.id)
     this.url = self.url
@@ -105,8 +110,24 @@ export class Cluster {
       refresh: () => this.replication.refreshIndex(),
     })
 
+    this.presence = new ClusterPresence({
+      doc: (ref) => presenceDoc(registry, ref),
+      send: (peer, msg) => this.links.send(peer, msg, true),
+      connected: () => this.links.connectedPeers(),
+      policy: presencePolicy,
+      refused: (peer, doc, err) => log.warn({ peer, doc: doc.docId, err }, 'refused presence relayed by a peer node'),
+    })
+    const presence = this.presence
+    registry.presence = {
+      served: (doc, on) => presence.serve(doc.key, on),
+      announced: (doc, update, origin) => presence.announced(doc.key, update, origin),
+      ephemeral: (doc, sender, payload) => presence.ephemeral(doc.key, sender, payload),
+      spokenElsewhere: (doc, sender) => presence.spokenByPeer(doc.key, sender),
+    }
+
     this.membership.on('change', (m) => this.onMember(m))
     this.links.on('up', (peer) => {
+      this.presence.linkUp(peer)
       const url = this.links.urlOf(peer)
       if (url !== undefined) this.membership.addSeed(peer, url)
       this.replication.linkUp(peer)
@@ -114,7 +135,10 @@ export class Cluster {
       // After every reconnect: compare at once rather than wait for the next round.
       if (this.indexReady) this.antiEntropy.startRound(peer)
     })
-    this.links.on('down', (peer) => this.replication.linkDown(peer))
+    this.links.on('down', (peer) => {
+      this.replication.linkDown(peer)
+      this.presence.linkDown(peer)
+    })
     this.links.on('lost', (peer) => {
       this.replication.linkLost(peer)
       if (this.indexReady) this.antiEntropy.startRound(peer)
@@ -175,6 +199,9 @@ export class Cluster {
     if (m.id !== this.self) {
       if (m.state === MemberState.left) this.links.forget(m.url)
       else this.links.dial(m.url)
+      // A dead node's clients are gone: their presence goes with them, everywhere, within detection time.
+      if (m.state === MemberState.dead || m.state === MemberState.left) this.presence.peerDead(m.id)
+      else if (m.state === MemberState.alive && this.links.isUp(m.id)) this.presence.linkUp(m.id)
     }
     // Down members keep their partitions: only a decommission (left) moves ownership.
     const owners = this.membership.members().filter((x) => x.state !== MemberState.left).map((x) => x.id)
@@ -186,6 +213,7 @@ export class Cluster {
 
   private onMessage(peer: NodeId, msg: PeerMessage): void {
     if (msg.type === PeerMessageType.swim) this.membership.receive(peer, msg.msg)
+    else if (isPresenceMessage(msg)) this.presence.receive(peer, msg)
     else if (isAe(msg)) this.antiEntropy.receive(peer, msg)
     else if (msg.type === PeerMessageType.versionPut || msg.type === PeerMessageType.versionDelete) this.versions.receive(msg)
     else this.replication.receive(peer, msg)
@@ -230,5 +258,21 @@ export class Cluster {
     this.replication.close()
     this.links.close()
     this.peerServer.close()
+  }
+}
+
+/** A loaded doc as the presence relay sees it: its table, and its subscribers to tell. */
+function presenceDoc(registry: DocRegistry, ref: DocRef): PresenceDoc | undefined {
+  const live = registry.peek(ref)
+  if (live === undefined) return undefined
+  return {
+    awareness: live.awareness,
+    deliverAwareness: (update) => {
+      for (const sub of live.subscribers) sub.deliverAwareness(update)
+    },
+    deliverEphemeral: (sender, payload) => {
+      for (const sub of live.subscribers) sub.deliverEphemeral?.(sender, payload)
+    },
+    speaksAs: (sender) => [...live.subscribers].some((sub) => sub.presenceId === sender),
   }
 }

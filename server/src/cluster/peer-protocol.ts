@@ -22,6 +22,9 @@ export const PeerMessageType = {
   docStateless: 12,
   versionPut: 13,
   versionDelete: 14,
+  presenceWatch: 20,
+  presence: 21,
+  ephemeral: 22,
 } as const
 export type PeerMessageType = (typeof PeerMessageType)[keyof typeof PeerMessageType]
 
@@ -83,6 +86,15 @@ export type PeerMessage =
   | { readonly type: typeof PeerMessageType.versionPut; readonly doc: DocRef; readonly version: PeerVersion }
   /** A version of the doc was deleted. */
   | { readonly type: typeof PeerMessageType.versionDelete; readonly doc: DocRef; readonly id: string }
+  /** The sender has clients on this doc (on) or no longer (off): send it this node's presence for the doc. */
+  | { readonly type: typeof PeerMessageType.presenceWatch; readonly doc: DocRef; readonly on: boolean }
+  /**
+   * Awareness entries (y-protocols encoding) announced by one client socket of the sender, `socket`
+   * numbering it among the sender's sockets: the receiver holds them for that socket, under its caps.
+   */
+  | { readonly type: typeof PeerMessageType.presence; readonly doc: DocRef; readonly socket: number; readonly payload: Uint8Array }
+  /** An ephemeral message (automerge-repo) from a client of the sender that speaks as `sender`. */
+  | { readonly type: typeof PeerMessageType.ephemeral; readonly doc: DocRef; readonly sender: string; readonly payload: Uint8Array }
   /** Step 4: how many docs the responder started repairing (0 when in sync). */
   | { readonly type: typeof PeerMessageType.aeDone; readonly round: number; readonly repaired: number }
 
@@ -202,6 +214,20 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
       writeDoc(e, m.doc)
       encoding.writeVarString(e, m.id)
       break
+    case PeerMessageType.presenceWatch:
+      writeDoc(e, m.doc)
+      encoding.writeVarUint(e, m.on ? 1 : 0)
+      break
+    case PeerMessageType.presence:
+      writeDoc(e, m.doc)
+      encoding.writeVarUint(e, m.socket)
+      encoding.writeVarUint8Array(e, m.payload)
+      break
+    case PeerMessageType.ephemeral:
+      writeDoc(e, m.doc)
+      encoding.writeVarString(e, m.sender)
+      encoding.writeVarUint8Array(e, m.payload)
+      break
   }
   return encoding.toUint8Array(e)
 }
@@ -263,6 +289,12 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
         return { type, doc: readDoc(d), version: readVersion(d) }
       case PeerMessageType.versionDelete:
         return { type, doc: readDoc(d), id: decoding.readVarString(d) }
+      case PeerMessageType.presenceWatch:
+        return { type, doc: readDoc(d), on: decoding.readVarUint(d) === 1 }
+      case PeerMessageType.presence:
+        return { type, doc: readDoc(d), socket: decoding.readVarUint(d), payload: decoding.readVarUint8Array(d) }
+      case PeerMessageType.ephemeral:
+        return { type, doc: readDoc(d), sender: decoding.readVarString(d), payload: decoding.readVarUint8Array(d) }
       default:
         throw new MurmurError(ErrorCode.UNKNOWN_MESSAGE, `unknown peer message type ${type}`)
     }
