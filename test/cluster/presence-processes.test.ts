@@ -69,6 +69,12 @@ describe('presence across nodes (real processes)', () => {
 
     await ephemeralReachesC(a, c)
 
+    // A fresh state just before the kill: C's clients would drop it by themselves only 30 s later.
+    for (const [onA] of pairs) onA.setLocalState({ user: 'ada', round: 2 })
+    await Promise.all(pairs.map(([, onC]) => until(() => [...onC.getStates().values()].some((s) => (s as { round?: number }).round === 2), (cb) => {
+      onC.on('change', cb)
+      return () => onC.off('change', cb)
+    }, 15_000, 'the fresh state on C')))
     await a.kill('SIGKILL')
     await Promise.all(pairs.map(([, onC]) => untilSees(onC, 'ada', false)))
     for (const [, onC] of pairs) expect(sees(onC, 'cy')).toBe(true)
