@@ -92,10 +92,10 @@ async function main(argv: string[]): Promise<number> {
     return fail(err, debug)
   }
   const url = server.url
-  setTracedNode(config.nodeId ?? url.replace('http://', ''))
+  setTracedNode(server.nodeId)
   process.stdout.write(
     banner({
-      nodeId: config.nodeId ?? url.replace('http://', ''),
+      nodeId: server.nodeId,
       url,
       storage: server.storage.description,
       auth: server.auth.description,

@@ -58,6 +58,8 @@ export interface ServerConfig {
   logLevel: string
   /** This node's id (defaults to host:port). */
   nodeId: string | null
+  /** Let `--node-id` replace the id stored in the data dir (a node renamed on purpose). */
+  renameNode: boolean
   /** Seed nodes to join, as ws(s)://host:port URLs; empty = a single node. */
   peers: string[]
   /** Shared secret that authenticates /peer links; required with peers. */
@@ -159,6 +161,7 @@ export function defaultConfig(): ServerConfig {
     hocuspocusPath: '/hocuspocus',
     logLevel: 'info',
     nodeId: null,
+    renameNode: false,
     peers: [],
     clusterSecret: null,
     advertiseUrl: null,
@@ -231,6 +234,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'hocuspocusPath', flag: 'hocuspocus-path', env: 'MURMUR_HOCUSPOCUS_PATH', kind: 'string', help: 'path of the Hocuspocus-compatible endpoint ("" = off)' },
   { key: 'logLevel', flag: 'log-level', env: 'MURMUR_LOG_LEVEL', kind: 'string', help: 'fatal | error | warn | info | debug | silent' },
   { key: 'nodeId', flag: 'node-id', env: 'MURMUR_NODE_ID', kind: 'nullable-string', help: 'this node’s id in a cluster' },
+  { key: 'renameNode', flag: 'rename-node', env: 'MURMUR_RENAME_NODE', kind: 'boolean', help: 'let --node-id replace the id stored in the data dir' },
   { key: 'peers', flag: 'peers', env: 'MURMUR_PEERS', kind: 'list', help: 'seed nodes, comma-separated ws://host:port' },
   { key: 'clusterSecret', flag: 'cluster-secret', env: 'MURMUR_CLUSTER_SECRET', kind: 'nullable-string', help: 'secret shared by the nodes' },
   { key: 'advertiseUrl', flag: 'advertise-url', env: 'MURMUR_ADVERTISE_URL', kind: 'nullable-string', help: 'URL other nodes reach this one at' },

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -13,6 +14,7 @@ import { PeerLinks } from './links.js'
 import { Membership, DEFAULT_MEMBERSHIP_OPTIONS } from './membership.js'
 import { MemberState, type MemberInfo, type MembershipOptions } from './membership-api.js'
 import { PeerMessageType, encodePeerMessage, type PeerMessage } from './peer-protocol.js'
+import { IdentityCheck } from './identity.js'
 import { ClusterPresence, isPresenceMessage, type PresenceDoc } from './presence.js'
 import { Placement, locate } from './placement.js'
 import { Replication, docKeyString } from './replication.js'
@@ -42,6 +44,8 @@ export class Cluster {
   /** Pushes versions made or deleted here to the doc's replicas (`startServer` feeds it). */
   readonly versions: VersionReplication
   readonly antiEntropy: AntiEntropy
+  /** Whether the cluster lets this process be node `self` (a second live process under an id is refused). */
+  readonly identity: IdentityCheck
   /** Relays the presence of this node's clients to the other nodes serving the same docs, and theirs here. */
   readonly presence: ClusterPresence
   /** Bytes of anti-entropy messages sent by this node (not counting the doc syncs they start). */
@@ -53,7 +57,7 @@ export class Cluster {
 
   constructor(
     private readonly config: ServerConfig,
-    self: { id: string; url: string },
+    self: { id: string; url: string; store: string },
     private readonly registry: DocRegistry,
     private readonly storage: Storage,
     private readonly log: Logger,
@@ -63,7 +67,8 @@ export class Cluster {
     this.url = self.url
     const secret = config.clusterSecret ?? ''
     this.links = new PeerLinks({
-      self: { id: this.self, url: this.url },
+      self: { id: this.self, url: this.url, boot: randomBytes(8).toString('hex'), store: self.store },
+      isAlive: (peer) => this.membership.member(peer)?.state === MemberState.alive,
       secret,
       log,
       maxQueueBytes: 16 * 1024 * 1024,
@@ -125,6 +130,14 @@ export class Cluster {
       spokenElsewhere: (doc, sender) => presence.spokenByPeer(doc.key, sender),
     }
 
+    this.identity = new IdentityCheck(this.self, config.peers.length === 0, log, (error) => {
+      // Whatever this process served is dropped, its clients told why; nothing more is acknowledged.
+      for (const doc of registry.loadedDocs()) doc.fail(error)
+    })
+    registry.gate = () => this.identity.error()
+    this.links.on('admitted', (peer, url) => this.identity.admitted(peer, url))
+    this.links.on('refused', (who, reason) => this.identity.refused(who, reason))
+
     this.membership.on('change', (m) => this.onMember(m))
     this.links.on('up', (peer) => {
       this.presence.linkUp(peer)
@@ -157,6 +170,10 @@ export class Cluster {
     tick.unref()
     this.timers.push(tick)
     await this.buildIndex()
+    // No doc is served (so nothing handed off) before a peer has admitted this node's id, or none answered.
+    const wait = setTimeout(() => this.identity.timedOut(), Math.max(2000, 10 * this.config.probeIntervalMs))
+    await this.identity.settled
+    clearTimeout(wait)
     this.indexReady = true
     this.replication.handOffUnowned(this.index.keys())
     const ae = setInterval(() => this.antiEntropyRound(), this.config.antiEntropyMs)

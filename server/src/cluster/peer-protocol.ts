@@ -51,8 +51,12 @@ export interface DocVersion {
 }
 
 export type PeerMessage =
-  /** First message on a link, from each side: who I am. */
-  | { readonly type: typeof PeerMessageType.hello; readonly id: string; readonly url: string }
+  /**
+   * First message on a link, from each side: who I am. `boot` is random per process and `store` per data
+   * dir (node-id.ts): a second live process under an id has another boot, and a restarted one the same store.
+   * The side that accepted the link sends its hello only once it admitted the dialer's.
+   */
+  | { readonly type: typeof PeerMessageType.hello; readonly id: string; readonly url: string; readonly boot: string; readonly store: string }
   | { readonly type: typeof PeerMessageType.swim; readonly msg: SwimMessage }
   /** Push of one update; `reqId` > 0 asks for a docAck once it is durable on the receiver. */
   | {
@@ -144,6 +148,8 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
     case PeerMessageType.hello:
       encoding.writeVarString(e, m.id)
       encoding.writeVarString(e, m.url)
+      encoding.writeVarString(e, m.boot)
+      encoding.writeVarString(e, m.store)
       break
     case PeerMessageType.swim:
       encoding.writeVarString(e, JSON.stringify(m.msg))
@@ -237,8 +243,14 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
   try {
     const type = decoding.readVarUint(d)
     switch (type) {
-      case PeerMessageType.hello:
-        return { type, id: decoding.readVarString(d), url: decoding.readVarString(d) }
+      case PeerMessageType.hello: {
+        const id = decoding.readVarString(d)
+        const url = decoding.readVarString(d)
+        const boot = decoding.hasContent(d) ? decoding.readVarString(d) : ''
+        const store = decoding.hasContent(d) ? decoding.readVarString(d) : ''
+        if (boot.length > 64 || store.length > 64) throw new Error('hello ids too long')
+        return { type, id, url, boot, store }
+      }
       case PeerMessageType.swim: {
         const msg: unknown = JSON.parse(decoding.readVarString(d))
         if (typeof msg !== 'object' || msg === null || typeof (msg as { kind?: unknown }).kind !== 'string') throw new Error('swim message without kind')

@@ -42,6 +42,8 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
   private readonly deleting = new Set<string>()
   /** The cluster's replication, set before any doc is loaded; null on a single node. */
   replication: (DocObserver & ReplicaWrites) | null = null
+  /** Why no doc may be served now (the cluster refuses this node's id), or null; set by the cluster. */
+  gate: (() => MurmurError | null) | null = null
   /** The cluster's presence relay, set with `replication`; null on a single node. */
   presence: PresenceHooks | null = null
   /** Others that see every loaded doc (metrics, webhooks); told after `replication`. */
@@ -109,6 +111,8 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
   /** The loaded doc, loading it if needed, without subscribing (HTTP reads). */
   async get(key: DocKey): Promise<LiveDoc> {
     if (this.closed) throw new MurmurError(ErrorCode.SHUTTING_DOWN, 'server is shutting down')
+    const refused = this.gate?.() ?? null
+    if (refused !== null) throw refused
     const k = keyString(key)
     const live = this.loaded.get(k)
     if (live !== undefined && !live.isFailed) return live
