@@ -134,7 +134,7 @@ describe('presence relay between nodes', () => {
     expect(p.hits).toContain('max-awareness-ids-per-doc')
   })
 
-  it('ephemeral messages: a peer may not speak as a local client, nor as a sender another peer speaks as', () => {
+  it('ephemeral messages: a peer may not speak as a local client, nor as a sender another peer speaks as until that peer lets it go', () => {
     const c = node(C, [A, B])
     c.doc.speakers.add('local-peer')
     const eph = (sender: string): PresenceMessage => ({ type: PeerMessageType.ephemeral, doc: DOC, sender, payload: new Uint8Array([1]) })
@@ -144,7 +144,13 @@ describe('presence relay between nodes', () => {
     c.presence.receive(B, eph('repo-b'))
     expect(c.doc.ephemeral).toEqual(['repo-a', 'repo-b'])
     expect(c.presence.spokenByPeer(DOC, 'repo-a')).toBe(true)
-    c.presence.peerDead(A)
+    // Only A can say its socket speaking as repo-a is gone (an empty message); then B may speak as it.
+    c.presence.receive(B, { ...eph('repo-a'), payload: new Uint8Array() })
+    expect(c.presence.spokenByPeer(DOC, 'repo-a')).toBe(true)
+    c.presence.receive(A, { ...eph('repo-a'), payload: new Uint8Array() })
+    c.presence.receive(B, eph('repo-a'))
+    expect(c.doc.ephemeral).toEqual(['repo-a', 'repo-b', 'repo-a'])
+    c.presence.peerDead(B)
     expect(c.presence.spokenByPeer(DOC, 'repo-a')).toBe(false)
   })
 

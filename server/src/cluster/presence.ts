@@ -102,7 +102,7 @@ export class ClusterPresence {
     for (const peer of watchers) this.sendCounted(peer, { type: PeerMessageType.presence, doc, socket, payload: update })
   }
 
-  /** A local client sent an ephemeral message as `sender`. */
+  /** A local client sent an ephemeral message as `sender` (empty: the client that spoke as it is gone). */
   ephemeral(doc: DocRef, sender: string, payload: Uint8Array): void {
     for (const peer of this.watchers.get(keyOf(doc)) ?? []) this.sendCounted(peer, { type: PeerMessageType.ephemeral, doc, sender, payload })
   }
@@ -156,11 +156,16 @@ export class ClusterPresence {
       case PeerMessageType.presence:
         return this.fromPeer(peer, key, msg.doc, msg.socket, msg.payload)
       case PeerMessageType.ephemeral: {
-        const doc = this.served.has(key) ? this.env.doc(msg.doc) : undefined
-        if (doc === undefined) return
         let senders = this.speakers.get(key)
         const owner = senders?.get(msg.sender)
         if (owner !== undefined && owner !== peer) return
+        if (msg.payload.length === 0) {
+          // The peer's socket that spoke as this sender is gone.
+          senders?.delete(msg.sender)
+          return
+        }
+        const doc = this.served.has(key) ? this.env.doc(msg.doc) : undefined
+        if (doc === undefined) return
         if (owner === undefined) {
           if (doc.speaksAs(msg.sender)) return
           if ((senders?.size ?? 0) >= this.env.policy.limits.maxIdsPerDoc) {

@@ -258,6 +258,8 @@ export class LiveDoc {
   unsubscribe(sub: DocSubscriber): void {
     if (!this.subscribers.delete(sub)) return
     this.dropPresenceOf(sub)
+    // Other nodes let another socket speak as this sender once this one is gone (an empty message).
+    if (sub.presenceId != null) this.hooks?.presence?.()?.ephemeral(this, sub.presenceId, new Uint8Array())
     if (this.subscribers.size === 0) this.hooks?.presence?.()?.served(this, false)
   }
 
