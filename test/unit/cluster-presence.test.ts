@@ -137,7 +137,7 @@ describe('presence relay between nodes', () => {
   it('ephemeral messages: a peer may not speak as a local client, nor as a sender another peer speaks as until that peer lets it go', () => {
     const c = node(C, [A, B])
     c.doc.speakers.add('local-peer')
-    const eph = (sender: string): PresenceMessage => ({ type: PeerMessageType.ephemeral, doc: DOC, sender, payload: new Uint8Array([1]) })
+    const eph = (sender: string, payload = new Uint8Array([1])): PresenceMessage => ({ type: PeerMessageType.ephemeral, doc: DOC, sender, payload })
     c.presence.receive(A, eph('local-peer'))
     c.presence.receive(A, eph('repo-a'))
     c.presence.receive(B, eph('repo-a'))
@@ -145,9 +145,9 @@ describe('presence relay between nodes', () => {
     expect(c.doc.ephemeral).toEqual(['repo-a', 'repo-b'])
     expect(c.presence.spokenByPeer(DOC, 'repo-a')).toBe(true)
     // Only A can say its socket speaking as repo-a is gone (an empty message); then B may speak as it.
-    c.presence.receive(B, { ...eph('repo-a'), payload: new Uint8Array() })
+    c.presence.receive(B, eph('repo-a', new Uint8Array()))
     expect(c.presence.spokenByPeer(DOC, 'repo-a')).toBe(true)
-    c.presence.receive(A, { ...eph('repo-a'), payload: new Uint8Array() })
+    c.presence.receive(A, eph('repo-a', new Uint8Array()))
     c.presence.receive(B, eph('repo-a'))
     expect(c.doc.ephemeral).toEqual(['repo-a', 'repo-b', 'repo-a'])
     c.presence.peerDead(B)
