@@ -14,6 +14,7 @@ import { httpRoutes, upgradeRoutesOf } from './edge/routes.js'
 import { createLogger, type Logger } from './logger.js'
 import { LIMIT_OF_ERROR, ServerMetrics } from './metrics/metrics.js'
 import { lockStore } from './ownership/store-lock.js'
+import { keepsIdentity, resolveNodeId, type NodeIdentity } from './ownership/node-id.js'
 import { listenError, storeOpenError } from './startup-error.js'
 import { openStorage } from './storage/index.js'
 import type { Storage } from './storage/storage.js'
@@ -27,6 +28,8 @@ export interface MurmurServer {
   /** http://host:port of this node. */
   readonly url: string
   readonly port: number
+  /** This node's id: `--node-id`, the one kept in its data dir, or host:port. */
+  readonly nodeId: string
   readonly config: ServerConfig
   readonly registry: DocRegistry
   readonly storage: Storage
@@ -83,6 +86,15 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   const log = deps.logger ?? createLogger(config.logLevel)
   // One owner per store: taken before the store is opened, refused with the holder's name otherwise.
   const lock = deps.storage === undefined ? await lockStore(config.storage, config.dataDir, config.nodeId, (err) => log.fatal({ err }, 'lost the store lock')) : null
+  // The id is kept in the data dir (SQLite storage), so a restart keeps it; a data dir of another id refuses.
+  let identity: NodeIdentity
+  try {
+    identity = resolveNodeId(deps.storage === undefined && keepsIdentity(config.storage) ? config.dataDir : null, config.nodeId, config.renameNode)
+  } catch (err) {
+    await lock?.release()
+    throw err
+  }
+  if (identity.note !== null) log.warn(identity.note)
   let storage: Storage
   try {
     storage = deps.storage ?? (await openStorage(config.storage, config.dataDir, { groupCommitMs: config.groupCommitMs }))
@@ -122,7 +134,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     config,
     registry,
     log,
-    nodeId: config.nodeId ?? '',
+    nodeId: identity.id ?? '',
     auth,
     metrics: { acked: (s) => metrics.acked(s), error: (code) => metrics.error(code), limitHit: (limit) => metrics.limitHit(limit) },
     presence: {
@@ -145,7 +157,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     webhooks: webhooks?.notifier ?? null,
     cluster: () => cluster,
     selfUrl: () => selfUrl,
-    ready: () => ready,
+    ready: () => ready && (cluster?.identity.error() ?? null) === null,
     storageFailure: () => storageFailure,
   }
 
@@ -188,14 +200,14 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host
   // Without a configured id a node is named by where it listens, which is unique on one machine.
-  sync.nodeId = config.nodeId ?? `${hostForUrl}:${port}`
+  sync.nodeId = identity.id ?? `${hostForUrl}:${port}`
   const scheme = tls.serve === null ? 'ws' : 'wss'
   selfUrl = config.advertiseUrl ?? `${scheme}://${hostForUrl}:${port}`
   if (config.peers.length > 0 || config.clusterSecret !== null) {
     const [{ Cluster }, { nodeAudiences }] = await Promise.all([import('./cluster/cluster.js'), import('./cluster/peer-auth.js')])
     const self = { id: sync.nodeId, url: selfUrl }
     const audiences = nodeAudiences(self, { scheme, host: config.host, port }, localAddresses())
-    cluster = new Cluster(config, { ...self, audiences }, registry, storage, log, tls.peerCa, auth.revocations)
+    cluster = new Cluster(config, { ...self, store: identity.store, audiences }, registry, storage, log, sync.presence, tls.peerCa, auth.revocations)
     const replicated = cluster.versions
     versions.on('stored', (key, version) => replicated.stored(key, version))
     versions.on('removed', (key, id) => replicated.removed(key, id))
@@ -209,6 +221,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
   return {
     url: `${tls.serve === null ? 'http' : 'https'}://${hostForUrl}:${port}`,
     port,
+    nodeId: sync.nodeId,
     config,
     registry,
     storage,

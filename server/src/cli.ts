@@ -92,11 +92,10 @@ async function main(argv: string[]): Promise<number> {
     return fail(err, debug)
   }
   const url = server.url
-  const hostPort = url.replace(/^https?:\/\//u, '')
-  setTracedNode(config.nodeId ?? hostPort)
+  setTracedNode(server.nodeId)
   process.stdout.write(
     banner({
-      nodeId: config.nodeId ?? hostPort,
+      nodeId: server.nodeId,
       url,
       storage: server.storage.description,
       auth: server.auth.description,

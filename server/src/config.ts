@@ -58,6 +58,8 @@ export interface ServerConfig {
   logLevel: string
   /** This node's id (defaults to host:port). */
   nodeId: string | null
+  /** Let `--node-id` replace the id stored in the data dir (a node renamed on purpose). */
+  renameNode: boolean
   /** Seed nodes to join, as ws(s)://host:port URLs; empty = a single node. */
   peers: string[]
   /** Shared secret that signs the tokens of /peer links; required with peers. */
@@ -169,6 +171,7 @@ export function defaultConfig(): ServerConfig {
     hocuspocusPath: '/hocuspocus',
     logLevel: 'info',
     nodeId: null,
+    renameNode: false,
     peers: [],
     clusterSecret: null,
     clusterSecretPrevious: null,
@@ -246,6 +249,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'hocuspocusPath', flag: 'hocuspocus-path', env: 'MURMUR_HOCUSPOCUS_PATH', kind: 'string', help: 'path of the Hocuspocus-compatible endpoint ("" = off)' },
   { key: 'logLevel', flag: 'log-level', env: 'MURMUR_LOG_LEVEL', kind: 'string', help: 'fatal | error | warn | info | debug | silent' },
   { key: 'nodeId', flag: 'node-id', env: 'MURMUR_NODE_ID', kind: 'nullable-string', help: 'this node’s id in a cluster' },
+  { key: 'renameNode', flag: 'rename-node', env: 'MURMUR_RENAME_NODE', kind: 'boolean', help: 'let --node-id replace the id stored in the data dir' },
   { key: 'peers', flag: 'peers', env: 'MURMUR_PEERS', kind: 'list', help: 'seed nodes, comma-separated ws://host:port' },
   { key: 'clusterSecret', flag: 'cluster-secret', env: 'MURMUR_CLUSTER_SECRET', kind: 'nullable-string', help: 'secret shared by the nodes (signs peer link tokens)' },
   { key: 'clusterSecretPrevious', flag: 'cluster-secret-previous', env: 'MURMUR_CLUSTER_SECRET_PREVIOUS', kind: 'nullable-string', help: 'the secret being rotated out: still accepted, never used to sign' },

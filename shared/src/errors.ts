@@ -49,6 +49,11 @@ export const ErrorCode = {
   AWARENESS_LIMIT: 'MUR_ERR_AWARENESS_LIMIT',
   /** The doc has no such version: a history seq past its last entry, or a version id never made or deleted. */
   VERSION_NOT_FOUND: 'MUR_ERR_VERSION_NOT_FOUND',
+  /**
+   * This node's id is alive in the cluster as another process (or not yet confirmed by its peers): it
+   * serves no docs, so it acknowledges nothing, until it runs with a unique `--node-id`.
+   */
+  NODE_ID_CONFLICT: 'MUR_ERR_NODE_ID_CONFLICT',
   /** Anything else; the log on the server has the detail. */
   INTERNAL: 'MUR_ERR_INTERNAL',
 } as const
@@ -79,6 +84,8 @@ export const CloseCode = {
   HANDSHAKE_TIMEOUT: 4407,
   /** Too many presence states (or bytes of them) from one socket. */
   AWARENESS_LIMIT: 4431,
+  /** This node's id is taken by another live node of the cluster (also between nodes, on /peer). */
+  NODE_ID_CONFLICT: 4409,
 } as const
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
 
@@ -109,6 +116,7 @@ export const closeCodeFor: Record<ErrorCode, CloseCode> = {
   [ErrorCode.AWARENESS_LIMIT]: CloseCode.AWARENESS_LIMIT,
   // Only ever an HTTP answer (404).
   [ErrorCode.VERSION_NOT_FOUND]: CloseCode.GONE,
+  [ErrorCode.NODE_ID_CONFLICT]: CloseCode.NODE_ID_CONFLICT,
   [ErrorCode.INTERNAL]: CloseCode.INTERNAL_ERROR,
 }
 

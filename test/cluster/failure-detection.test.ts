@@ -32,8 +32,8 @@ describe('failure detection with real processes', () => {
       '--peers', observers.map((o) => o.url.replace(/^http/u, 'ws')).join(','),
       '--probe-interval-ms', String(FAST.probeIntervalMs), '--anti-entropy-ms', String(FAST.antiEntropyMs),
     ]
-    const victim = await spawnNode(args)
     await untilMeshed(observers)
+    const victim = await spawnNode(args)
     await untilState(observers, 'victim', 'alive', 20_000)
 
     const bound = detectionBoundMs(observers[0].cluster!.membershipOptions, 3)

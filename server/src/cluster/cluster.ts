@@ -1,11 +1,13 @@
+import { randomBytes } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { PeerIdentity } from '../auth/authenticator.js'
 import type { Revocations } from '../auth/revocations.js'
-import { asNodeId, getEngine, type NodeId } from '@murmur/shared'
+import { asNodeId, getEngine, type NodeId, type PresencePolicy } from '@murmur/shared'
 import type { ServerConfig } from '../config.js'
 import type { DocRegistry } from '../docs/registry.js'
+import type { DocRef } from './peer-protocol.js'
 import type { Logger } from '../logger.js'
 import type { DocKey, Storage } from '../storage/storage.js'
 import { AntiEntropy } from './anti-entropy.js'
@@ -15,6 +17,8 @@ import { normalizePeerUrl } from './peer-auth.js'
 import { Membership, DEFAULT_MEMBERSHIP_OPTIONS } from './membership.js'
 import { MemberState, type MemberInfo, type MembershipOptions } from './membership-api.js'
 import { PeerMessageType, encodePeerMessage, type PeerMessage } from './peer-protocol.js'
+import { IdentityCheck } from './identity.js'
+import { ClusterPresence, isPresenceMessage, type PresenceDoc } from './presence.js'
 import { Placement, locate } from './placement.js'
 import { Replication, docKeyString, parseDocKey } from './replication.js'
 import { RevocationGossip } from './revocation-gossip.js'
@@ -48,6 +52,10 @@ export class Cluster {
   readonly hints: Hints
   /** Spreads the node's token revocations to every other node (null when it was given none). */
   private readonly revocationGossip: RevocationGossip | null
+  /** Whether the cluster lets this process be node `self` (a second live process under an id is refused). */
+  readonly identity: IdentityCheck
+  /** Relays the presence of this node's clients to the other nodes serving the same docs, and theirs here. */
+  readonly presence: ClusterPresence
   /** Bytes of anti-entropy messages sent by this node (not counting the doc syncs they start). */
   aeBytesSent = 0
   private readonly timers: NodeJS.Timeout[] = []
@@ -60,10 +68,11 @@ export class Cluster {
 
   constructor(
     private readonly config: ServerConfig,
-    self: { id: string; url: string; audiences?: readonly string[] },
+    self: { id: string; url: string; store: string; audiences?: readonly string[] },
     private readonly registry: DocRegistry,
     private readonly storage: Storage,
     private readonly log: Logger,
+    presencePolicy: PresencePolicy,
     /** CA certificates that outgoing wss:// links trust (`--peer-ca`); null: the system's. */
     peerCa: Buffer | null = null,
     revocations: Revocations | null = null,
@@ -73,7 +82,8 @@ export class Cluster {
     this.audiences = self.audiences ?? [self.id, normalizePeerUrl(self.url)]
     const secret = config.clusterSecret ?? ''
     this.links = new PeerLinks({
-      self: { id: this.self, url: this.url },
+      self: { id: this.self, url: this.url, boot: randomBytes(8).toString('hex'), store: self.store },
+      isAlive: (peer) => this.membership.member(peer)?.state === MemberState.alive,
       secret,
       ca: peerCa,
       log,
@@ -136,8 +146,32 @@ export class Cluster {
     this.revocationGossip =
       revocations === null ? null : new RevocationGossip({ revocations, connectedPeers: () => this.links.connectedPeers(), send: (peer, msg) => this.links.send(peer, msg), log })
 
+    this.presence = new ClusterPresence({
+      doc: (ref) => presenceDoc(registry, ref),
+      send: (peer, msg) => this.links.send(peer, msg, true),
+      connected: () => this.links.connectedPeers(),
+      policy: presencePolicy,
+      refused: (peer, doc, err) => log.warn({ peer, doc: doc.docId, err }, 'refused presence relayed by a peer node'),
+    })
+    const presence = this.presence
+    registry.presence = {
+      served: (doc, on) => presence.serve(doc.key, on),
+      announced: (doc, update, origin) => presence.announced(doc.key, update, origin),
+      ephemeral: (doc, sender, payload) => presence.ephemeral(doc.key, sender, payload),
+      spokenElsewhere: (doc, sender) => presence.spokenByPeer(doc.key, sender),
+    }
+
+    this.identity = new IdentityCheck(this.self, config.peers.length === 0, log, (error) => {
+      // Whatever this process served is dropped, its clients told why; nothing more is acknowledged.
+      for (const doc of registry.loadedDocs()) doc.fail(error)
+    })
+    registry.gate = () => this.identity.error()
+    this.links.on('admitted', (peer, url) => this.identity.admitted(peer, url))
+    this.links.on('refused', (who, reason) => this.identity.refused(who, reason))
+
     this.membership.on('change', (m) => this.onMember(m))
     this.links.on('up', (peer) => {
+      this.presence.linkUp(peer)
       const url = this.links.urlOf(peer)
       if (url !== undefined) this.membership.addSeed(peer, url)
       this.replication.linkUp(peer)
@@ -146,7 +180,10 @@ export class Cluster {
       // After every reconnect: compare at once rather than wait for the next round.
       if (this.indexReady) this.antiEntropy.startRound(peer)
     })
-    this.links.on('down', (peer) => this.replication.linkDown(peer))
+    this.links.on('down', (peer) => {
+      this.replication.linkDown(peer)
+      this.presence.linkDown(peer)
+    })
     this.links.on('lost', (peer) => {
       this.replication.linkLost(peer)
       if (this.indexReady) this.antiEntropy.startRound(peer)
@@ -170,6 +207,10 @@ export class Cluster {
     tick.unref()
     this.timers.push(tick)
     await this.buildIndex()
+    // No doc is served (so nothing handed off) before a peer has admitted this node's id, or none answered.
+    const wait = setTimeout(() => this.identity.timedOut(), Math.max(2000, 10 * this.config.probeIntervalMs))
+    await this.identity.settled
+    clearTimeout(wait)
     this.indexReady = true
     this.replication.handOffUnowned(this.index.keys())
     const ae = setInterval(() => this.antiEntropyRound(), this.config.antiEntropyMs)
@@ -224,6 +265,9 @@ export class Cluster {
         this.links.forget(m.url)
         this.replication.forgetPeer(m.id)
       } else this.links.dial(m.url)
+      // A dead node's clients are gone: their presence goes with them, everywhere, within detection time.
+      if (m.state === MemberState.dead || m.state === MemberState.left) this.presence.peerDead(m.id)
+      else if (m.state === MemberState.alive && this.links.isUp(m.id)) this.presence.linkUp(m.id)
     }
     // Down members keep their partitions: only a decommission (left) moves ownership.
     const owners = this.membership.members().filter((x) => x.state !== MemberState.left).map((x) => x.id)
@@ -235,6 +279,7 @@ export class Cluster {
 
   private onMessage(peer: NodeId, msg: PeerMessage): void {
     if (msg.type === PeerMessageType.swim) this.membership.receive(peer, msg.msg)
+    else if (isPresenceMessage(msg)) this.presence.receive(peer, msg)
     else if (isAe(msg)) this.antiEntropy.receive(peer, msg)
     else if (msg.type === PeerMessageType.versionPut || msg.type === PeerMessageType.versionDelete) this.versions.receive(msg)
     else if (msg.type === PeerMessageType.revocations) this.revocationGossip?.receive(msg.entries)
@@ -282,5 +327,21 @@ export class Cluster {
     this.revocationGossip?.close()
     this.links.close()
     this.peerServer.close()
+  }
+}
+
+/** A loaded doc as the presence relay sees it: its table, and its subscribers to tell. */
+function presenceDoc(registry: DocRegistry, ref: DocRef): PresenceDoc | undefined {
+  const live = registry.peek(ref)
+  if (live === undefined) return undefined
+  return {
+    awareness: live.awareness,
+    deliverAwareness: (update) => {
+      for (const sub of live.subscribers) sub.deliverAwareness(update)
+    },
+    deliverEphemeral: (sender, payload) => {
+      for (const sub of live.subscribers) sub.deliverEphemeral?.(sender, payload)
+    },
+    speaksAs: (sender) => [...live.subscribers].some((sub) => sub.presenceId === sender),
   }
 }

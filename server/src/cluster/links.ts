@@ -7,7 +7,10 @@ import { peerHeaders } from './peer-auth.js'
 import { DEFAULT_PEER_FRAME_BYTES, LinkQueue, Reassembly, type ChunkStats } from './chunks.js'
 
 export interface PeerLinksOptions {
-  readonly self: { readonly id: NodeId; readonly url: string }
+  /** Who this process is: its node id and URL, its boot (random per process) and its store's id. */
+  readonly self: { readonly id: NodeId; readonly url: string; readonly boot: string; readonly store: string }
+  /** Whether membership holds `peer` alive: a second process under its id is then refused. */
+  readonly isAlive: (peer: NodeId) => boolean
   readonly secret: string
   /** CA certificates trusted on outgoing wss:// links; null: the system's. */
   readonly ca?: Buffer | null
@@ -43,21 +46,42 @@ interface Link {
   readonly queue: LinkQueue
   readonly assembly: Reassembly
   readonly outbound: boolean
+  /** The URL dialled (outbound links). */
+  readonly url?: string
   peer: NodeId | null
   alive: boolean
+  /** The peer process's boot and store ids, from its hello. */
+  boot: string
+  store: string
+  /** This side refused the peer (its close code is not a refusal of us). */
+  refusing: boolean
 }
+
+/** Closes a link whose node id is already alive in the cluster as another process. */
+export const ID_CLASH_CLOSE = 4409
 
 /**
  * The full mesh of authenticated WebSocket links to other nodes. A node dials every member it knows and
  * accepts links from others, so a pair may share two links; sends use whichever is open. Dialled links
  * come back with jittered backoff until the target is forgotten.
  */
-export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost: [NodeId]; message: [NodeId, PeerMessage] }> {
+export class PeerLinks extends EventEmitter<{
+  up: [NodeId]
+  down: [NodeId]
+  lost: [NodeId]
+  message: [NodeId, PeerMessage]
+  /** A link we dialled was admitted by the node at `url` (it sent its hello after checking ours). */
+  admitted: [NodeId, string]
+  /** A node refused this process's id as taken (`who`: its URL or id; `reason`: what it said). */
+  refused: [string, string]
+}> {
   private readonly links = new Map<NodeId, Set<Link>>()
   private readonly urls = new Map<NodeId, string>()
   private readonly dialing = new Map<string, DialState>()
   private readonly pingTimer: NodeJS.Timeout
   private closed = false
+  /** Processes refused, so that one that keeps retrying is logged once. */
+  private readonly refusedBoots = new Set<string>()
   /** Pushes dropped because a link's queue was full (a metric). */
   dropped = 0
   /** Frames and bytes sent, by message type (what replication costs on the wire; pieces count as `chunk`). */
@@ -166,21 +190,24 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
       if (TLS_ERROR.test(err.code ?? '')) this.warnOnce(state, `peer link to ${url}: TLS failed (${err.code ?? ''}: ${err.message}); give --peer-ca the CA that signed its certificate`)
     })
     state.ws = ws
-    const link = this.newLink(ws, true)
+    const link = this.newLink(ws, true, url)
     ws.on('open', () => {
       state.attempt = 0
       state.warned = false
-      ws.send(encodePeerMessage({ type: PeerMessageType.hello, id, url: selfUrl }))
+      ws.send(encodePeerMessage(this.hello()))
     })
-    this.wire(link, (peer) => {
-      if (peer === id) {
+    this.wire(link, (peer, boot) => {
+      if (peer === id && boot === this.options.self.boot) {
         // Our own URL under another name (a seed list naming this node): stop dialling it.
         this.forget(url)
         return false
       }
+      if (!this.admit(link, peer)) return false
+      this.emit('admitted', peer, url)
       return true
     })
-    ws.on('close', () => {
+    ws.on('close', (code, reason) => {
+      if (code === ID_CLASH_CLOSE && !link.refusing) this.emit('refused', url, reason.toString())
       state.ws = null
       if (this.closed || !this.dialing.has(url)) return
       const delay = Math.min(5000, 100 * 2 ** Math.min(state.attempt++, 6)) * (0.5 + Math.random() / 2)
@@ -214,23 +241,76 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
       return
     }
     const link = this.newLink(ws, false)
-    // The hello must name the node the credentials were signed for.
+    // The hello must name the node the credentials were signed for; ours follows once it is admitted.
     this.wire(link, (id) => {
-      if (id === peer.id) return true
-      ws.close(4403, 'hello does not match the credentials')
-      return false
+      if (id !== peer.id) {
+        ws.close(4403, 'hello does not match the credentials')
+        return false
+      }
+      if (!this.admit(link, id)) return false
+      ws.send(encodePeerMessage(this.hello()))
+      return true
     })
-    ws.send(encodePeerMessage({ type: PeerMessageType.hello, id: this.options.self.id, url: this.options.self.url }))
+    ws.on('close', (code, reason) => {
+      if (code === ID_CLASH_CLOSE && !link.refusing) this.emit('refused', link.peer ?? peer.id, reason.toString())
+    })
   }
 
-  private newLink(ws: WebSocket, outbound: boolean): Link {
+  private newLink(ws: WebSocket, outbound: boolean, url?: string): Link {
     const frameBytes = this.options.peerFrameBytes ?? DEFAULT_PEER_FRAME_BYTES
     const queue = new LinkQueue(ws, frameBytes, this.chunks)
     const assembly = new Reassembly(this.options.maxMessageBytes ?? this.options.maxFrameBytes)
-    return { ws, queue, assembly, outbound, peer: null, alive: true }
+    return { ws, queue, assembly, outbound, ...(url === undefined ? {} : { url }), peer: null, alive: true, boot: '', store: '', refusing: false }
   }
 
-  private wire(link: Link, onHello: (peer: NodeId) => boolean): void {
+  /** Cut the links of a process that another (its restart) replaces: to the others, the node went down and came back. */
+  private replace(peer: NodeId, old: Link[]): void {
+    const set = this.links.get(peer)
+    for (const l of old) {
+      set?.delete(l)
+      l.ws.terminate()
+    }
+    if (set !== undefined && set.size === 0) {
+      this.links.delete(peer)
+      this.emit('down', peer)
+    }
+  }
+
+  private hello(): PeerMessage {
+    const { id, url, boot, store } = this.options.self
+    return { type: PeerMessageType.hello, id, url, boot, store }
+  }
+
+  /**
+   * Whether the process behind `link`, which says it is node `peer`, may have that id. Refused: a second
+   * process under this node's own id, and one under the id of a node that is alive with a link open now,
+   * unless it shows that node's store (a restart: a data dir is locked by one process at a time). Admitted
+   * otherwise, and links of the process it replaces are cut.
+   */
+  private admit(link: Link, peer: NodeId): boolean {
+    const { self } = this.options
+    let holder: string | null = null
+    if (peer === self.id) {
+      if (link.boot !== self.boot) holder = `this node (${self.url})`
+    } else {
+      const others = [...(this.links.get(peer) ?? [])].filter((l) => l.boot !== link.boot)
+      const restart = others.some((l) => l.store !== '' && l.store === link.store)
+      const live = others.some((l) => l.alive && l.ws.readyState === WebSocket.OPEN)
+      if (!restart && live && this.options.isAlive(peer)) holder = `the node at ${this.urls.get(peer) ?? 'a known URL'}`
+      else if (others.length > 0) this.replace(peer, others)
+    }
+    if (holder === null) return true
+    const reason = `node id ${peer} is already alive in the cluster as another process`
+    if (!this.refusedBoots.has(link.boot)) {
+      this.refusedBoots.add(link.boot)
+      this.options.log.error({ peer, holder, from: link.url ?? 'an inbound link' }, `refused a second process claiming node id ${peer}: that id is alive in the cluster as ${holder}`)
+    }
+    link.refusing = true
+    link.ws.close(ID_CLASH_CLOSE, reason)
+    return false
+  }
+
+  private wire(link: Link, onHello: (peer: NodeId, boot: string) => boolean): void {
     const { ws } = link
     ws.on('error', (err) => this.options.log.debug({ err }, 'peer link error'))
     ws.on('pong', () => {
@@ -261,7 +341,9 @@ export class PeerLinks extends EventEmitter<{ up: [NodeId]; down: [NodeId]; lost
           return
         }
         const peer = asNodeId(msg.id)
-        if (!onHello(peer)) return
+        link.boot = msg.boot
+        link.store = msg.store
+        if (!onHello(peer, msg.boot)) return
         link.peer = peer
         this.urls.set(peer, msg.url)
         let set = this.links.get(peer)

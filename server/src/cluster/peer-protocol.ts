@@ -26,6 +26,9 @@ export const PeerMessageType = {
   revocations: 15,
   /** A piece of a larger message's frame (`chunks.ts`); numbered apart from the others, which grow from 1. */
   chunk: 32,
+  presenceWatch: 20,
+  presence: 21,
+  ephemeral: 22,
 } as const
 export type PeerMessageType = (typeof PeerMessageType)[keyof typeof PeerMessageType]
 
@@ -52,8 +55,12 @@ export interface DocVersion {
 }
 
 export type PeerMessage =
-  /** First message on a link, from each side: who I am. */
-  | { readonly type: typeof PeerMessageType.hello; readonly id: string; readonly url: string }
+  /**
+   * First message on a link, from each side: who I am. `boot` is random per process and `store` per data
+   * dir (node-id.ts): a second live process under an id has another boot, and a restarted one the same store.
+   * The side that accepted the link sends its hello only once it admitted the dialer's.
+   */
+  | { readonly type: typeof PeerMessageType.hello; readonly id: string; readonly url: string; readonly boot: string; readonly store: string }
   | { readonly type: typeof PeerMessageType.swim; readonly msg: SwimMessage }
   /** Push of one update; `reqId` > 0 asks for a docAck once it is durable on the receiver. */
   | {
@@ -94,6 +101,15 @@ export type PeerMessage =
   | { readonly type: typeof PeerMessageType.chunk; readonly id: number; readonly last: boolean; readonly bytes: Uint8Array }
   /** Token revocations decided (or lifted) on the sender: every node keeps the same list. JSON inside. */
   | { readonly type: typeof PeerMessageType.revocations; readonly entries: readonly RevocationEntry[] }
+  /** The sender has clients on this doc (on) or no longer (off): send it this node's presence for the doc. */
+  | { readonly type: typeof PeerMessageType.presenceWatch; readonly doc: DocRef; readonly on: boolean }
+  /**
+   * Awareness entries (y-protocols encoding) announced by one client socket of the sender, `socket`
+   * numbering it among the sender's sockets: the receiver holds them for that socket, under its caps.
+   */
+  | { readonly type: typeof PeerMessageType.presence; readonly doc: DocRef; readonly socket: number; readonly payload: Uint8Array }
+  /** An ephemeral message (automerge-repo) from a client of the sender that speaks as `sender`. */
+  | { readonly type: typeof PeerMessageType.ephemeral; readonly doc: DocRef; readonly sender: string; readonly payload: Uint8Array }
   /** Step 4: how many docs the responder started repairing (0 when in sync). */
   | { readonly type: typeof PeerMessageType.aeDone; readonly round: number; readonly repaired: number }
 
@@ -143,6 +159,8 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
     case PeerMessageType.hello:
       encoding.writeVarString(e, m.id)
       encoding.writeVarString(e, m.url)
+      encoding.writeVarString(e, m.boot)
+      encoding.writeVarString(e, m.store)
       break
     case PeerMessageType.swim:
       encoding.writeVarString(e, JSON.stringify(m.msg))
@@ -221,6 +239,20 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
       encoding.writeVarUint(e, m.last ? 1 : 0)
       encoding.writeVarUint8Array(e, m.bytes)
       break
+    case PeerMessageType.presenceWatch:
+      writeDoc(e, m.doc)
+      encoding.writeVarUint(e, m.on ? 1 : 0)
+      break
+    case PeerMessageType.presence:
+      writeDoc(e, m.doc)
+      encoding.writeVarUint(e, m.socket)
+      encoding.writeVarUint8Array(e, m.payload)
+      break
+    case PeerMessageType.ephemeral:
+      writeDoc(e, m.doc)
+      encoding.writeVarString(e, m.sender)
+      encoding.writeVarUint8Array(e, m.payload)
+      break
   }
   return encoding.toUint8Array(e)
 }
@@ -230,8 +262,14 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
   try {
     const type = decoding.readVarUint(d)
     switch (type) {
-      case PeerMessageType.hello:
-        return { type, id: decoding.readVarString(d), url: decoding.readVarString(d) }
+      case PeerMessageType.hello: {
+        const id = decoding.readVarString(d)
+        const url = decoding.readVarString(d)
+        const boot = decoding.hasContent(d) ? decoding.readVarString(d) : ''
+        const store = decoding.hasContent(d) ? decoding.readVarString(d) : ''
+        if (boot.length > 64 || store.length > 64) throw new Error('hello ids too long')
+        return { type, id, url, boot, store }
+      }
       case PeerMessageType.swim: {
         const msg: unknown = JSON.parse(decoding.readVarString(d))
         if (typeof msg !== 'object' || msg === null || typeof (msg as { kind?: unknown }).kind !== 'string') throw new Error('swim message without kind')
@@ -294,6 +332,12 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
       }
       case PeerMessageType.chunk:
         return { type, id: decoding.readVarUint(d), last: decoding.readVarUint(d) === 1, bytes: decoding.readVarUint8Array(d) }
+      case PeerMessageType.presenceWatch:
+        return { type, doc: readDoc(d), on: decoding.readVarUint(d) === 1 }
+      case PeerMessageType.presence:
+        return { type, doc: readDoc(d), socket: decoding.readVarUint(d), payload: decoding.readVarUint8Array(d) }
+      case PeerMessageType.ephemeral:
+        return { type, doc: readDoc(d), sender: decoding.readVarString(d), payload: decoding.readVarUint8Array(d) }
       default:
         throw new MurmurError(ErrorCode.UNKNOWN_MESSAGE, `unknown peer message type ${type}`)
     }

@@ -41,6 +41,10 @@ export interface DocSubscriber {
   deliverAwareness(update: Uint8Array): void
   /** A stateless message (Hocuspocus) for this subscriber's clients; subscribers without such clients omit it. */
   deliverStateless?(payload: string): void
+  /** An ephemeral message (automerge-repo) relayed by another node; subscribers that cannot read them omit it. */
+  deliverEphemeral?(sender: string, payload: Uint8Array): void
+  /** The sender this subscriber's ephemeral messages speak as, once it sent any. */
+  readonly presenceId?: string | null
   /** The doc can no longer be served (storage failed); the subscriber must drop it. */
   fail(error: MurmurError): void
 }
@@ -56,10 +60,24 @@ export interface DocObserver {
   unloaded(doc: LiveDoc): void
 }
 
+/** The cluster's presence relay: what this node's clients announce reaches the doc's other nodes. */
+export interface PresenceHooks {
+  /** The doc got its first subscriber here (on) or lost its last (off). */
+  served(doc: LiveDoc, on: boolean): void
+  /** `origin`'s awareness entries changed (only what the table accepted, or a removal). */
+  announced(doc: LiveDoc, update: Uint8Array, origin: DocSubscriber): void
+  /** A subscriber sent an ephemeral message as `sender`. */
+  ephemeral(doc: LiveDoc, sender: string, payload: Uint8Array): void
+  /** Whether a client of another node speaks as `sender` on the doc. */
+  spokenElsewhere(doc: LiveDoc, sender: string): boolean
+}
+
 /** What a live doc reports to and asks of the node: every change, and the replicas' acks for writes. */
 export interface DocHooks extends DocObserver {
   /** The cluster's write path, or null on a single node. */
   replicas(): ReplicaWrites | null
+  /** The cluster's presence relay, or null on a single node. */
+  presence?(): PresenceHooks | null
 }
 
 /** A wait for replicas on a node without any: the update is applied and stored, and its ack fails. */
@@ -212,6 +230,17 @@ export class LiveDoc {
     const accepted = this.awareness.apply(update, origin, quota)
     if (accepted === null) return
     for (const sub of this.subscribers) if (sub !== origin) sub.deliverAwareness(accepted)
+    this.hooks?.presence?.()?.announced(this, accepted, origin)
+  }
+
+  /** Hand an ephemeral message from a subscriber to the doc's other nodes (the endpoint serves its own). */
+  announceEphemeral(sender: string, payload: Uint8Array): void {
+    this.hooks?.presence?.()?.ephemeral(this, sender, payload)
+  }
+
+  /** Whether a client of another node already speaks as `sender` on this doc. */
+  spokenElsewhere(sender: string): boolean {
+    return this.hooks?.presence?.()?.spokenElsewhere(this, sender) === true
   }
 
   /** Hand a stateless message from `origin` (a subscriber or a peer) to every other subscriber; nothing is stored. */
@@ -220,14 +249,25 @@ export class LiveDoc {
   }
 
   subscribe(sub: DocSubscriber): void {
+    if (this.subscribers.has(sub)) return
     this.subscribers.add(sub)
+    if (this.subscribers.size === 1) this.hooks?.presence?.()?.served(this, true)
   }
 
   /** Remove a subscriber and the awareness states it announced. */
   unsubscribe(sub: DocSubscriber): void {
     if (!this.subscribers.delete(sub)) return
+    this.dropPresenceOf(sub)
+    // Other nodes let another socket speak as this sender once this one is gone (an empty message).
+    if (sub.presenceId != null) this.hooks?.presence?.()?.ephemeral(this, sub.presenceId, new Uint8Array())
+    if (this.subscribers.size === 0) this.hooks?.presence?.()?.served(this, false)
+  }
+
+  private dropPresenceOf(sub: DocSubscriber): void {
     const removal = this.awareness.removeOwner(sub)
-    if (removal !== null) for (const other of this.subscribers) other.deliverAwareness(removal)
+    if (removal === null) return
+    for (const other of this.subscribers) other.deliverAwareness(removal)
+    this.hooks?.presence?.()?.announced(this, removal, sub)
   }
 
   /** Resolves once every write accepted so far is durable. */
@@ -422,7 +462,12 @@ export class LiveDoc {
     this.failed = error
     if (error.code === ErrorCode.DOC_DELETED) this.log.info({ doc: this.key.docId }, 'doc deleted; its subscribers are dropped')
     else this.log.error({ err: error.cause ?? error, doc: this.key.docId }, 'doc failed; its subscribers are dropped')
-    for (const sub of [...this.subscribers]) sub.fail(error)
+    const subs = [...this.subscribers]
     this.subscribers.clear()
+    for (const sub of subs) {
+      sub.fail(error)
+      this.dropPresenceOf(sub)
+    }
+    if (subs.length > 0) this.hooks?.presence?.()?.served(this, false)
   }
 }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { ErrorCode, MurmurError, getEngine } from '@murmur/shared'
 import type { DocKey, Storage } from '../storage/storage.js'
 import type { Logger } from '../logger.js'
-import { LiveDoc, type DocHooks, type DocObserver, type DocSubscriber, type LiveDocOptions } from './live-doc.js'
+import { LiveDoc, type DocHooks, type DocObserver, type DocSubscriber, type LiveDocOptions, type PresenceHooks } from './live-doc.js'
 import type { ReplicaWrites } from './durability.js'
 
 export interface DocRegistryOptions extends LiveDocOptions {
@@ -42,6 +42,10 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
   private readonly deleting = new Set<string>()
   /** The cluster's replication, set before any doc is loaded; null on a single node. */
   replication: (DocObserver & ReplicaWrites) | null = null
+  /** Why no doc may be served now (the cluster refuses this node's id), or null; set by the cluster. */
+  gate: (() => MurmurError | null) | null = null
+  /** The cluster's presence relay, set with `replication`; null on a single node. */
+  presence: PresenceHooks | null = null
   /** Others that see every loaded doc (metrics, webhooks); told after `replication`. */
   readonly watchers: DocObserver[] = []
   private readonly fanout: DocHooks = {
@@ -58,6 +62,7 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
       for (const w of this.watchers) w.unloaded(doc)
     },
     replicas: () => this.replication,
+    presence: () => this.presence,
   }
 
   constructor(
@@ -106,6 +111,8 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
   /** The loaded doc, loading it if needed, without subscribing (HTTP reads). */
   async get(key: DocKey): Promise<LiveDoc> {
     if (this.closed) throw new MurmurError(ErrorCode.SHUTTING_DOWN, 'server is shutting down')
+    const refused = this.gate?.() ?? null
+    if (refused !== null) throw refused
     const k = keyString(key)
     const live = this.loaded.get(k)
     if (live !== undefined && !live.isFailed) return live

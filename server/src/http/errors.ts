@@ -25,6 +25,7 @@ export const httpStatusFor: Record<ErrorCode, number> = {
   [ErrorCode.VERSION_UNAVAILABLE]: 410,
   [ErrorCode.HANDSHAKE_TIMEOUT]: 408,
   [ErrorCode.AWARENESS_LIMIT]: 429,
+  [ErrorCode.NODE_ID_CONFLICT]: 503,
   [ErrorCode.VERSION_NOT_FOUND]: 404,
   [ErrorCode.INTERNAL]: 500,
 }

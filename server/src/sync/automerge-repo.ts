@@ -80,9 +80,20 @@ class RepoDocPeer implements DocClient<FromClientMessage> {
   }
 
   /** An ephemeral message from another automerge-repo peer of this doc. */
-  deliverEphemeral(msg: EphemeralMessage): void {
+  sendEphemeral(msg: EphemeralMessage): void {
     const target = this.conn.remotePeerId
     if (target !== null) this.conn.send({ ...msg, targetId: target })
+  }
+
+  /** An ephemeral message relayed by another node: the encoded message, which must speak as `sender` of this doc. */
+  deliverEphemeral(sender: string, payload: Uint8Array): void {
+    let msg: FromClientMessage
+    try {
+      msg = decodeRepoMessage(payload)
+    } catch {
+      return
+    }
+    if (msg.type === RepoMessageType.ephemeral && msg.senderId === sender && msg.documentId === this.documentId) this.sendEphemeral(msg)
   }
 
   fail(error: MurmurError): void {
@@ -244,7 +255,8 @@ export class RepoConnection implements SocketHandler {
       }
       case RepoMessageType.ephemeral:
         if (!this.ownsPresence(peer, doc, msg.senderId)) return
-        for (const other of doc.subscribers) if (other instanceof RepoDocPeer && other !== peer) other.deliverEphemeral(msg)
+        for (const other of doc.subscribers) if (other instanceof RepoDocPeer && other !== peer) other.sendEphemeral(msg)
+        doc.announceEphemeral(msg.senderId, encodeRepoMessage(msg))
         return
       default:
         return
@@ -253,11 +265,13 @@ export class RepoConnection implements SocketHandler {
 
   /**
    * Presence belongs to the socket that introduced it: a socket speaks only as the peer it joined as, and
-   * not while another socket of the doc already speaks as that peer. Other messages are dropped.
+   * not while another socket of the doc (on this node or another) already speaks as that peer. Other
+   * messages are dropped.
    */
   private ownsPresence(peer: RepoDocPeer, doc: LiveDoc, senderId: string): boolean {
     if (senderId !== this.remotePeerId) return false
     if (peer.presenceOwner) return true
+    if (doc.spokenElsewhere(senderId)) return false
     for (const other of doc.subscribers) if (other instanceof RepoDocPeer && other !== peer && other.presenceId === senderId) return false
     peer.presenceOwner = true
     return true

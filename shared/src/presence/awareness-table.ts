@@ -114,6 +114,18 @@ export class AwarenessTable {
     return all.length === 0 ? null : encodeAwarenessEntries(all)
   }
 
+  /** The live states of each owner that `keep` selects, encoded per owner (a peer node's catch-up). */
+  encodeOwners(keep: (owner: unknown) => boolean): Array<[unknown, Uint8Array]> {
+    const by = new Map<unknown, AwarenessEntry[]>()
+    for (const [clientId, e] of this.entries) {
+      if (!keep(e.owner)) continue
+      let list = by.get(e.owner)
+      if (list === undefined) by.set(e.owner, (list = []))
+      list.push({ clientId, clock: e.clock, state: e.state })
+    }
+    return [...by].map(([owner, list]) => [owner, encodeAwarenessEntries(list)])
+  }
+
   /** Remove every state announced by `owner`; returns the removal update to broadcast, or null. */
   removeOwner(owner: unknown): Uint8Array | null {
     const removed: AwarenessEntry[] = []
