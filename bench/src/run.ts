@@ -7,9 +7,12 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { renderChart } from './lib/chart.js'
 import { waitForQuiet } from './lib/machine.js'
+import { placement } from './lib/placement.js'
 import { renderScenario, renderScenarioMarkdown, renderSummary, renderSummaryMarkdown } from './lib/report.js'
 import type { BenchContext, ScenarioResult } from './lib/scenario.js'
 import { killAllServers } from './lib/server-process.js'
+import { killAllGenerators } from './lib/generators.js'
+import { withTargets } from './lib/targets.js'
 import { allSystems } from './lib/systems.js'
 import { yjsTraceUpdates, type YjsTraceUpdates } from './lib/trace-updates.js'
 import { loadScenarios } from './scenarios/index.js'
@@ -30,14 +33,18 @@ const REPEAT_BUDGET_MS = 5 * 60_000
 /** Open files the idle scenario needs in this process (10,000 client sockets and some). */
 const NEEDED_FILES = 12_000
 
-function raiseFileLimit(): void {
+/**
+ * Node can neither raise its own open-file limit nor move itself to other cores: run again under a shell
+ * that raised the limit to the hard limit, pinned to the generators' cores where the machine allows.
+ */
+function reexec(): void {
   if (process.env.MURMUR_BENCH_REEXEC === '1') return
   const soft = Number(spawnSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim())
-  if (!(soft < NEEDED_FILES)) return
-  // Node cannot raise its own limit: run again under a shell that raised it to the hard limit.
+  const pin = placement().generators
+  if (!(soft < NEEDED_FILES) && pin.length === 0) return
   const result = spawnSync(
     '/bin/sh',
-    ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', ...pin, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
     { stdio: 'inherit', env: { ...process.env, MURMUR_BENCH_REEXEC: '1' } },
   )
   process.exit(result.status ?? 1)
@@ -142,12 +149,13 @@ async function main(): Promise<number> {
   try {
     for (const scenario of selected) {
       ctx.log(`\n▶ ${scenario.id}`)
-      const result = await scenario.run(ctx)
+      const result = withTargets(await scenario.run(ctx))
       results.push(result)
       ctx.log(`\n${renderScenario(result)}`)
     }
   } finally {
     killAllServers()
+    killAllGenerators()
     if (args.keep !== true) rmSync(workDir, { recursive: true, force: true })
   }
 
@@ -176,12 +184,13 @@ async function main(): Promise<number> {
   return 0
 }
 
-raiseFileLimit()
+reexec()
 // Every y-websocket provider adds a process 'exit' listener; a thousand of them are expected here.
 process.setMaxListeners(0)
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     killAllServers()
+    killAllGenerators()
     process.exit(130)
   })
 }
@@ -189,6 +198,7 @@ main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     killAllServers()
+    killAllGenerators()
     process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`)
     process.exit(1)
   },

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FromChild, ToChild } from '../servers/child.js'
+import { placement } from './placement.js'
 import { CpuMeter, rssBytes } from './proc.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -67,7 +68,8 @@ export class ServerProcess {
     const profile = profileDir !== undefined && launch.kind === 'murmur' ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
     const child = spawn(
       '/bin/sh',
-      ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, '--expose-gc', ...(launch.nodeArgs ?? []), ...profile, entry, JSON.stringify({ ...launch.options, port })],
+      // Pinned to the servers' cores where the machine allows (see placement.ts).
+      ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', ...placement().server, process.execPath, '--expose-gc', ...(launch.nodeArgs ?? []), ...profile, entry, JSON.stringify({ ...launch.options, port })],
       { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     )
     const output: string[] = []
