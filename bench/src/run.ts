@@ -5,10 +5,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { renderChart } from './lib/chart.js'
+import { charts, docsBlock, writeDocs, type RunRecord } from './lib/docs.js'
+import { summarizeProfiles } from './lib/profiles.js'
 import { waitForQuiet } from './lib/machine.js'
 import { placement } from './lib/placement.js'
-import { renderScenario, renderScenarioMarkdown, renderSummary, renderSummaryMarkdown } from './lib/report.js'
+import { renderScenario, renderSummary } from './lib/report.js'
 import type { BenchContext, ScenarioResult } from './lib/scenario.js'
 import { killAllServers } from './lib/server-process.js'
 import { killAllGenerators } from './lib/generators.js'
@@ -25,8 +26,11 @@ import { loadTrace } from './traces.js'
  */
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const RESULTS_DIR = path.resolve(here, '../results')
-const USAGE = `usage: npm run bench -- [--scenario id[,id]] [--quick] [--trace DIR] [--systems id[,id]] [--keep] [--profile]`
+/** bench/results, or MURMUR_BENCH_RESULTS_DIR (the smoke test writes to a scratch folder). */
+const RESULTS_DIR = process.env.MURMUR_BENCH_RESULTS_DIR ?? path.resolve(here, '../results')
+/** `--docs` writes the run into docs/performance.md (between its markers) and the charts into docs/perf/. */
+const DOCS_DIR = path.resolve(here, '../../docs')
+const USAGE = `usage: npm run bench -- [--scenario id[,id]] [--quick] [--trace DIR] [--systems id[,id]] [--keep] [--profile] [--docs]`
 /** Measurements taken on a busy machine are repeated at most this often, and only in the first part of a run. */
 const MAX_REPEATS = 6
 const REPEAT_BUDGET_MS = 5 * 60_000
@@ -55,7 +59,7 @@ function stamp(d: Date): string {
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`
 }
 
-function machine(): Record<string, unknown> {
+function machine(): RunRecord['machine'] {
   const cpus = os.cpus()
   return {
     cpus: cpus.length,
@@ -77,6 +81,7 @@ async function main(): Promise<number> {
         systems: { type: 'string' },
         keep: { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
+        docs: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -162,25 +167,32 @@ async function main(): Promise<number> {
   ctx.log(`\nSummary (${quick ? 'quick run — shorter and smaller than the targets assume' : 'full run'})\n${renderSummary(results)}`)
   mkdirSync(RESULTS_DIR, { recursive: true })
   const name = `bench-${stamp(startedAt)}${quick ? '-quick' : ''}`
-  const json = {
+  const profileDir = process.env.MURMUR_BENCH_PROFILE_DIR
+  const json: RunRecord = {
     startedAt: startedAt.toISOString(),
     durationMs: Date.now() - startedAt.getTime(),
     quick,
+    command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
     machine: machine(),
+    placement: placement().description,
     systems: systems.map((s) => ({ id: s.id, label: s.label, peer: s.peer, persistence: s.persistence, versions: s.versions })),
     results,
+    profiles: profileDir === undefined ? undefined : summarizeProfiles(profileDir),
   }
   writeFileSync(path.join(RESULTS_DIR, `${name}.json`), JSON.stringify(json, null, 1))
   writeFileSync(path.join(RESULTS_DIR, 'latest.json'), JSON.stringify(json, null, 1))
-  // The same tables in Markdown, for docs/performance.md.
-  const markdown = [renderSummaryMarkdown(results), ...results.map(renderScenarioMarkdown)].join('\n\n') + '\n'
+  // The same tables in Markdown, and the charts beside them (docs/performance.md shows copies of both).
+  const markdown = docsBlock(json, '.', [...charts(json).keys()].map((f) => `${name}-${f}`)) + '\n'
   writeFileSync(path.join(RESULTS_DIR, `${name}.md`), markdown)
   writeFileSync(path.join(RESULTS_DIR, 'latest.md'), markdown)
-  const caption = `Murmur bench ${startedAt.toISOString()}${quick ? ' (quick)' : ''} — ${os.cpus().length} cores, Node ${process.version}, loopback`
-  const svg = renderChart(results, caption)
-  writeFileSync(path.join(RESULTS_DIR, `${name}.svg`), svg)
-  writeFileSync(path.join(RESULTS_DIR, 'latest.svg'), svg)
-  ctx.log(`\nwrote ${path.relative(process.cwd(), path.join(RESULTS_DIR, `${name}.json`))} and .svg and .md (also latest.*); total ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s`)
+  for (const [file, svg] of charts(json)) {
+    writeFileSync(path.join(RESULTS_DIR, `${name}-${file}`), svg)
+    writeFileSync(path.join(RESULTS_DIR, `latest-${file}`), svg)
+  }
+  if (args.docs === true) {
+    for (const file of writeDocs(json, DOCS_DIR)) ctx.log(`wrote ${path.relative(process.cwd(), file)}`)
+  }
+  ctx.log(`\nwrote ${path.relative(process.cwd(), path.join(RESULTS_DIR, `${name}.json`))}, .md and the charts (also latest*); total ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s`)
   return 0
 }
 

@@ -95,3 +95,39 @@ export function renderChart(results: readonly ScenarioResult[], caption: string)
     '',
   ].join('\n')
 }
+
+/** One bar of a bar chart. */
+export interface Bar {
+  readonly label: string
+  readonly value: number
+  /** Drawn hatched-grey: not a measurement of the server (a load generator was the bottleneck). */
+  readonly invalid?: boolean
+}
+
+const BAR_HEIGHT = 26
+const BAR_LEFT = 330
+const BAR_RIGHT = 140
+
+/** Horizontal bars, one per system, with the value written at the end of each. */
+export function renderBars(title: string, bars: readonly Bar[], format: (v: number) => string, caption: string): string {
+  const top = 50
+  const height = top + bars.length * (BAR_HEIGHT + 8) + 40
+  const plotW = WIDTH - BAR_LEFT - BAR_RIGHT
+  const max = Math.max(...bars.map((b) => b.value).filter(Number.isFinite), 0)
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="20" y="28" font-size="15" font-weight="bold">${esc(title)}</text>`,
+  ]
+  bars.forEach((b, i) => {
+    const y = top + i * (BAR_HEIGHT + 8)
+    const w = max > 0 && Number.isFinite(b.value) ? Math.max(1, (b.value / max) * plotW) : 0
+    const color = b.invalid === true ? '#afb8c1' : COLORS[i % COLORS.length]
+    out.push(`<text x="${BAR_LEFT - 8}" y="${y + BAR_HEIGHT / 2}" font-size="12" text-anchor="end" dominant-baseline="middle">${esc(b.label)}</text>`)
+    out.push(`<rect x="${BAR_LEFT}" y="${y}" width="${w.toFixed(1)}" height="${BAR_HEIGHT}" fill="${color}"/>`)
+    const text = Number.isFinite(b.value) ? format(b.value) + (b.invalid === true ? ' (invalid)' : '') : 'not measured'
+    out.push(`<text x="${(BAR_LEFT + w + 6).toFixed(1)}" y="${y + BAR_HEIGHT / 2}" font-size="12" dominant-baseline="middle">${esc(text)}</text>`)
+  })
+  out.push(`<text x="10" y="${height - 10}" font-size="11" fill="#57606a">${esc(caption)}</text>`, '</svg>', '')
+  return out.join('\n')
+}

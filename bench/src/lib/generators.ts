@@ -159,3 +159,15 @@ export function describeLoad(load: GeneratorLoad): string {
   const verdict = load.valid ? '' : `; INVALID (generators above ${GENERATOR_LIMIT} of a core each or of their ${placement().generatorCores}): no ratio`
   return `${load.processes} generator process${load.processes === 1 ? '' : 'es'} at ${cpus} cores; ${placement().description}${verdict}`
 }
+
+/**
+ * A row whose clients ran in the bench process itself (one generator): its CPU decides, as for the
+ * generator processes, whether the row is a measurement of the server.
+ */
+export function withBenchGenerator<R extends { readonly note: string; readonly status: string; readonly noRatio?: boolean; readonly invalid?: boolean }>(row: R, benchCores: number): R {
+  if (row.status !== 'ok' || !Number.isFinite(benchCores)) return row
+  const load = generatorLoad([benchCores])
+  const verdict = load.valid ? '' : `; INVALID (the generator above ${GENERATOR_LIMIT} of a core): no ratio`
+  const note = `${row.note}; clients in the bench process at ${benchCores.toFixed(2)} cores; ${placement().description}${verdict}`
+  return load.valid ? { ...row, note } : { ...row, note, noRatio: true, invalid: true }
+}

@@ -119,7 +119,7 @@ export async function withServer<T>(
   nodeArgs?: readonly string[],
 ): Promise<T> {
   await ctx.settle()
-  const server = await ServerProcess.start({ ...system.launch(dataDir(ctx, scenario, system)), nodeArgs })
+  const server = await ServerProcess.start({ ...system.launch(dataDir(ctx, scenario, system)), nodeArgs, profileName: `${scenario}-${system.id}` })
   try {
     return await fn(server)
   } finally {

@@ -15,7 +15,11 @@ export interface ServerLaunch {
   readonly options: Readonly<Record<string, unknown>>
   /** Flags for the server's node binary (V8 settings a scenario holds fixed for every system). */
   readonly nodeArgs?: readonly string[]
+  /** With `--profile`: the name of this server's .cpuprofile (scenario and system), unique in the run. */
+  readonly profileName?: string
 }
+
+let profiles = 0
 
 export interface ChildMemory {
   readonly rss: number
@@ -65,7 +69,8 @@ export class ServerProcess {
     const entry = path.join(here, '..', 'servers', `${launch.kind}.js`)
     // `--profile`: Murmur servers write a CPU profile (V8 .cpuprofile, for any profile viewer) when they stop.
     const profileDir = process.env.MURMUR_BENCH_PROFILE_DIR
-    const profile = profileDir !== undefined && launch.kind === 'murmur' ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
+    const profileName = `${launch.profileName ?? launch.kind}-${String(++profiles).padStart(3, '0')}.cpuprofile`
+    const profile = profileDir !== undefined && launch.kind === 'murmur' ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', profileName] : []
     const child = spawn(
       '/bin/sh',
       // Pinned to the servers' cores where the machine allows (see placement.ts).

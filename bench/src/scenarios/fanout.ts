@@ -166,7 +166,7 @@ async function startMurmurCluster(ctx: BenchContext, name: string): Promise<Serv
       const peers = ports.filter((_, j) => j !== i).map((port) => `ws://127.0.0.1:${port}`)
       const args = ['--data-dir', path.join(ctx.workDir, `${name}-${i}`), '--storage', 'sqlite', '--node-id', `n${i}`, '--peers', peers.join(',')]
       if (flags.has('cluster-secret')) args.push('--cluster-secret', 'bench')
-      nodes.push(await ServerProcess.start({ kind: 'murmur', options: { args } }, ports[i]))
+      nodes.push(await ServerProcess.start({ kind: 'murmur', options: { args }, profileName: `${name}-n${i}` }, ports[i]))
     }
     return nodes
   } catch (err) {

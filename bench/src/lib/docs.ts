@@ -1,0 +1,131 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { renderBars, renderChart, type Bar } from './chart.js'
+import { formatValue, renderScenarioMarkdown, renderSummaryMarkdown } from './report.js'
+import { RowStatus, type ScenarioResult } from './scenario.js'
+import type { ProfileSummary } from './profiles.js'
+
+/**
+ * The run as documentation: the SVG charts, and the Markdown block of docs/performance.md between
+ * BEGIN and END (the rest of the file is written by hand and kept as it is).
+ */
+
+export const BEGIN = '<!-- bench:begin — written by `npm run bench -- --docs`; edit outside these markers -->'
+export const END = '<!-- bench:end -->'
+
+/** What a run wrote to bench/results/<name>.json. */
+export interface RunRecord {
+  readonly startedAt: string
+  readonly durationMs: number
+  readonly quick: boolean
+  readonly command: string
+  readonly machine: { cpus: number; cpuModel: string; memoryBytes: number; node: string; platform: string }
+  readonly placement: string
+  readonly systems: readonly { id: string; label: string; peer: boolean; persistence: string; versions: Readonly<Record<string, string>> }[]
+  readonly results: readonly ScenarioResult[]
+  readonly profiles?: readonly ProfileSummary[]
+}
+
+/** The charts of a run, by file name: latency distributions per scenario, throughput, memory per connection. */
+export function charts(run: RunRecord): Map<string, string> {
+  const caption = `Murmur bench ${run.startedAt}${run.quick ? ' (quick)' : ''}: ${run.machine.cpus} cores, Node ${run.machine.node}, ${run.placement}`
+  const out = new Map<string, string>()
+  for (const r of run.results) {
+    if (r.distributions.length > 0) out.set(`${r.id}-latency.svg`, renderChart([r], caption))
+  }
+  const bars = (id: string, key: string): Bar[] =>
+    (run.results.find((r) => r.id === id)?.rows ?? [])
+      .filter((row) => row.status === RowStatus.ok && Number.isFinite(row.values[key]))
+      .map((row) => ({ label: row.system, value: row.values[key], invalid: row.invalid }))
+  const ingest = run.results.find((r) => r.id === 'ingest')
+  if (ingest !== undefined) {
+    const raw = (ingest.params as { rawApplyPerSecond?: number }).rawApplyPerSecond
+    const all = [...bars('ingest', 'rate'), ...(raw === undefined ? [] : [{ label: 'raw Y.applyUpdate (no server)', value: raw }])]
+    out.set('ingest-throughput.svg', renderBars('ingest: updates/s applied, stored and fanned out (higher is better)', all, (v) => formatValue(v, 'per-s'), caption))
+  }
+  if (run.results.some((r) => r.id === 'idle')) {
+    out.set('idle-memory.svg', renderBars('idle: server RSS per connection (lower is better)', bars('idle', 'perConnection'), (v) => formatValue(v, 'bytes'), caption))
+  }
+  return out
+}
+
+function mdCell(s: string): string {
+  return s.replace(/\|/g, '\\|')
+}
+
+function systemsTable(run: RunRecord): string {
+  const lines = ['| system | versions | persistence |', '|---|---|---|']
+  for (const s of run.systems) {
+    const versions = Object.entries(s.versions).map(([k, v]) => `${k} ${v}`).join(', ')
+    lines.push(`| ${mdCell(s.label)} | ${mdCell(versions)} | ${mdCell(s.persistence)} |`)
+  }
+  return lines.join('\n')
+}
+
+function profilesSection(profiles: readonly ProfileSummary[]): string {
+  const lines = ['### Where the time goes (CPU profiles of the Murmur servers)', '']
+  for (const p of profiles) {
+    lines.push(`**${p.name}** (${(p.totalMs / 1000).toFixed(1)} s sampled):`, '', '| function | where | self time | share |', '|---|---|---:|---:|')
+    for (const f of p.top) lines.push(`| ${mdCell(f.name)} | ${mdCell(f.where)} | ${f.selfMs.toFixed(0)} ms | ${(f.share * 100).toFixed(1)} % |`)
+    lines.push('')
+  }
+  return lines.join('\n')
+}
+
+/** The generated block: how the run was made, the summary, the charts, every table, the profiles. */
+export function docsBlock(run: RunRecord, chartDir: string, chartFiles: readonly string[]): string {
+  const m = run.machine
+  const when = run.startedAt.replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC')
+  const img = (file: string, alt: string): string => (chartFiles.includes(file) ? `![${alt}](${chartDir}/${file})` : '')
+  const parts = [
+    BEGIN,
+    '## Latest results',
+    '',
+    `Run of ${when}, \`${run.command}\` (${run.quick ? 'quick: smaller and shorter than the targets assume, not for figures' : 'full'}), ` +
+      `${(run.durationMs / 60_000).toFixed(1)} minutes, on ${m.cpus} cores (${m.cpuModel}), ${(m.memoryBytes / 2 ** 30).toFixed(0)} GB, Node ${m.node}, ${m.platform}, loopback. ` +
+      `Placement: ${run.placement}. Every row's note says how it ran: its generator processes and their CPU; a row whose ` +
+      'generator was above 0.8 of a core is marked INVALID and gets no ratio.',
+    '',
+    '### Targets',
+    '',
+    'One row per endpoint and target, each a ratio of two figures of this run taken like for like (the same client library ' +
+      'on both servers, or Murmur against a raw baseline measured beside it). "not met" is written wherever a ratio misses.',
+    '',
+    renderSummaryMarkdown(run.results),
+    '',
+    '### Charts',
+    '',
+    ...[img('fanout-latency.svg', 'fanout latency distributions'), img('automerge-latency.svg', 'Automerge fanout latency distributions'), img('ingest-throughput.svg', 'ingest throughput'), img('idle-memory.svg', 'idle memory per connection')].filter((s) => s !== '').flatMap((s) => [s, '']),
+    '### Systems',
+    '',
+    systemsTable(run),
+    '',
+    ...run.results.flatMap((r) => [renderScenarioMarkdown(r), '']),
+    ...(run.profiles !== undefined && run.profiles.length > 0 ? [profilesSection(run.profiles), ''] : []),
+    END,
+  ]
+  return parts.join('\n')
+}
+
+/** Replace the generated block of `doc` (appended at the end when the file has none yet). */
+export function replaceBlock(doc: string, block: string): string {
+  const begin = doc.indexOf(BEGIN)
+  const end = doc.indexOf(END)
+  if (begin === -1 || end === -1 || end < begin) return `${doc.trimEnd()}\n\n${block}\n`
+  return doc.slice(0, begin) + block + doc.slice(end + END.length)
+}
+
+/** Write the charts to `<docsDir>/perf/` and the block into `<docsDir>/performance.md`. */
+export function writeDocs(run: RunRecord, docsDir: string): string[] {
+  const chartDir = path.join(docsDir, 'perf')
+  mkdirSync(chartDir, { recursive: true })
+  const files: string[] = []
+  for (const [file, svg] of charts(run)) {
+    writeFileSync(path.join(chartDir, file), svg)
+    files.push(file)
+  }
+  const docPath = path.join(docsDir, 'performance.md')
+  const doc = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '# Performance\n'
+  writeFileSync(docPath, replaceBlock(doc, docsBlock(run, 'perf', files)))
+  return [docPath, ...files.map((f) => path.join(chartDir, f))]
+}
