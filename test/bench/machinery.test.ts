@@ -103,6 +103,22 @@ describe('bench docs', () => {
     expect(again.split(BEGIN).length).toBe(2)
   })
 
+  it('shows, for a target not met, the profile of the Murmur server it measured', () => {
+    const top = (name: string) => [{ name, where: 'server/dist/x.js:1', selfMs: 10, share: 0.5 }]
+    const profiled: RunRecord = {
+      ...run,
+      profiles: [
+        { name: 'fanout-murmur-yjs-other-001', totalMs: 20, top: top('otherServer') },
+        { name: 'fanout-murmur-yjs-002', totalMs: 20, top: top('encodeUpdate') },
+      ],
+    }
+    const block = docsBlock(profiled, 'perf', [])
+    expect(block).toContain('### Where the time goes: targets not met')
+    expect(block).toContain('| encodeUpdate | server/dist/x.js:1 | 10 ms | 50.0 % |')
+    expect(block).not.toContain('otherServer')
+    expect(docsBlock(run, 'perf', [])).toContain('This run was not profiled')
+  })
+
   it('appends the block to a file that has no markers yet', () => {
     expect(replaceBlock('# Performance\n', 'BLOCK')).toBe('# Performance\n\nBLOCK\n')
   })

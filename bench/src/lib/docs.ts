@@ -4,6 +4,7 @@ import { renderBars, renderChart, type Bar } from './chart.js'
 import { formatValue, renderScenarioMarkdown, renderSummaryMarkdown } from './report.js'
 import { RowStatus, type ScenarioResult } from './scenario.js'
 import type { ProfileSummary } from './profiles.js'
+import { Verdict, evaluateTargets } from './targets.js'
 
 /**
  * The run as documentation: the SVG charts, and the Markdown block of docs/performance.md between
@@ -62,10 +63,31 @@ function systemsTable(run: RunRecord): string {
   return lines.join('\n')
 }
 
-function profilesSection(profiles: readonly ProfileSummary[]): string {
-  const lines = ['### Where the time goes (CPU profiles of the Murmur servers)', '']
-  for (const p of profiles) {
-    lines.push(`**${p.name}** (${(p.totalMs / 1000).toFixed(1)} s sampled):`, '', '| function | where | self time | share |', '|---|---|---:|---:|')
+/** The profile file name prefix of a Murmur row (cluster rows: their first node). */
+function profilePrefix(scenario: string, systemId: string): string {
+  if (systemId === 'murmur-cluster') return `${scenario}-cluster-n0-`
+  if (systemId === 'murmur-cluster-hocuspocus') return `${scenario}-cluster-hocuspocus-n0-`
+  return `${scenario}-${systemId}-`
+}
+
+/** For every target not met, the profile of the Murmur server it measured, when the run was profiled. */
+function profilesSection(run: RunRecord): string {
+  const missed = run.results.flatMap((r) => evaluateTargets(r.id, r.rows).filter((t) => t.verdict === Verdict.notMet))
+  if (missed.length === 0) return ''
+  const lines = ['### Where the time goes: targets not met', '']
+  if (run.profiles === undefined || run.profiles.length === 0) {
+    lines.push('This run was not profiled; `npm run bench -- --profile` adds the top functions of each Murmur server here.')
+    return lines.join('\n')
+  }
+  lines.push('Top functions by self time in the CPU profile of the Murmur server each missed target measured (the whole life of the process: start, warm-up and measurement; `(idle)` is time spent waiting).', '')
+  const seen = new Set<string>()
+  for (const t of missed) {
+    const prefix = profilePrefix(t.spec.scenario, t.spec.murmur)
+    // The name is the prefix and a 3-digit counter: `ingest-murmur-` must not match `ingest-murmur-yjs-…`.
+    const p = run.profiles.find((x) => x.name.startsWith(prefix) && /^\d{3}$/.test(x.name.slice(prefix.length)))
+    if (p === undefined || seen.has(p.name)) continue
+    seen.add(p.name)
+    lines.push(`**${t.spec.scenario} ${t.spec.endpoint}** (${p.name}, ${(p.totalMs / 1000).toFixed(1)} s sampled):`, '', '| function | where | self time | share |', '|---|---|---:|---:|')
     for (const f of p.top) lines.push(`| ${mdCell(f.name)} | ${mdCell(f.where)} | ${f.selfMs.toFixed(0)} ms | ${(f.share * 100).toFixed(1)} % |`)
     lines.push('')
   }
@@ -101,7 +123,7 @@ export function docsBlock(run: RunRecord, chartDir: string, chartFiles: readonly
     systemsTable(run),
     '',
     ...run.results.flatMap((r) => [renderScenarioMarkdown(r), '']),
-    ...(run.profiles !== undefined && run.profiles.length > 0 ? [profilesSection(run.profiles), ''] : []),
+    ...(profilesSection(run) === '' ? [] : [profilesSection(run), '']),
     END,
   ]
   return parts.join('\n')

@@ -29,20 +29,33 @@ export type ToGenerator =
   | { readonly type: 'stop' }
   | { readonly type: 'report' }
   | { readonly type: 'close' }
+  /** Ingest: open `count` protocol-level readers of `docId`. */
+  | { readonly type: 'readers'; readonly systemId: string; readonly wsBase: string; readonly docId: string; readonly count: number }
 
 export type FromGenerator =
   | { readonly type: 'ready' }
   | { readonly type: 'opened' }
   | { readonly type: 'failed'; readonly message: string }
   | { readonly type: 'report'; readonly sent: [number, number[]][]; readonly arrivals: Float64Array }
+  /** Ingest: per reader, updates received and the writer's clock reached. */
+  | { readonly type: 'progress'; readonly received: number[]; readonly clocks: number[] }
+
+type Progress = Extract<FromGenerator, { type: 'progress' }>
 
 class Generator {
   private readonly waiting: ((msg: FromGenerator) => void)[] = []
   private readonly exited: Promise<void>
   private failure: string | null = null
 
+  /** Called with every progress report (they answer no request). */
+  onProgress: ((msg: Progress) => void) | null = null
+
   constructor(readonly child: ChildProcess) {
     child.on('message', (msg: FromGenerator) => {
+      if (msg.type === 'progress') {
+        this.onProgress?.(msg)
+        return
+      }
       if (msg.type === 'failed') this.failure = msg.message
       for (const fn of this.waiting.splice(0)) fn(msg)
     })
@@ -119,6 +132,11 @@ export class GeneratorPool {
     return Promise.all(replies)
   }
 
+  /** `fn(i, report)` for every progress report of generator i. */
+  onProgress(fn: (i: number, msg: Progress) => void): void {
+    this.generators.forEach((g, i) => (g.onProgress = (msg) => fn(i, msg)))
+  }
+
   tell(msg: ToGenerator): void {
     for (const g of this.generators) g.send(msg)
   }
@@ -169,5 +187,12 @@ export function withBenchGenerator<R extends { readonly note: string; readonly s
   const load = generatorLoad([benchCores])
   const verdict = load.valid ? '' : `; INVALID (the generator above ${GENERATOR_LIMIT} of a core): no ratio`
   const note = `${row.note}; clients in the bench process at ${benchCores.toFixed(2)} cores; ${placement().description}${verdict}`
+  return load.valid ? { ...row, note } : { ...row, note, noRatio: true, invalid: true }
+}
+
+/** A row measured with `load` (processes; the bench process first where it is one): its note and validity. */
+export function withGenerators<R extends { readonly note: string; readonly status: string; readonly noRatio?: boolean; readonly invalid?: boolean }>(row: R, load: GeneratorLoad): R {
+  if (row.status !== 'ok') return row
+  const note = `${row.note}; ${describeLoad(load)}`
   return load.valid ? { ...row, note } : { ...row, note, noRatio: true, invalid: true }
 }
