@@ -14,7 +14,8 @@ import type { BenchContext, ScenarioResult } from './lib/scenario.js'
 import { killAllServers } from './lib/server-process.js'
 import { killAllGenerators } from './lib/generators.js'
 import { withTargets } from './lib/targets.js'
-import { allSystems } from './lib/systems.js'
+import { SystemId, allSystems, hocuspocusRedisSystem, type System } from './lib/systems.js'
+import { amSystems } from './scenarios/automerge.js'
 import { yjsTraceUpdates, type YjsTraceUpdates } from './lib/trace-updates.js'
 import { loadScenarios } from './scenarios/index.js'
 import { loadTrace } from './traces.js'
@@ -68,6 +69,14 @@ function machine(): RunRecord['machine'] {
     node: process.version,
     platform: `${os.platform()} ${os.release()}`,
   }
+}
+
+/** Every system a run measured: the chosen ones, and those scenarios add (the multi-server peer, Automerge's). */
+function systemsRun(chosen: readonly System[], scenarios: readonly string[]): System[] {
+  const all = [...chosen]
+  if (scenarios.includes('fanout') && chosen.some((s) => s.id === SystemId.hocuspocus)) all.push(hocuspocusRedisSystem(3))
+  if (scenarios.includes('automerge')) all.push(...amSystems().map((a) => a.system).filter((s) => s.id !== SystemId.murmur || !chosen.some((c) => c.id === s.id)))
+  return all
 }
 
 async function main(): Promise<number> {
@@ -175,7 +184,7 @@ async function main(): Promise<number> {
     command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
     machine: machine(),
     placement: placement().description,
-    systems: systems.map((s) => ({ id: s.id, label: s.label, peer: s.peer, persistence: s.persistence, versions: s.versions })),
+    systems: systemsRun(systems, selected.map((s) => s.id)).map((s) => ({ id: s.id, label: s.label, peer: s.peer, persistence: s.persistence, versions: s.versions })),
     results,
     profiles: profileDir === undefined ? undefined : summarizeProfiles(profileDir),
   }

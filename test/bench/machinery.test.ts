@@ -89,11 +89,11 @@ describe('bench docs', () => {
   }
 
   it('rewrites only the generated block and keeps every section written by hand', () => {
-    const doc = `# Performance\n\nintro\n\n${BEGIN}\nold figures\n${END}\n\n## Before and after the update-path refactor\n\nkept\n`
+    const doc = `# Performance\n\nintro, naming the end marker ${END} in its text\n\n${BEGIN}\nold figures\n${END}\n\n## Before and after the update-path refactor\n\nkept\n`
     const next = replaceBlock(doc, docsBlock(run, 'perf', ['fanout-latency.svg']))
     expect(next).not.toContain('old figures')
     expect(next).toContain('## Before and after the update-path refactor\n\nkept')
-    expect(next.startsWith('# Performance\n\nintro\n\n')).toBe(true)
+    expect(next.startsWith(`# Performance\n\nintro, naming the end marker ${END} in its text\n\n`)).toBe(true)
     expect(next).toContain('![fanout latency distributions](perf/fanout-latency.svg)')
     expect(next).toContain('| fanout | /yjs | p99 |')
     expect(next).toContain('**not met**')

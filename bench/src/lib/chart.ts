@@ -79,8 +79,13 @@ function panel(title: string, series: readonly Distribution[], top: number): str
   return out.join('\n')
 }
 
+/** A distribution with samples (NaN figures come back from the JSON as null). */
+function drawable(d: Distribution): boolean {
+  return d.summary.count > 0 && typeof d.summary.median === 'number' && typeof d.summary.p99 === 'number'
+}
+
 export function renderChart(results: readonly ScenarioResult[], caption: string): string {
-  const panels = results.filter((r) => r.distributions.length > 0)
+  const panels = results.map((r) => ({ ...r, distributions: r.distributions.filter(drawable) })).filter((r) => r.distributions.length > 0)
   const height = Math.max(1, panels.length) * PANEL_HEIGHT + 30
   const body =
     panels.length > 0

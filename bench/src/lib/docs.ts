@@ -32,11 +32,11 @@ export function charts(run: RunRecord): Map<string, string> {
   const caption = `Murmur bench ${run.startedAt}${run.quick ? ' (quick)' : ''}: ${run.machine.cpus} cores, Node ${run.machine.node}, ${run.placement}`
   const out = new Map<string, string>()
   for (const r of run.results) {
-    if (r.distributions.length > 0) out.set(`${r.id}-latency.svg`, renderChart([r], caption))
+    if (r.distributions.some((d) => d.summary.count > 0)) out.set(`${r.id}-latency.svg`, renderChart([r], caption))
   }
   const bars = (id: string, key: string): Bar[] =>
     (run.results.find((r) => r.id === id)?.rows ?? [])
-      .filter((row) => row.status === RowStatus.ok && Number.isFinite(row.values[key]))
+      .filter((row) => row.status === RowStatus.ok && typeof row.values[key] === 'number' && Number.isFinite(row.values[key]))
       .map((row) => ({ label: row.system, value: row.values[key], invalid: row.invalid }))
   const ingest = run.results.find((r) => r.id === 'ingest')
   if (ingest !== undefined) {
@@ -117,7 +117,13 @@ export function docsBlock(run: RunRecord, chartDir: string, chartFiles: readonly
     '',
     '### Charts',
     '',
-    ...[img('fanout-latency.svg', 'fanout latency distributions'), img('automerge-latency.svg', 'Automerge fanout latency distributions'), img('ingest-throughput.svg', 'ingest throughput'), img('idle-memory.svg', 'idle memory per connection')].filter((s) => s !== '').flatMap((s) => [s, '']),
+    ...[
+      ...chartFiles.filter((f) => f.endsWith('-latency.svg')).map((f) => img(f, `${f.replace(/-latency\.svg$/, '')} latency distributions`)),
+      img('ingest-throughput.svg', 'ingest throughput'),
+      img('idle-memory.svg', 'idle memory per connection'),
+    ]
+      .filter((s) => s !== '')
+      .flatMap((s) => [s, '']),
     '### Systems',
     '',
     systemsTable(run),
@@ -132,8 +138,8 @@ export function docsBlock(run: RunRecord, chartDir: string, chartFiles: readonly
 /** Replace the generated block of `doc` (appended at the end when the file has none yet). */
 export function replaceBlock(doc: string, block: string): string {
   const begin = doc.indexOf(BEGIN)
-  const end = doc.indexOf(END)
-  if (begin === -1 || end === -1 || end < begin) return `${doc.trimEnd()}\n\n${block}\n`
+  const end = begin === -1 ? -1 : doc.indexOf(END, begin)
+  if (begin === -1 || end === -1) return `${doc.trimEnd()}\n\n${block}\n`
   return doc.slice(0, begin) + block + doc.slice(end + END.length)
 }
 

@@ -4,7 +4,8 @@ import { TARGETS, Verdict, evaluateTargets } from './targets.js'
 /** Text tables for the terminal and for docs/performance.md (the same text, in a code block). */
 
 export function formatValue(value: number | undefined, unit: Unit): string {
-  if (value === undefined || Number.isNaN(value)) return '–'
+  // NaN is written to the JSON as null: a table regenerated from it must read the same.
+  if (typeof value !== 'number' || Number.isNaN(value)) return '–'
   switch (unit) {
     case 'ms':
       if (value >= 10_000) return `${(value / 1000).toFixed(1)} s`

@@ -15,14 +15,15 @@ import { sleep } from '../lib/timing.js'
 import { loadTrace } from '../traces.js'
 
 /** One Automerge pairing: which server, which client. */
-interface AmSystem {
+export interface AmSystem {
   readonly system: System
   readonly wire: AmWire
   /** Path of the client's endpoint on the server. */
   readonly path: string
 }
 
-function amSystems(): AmSystem[] {
+/** Murmur's SDK, automerge-repo clients on Murmur, and automerge-repo's own server. */
+export function amSystems(): AmSystem[] {
   const murmur = allSystems().find((s) => s.id === 'murmur')
   if (murmur === undefined) throw new Error('no Murmur system')
   const repoVersion = installedVersion('@automerge/automerge-repo')
