@@ -6,10 +6,17 @@ import type { Distribution, ScenarioResult } from './scenario.js'
  * visible) and latency on a log y axis.
  */
 
-const WIDTH = 1000
+const WIDTH = 1100
 const PANEL_HEIGHT = 360
-const MARGIN = { left: 70, right: 330, top: 40, bottom: 45 }
-const COLORS = ['#1f6feb', '#d1242f', '#1a7f37', '#9a6700', '#8250df', '#bf3989', '#57606a']
+const MARGIN = { left: 70, right: 430, top: 40, bottom: 45 }
+/** Room for one legend entry (name and figures). */
+const LEGEND_ROW = 36
+const COLORS = ['#1f6feb', '#d1242f', '#1a7f37', '#9a6700', '#8250df', '#bf3989', '#57606a', '#0a8a8a', '#e16f24', '#6e7781']
+
+/** A panel tall enough for its legend. */
+function panelHeight(series: number): number {
+  return Math.max(PANEL_HEIGHT, MARGIN.top + 14 + series * LEGEND_ROW + MARGIN.bottom)
+}
 /** x position of the max sample, a little past 99.9 %. */
 const MAX_X = 3.3
 
@@ -41,7 +48,8 @@ function label(v: number): string {
 
 function panel(title: string, series: readonly Distribution[], top: number): string {
   const plotW = WIDTH - MARGIN.left - MARGIN.right
-  const plotH = PANEL_HEIGHT - MARGIN.top - MARGIN.bottom
+  const height = panelHeight(series.length)
+  const plotH = height - MARGIN.top - MARGIN.bottom
   const values = series.flatMap((s) => s.cdf.map(([v]) => v)).filter((v) => v > 0)
   let lo = Math.max(0.01, Math.min(...values))
   let hi = Math.max(...values)
@@ -63,12 +71,12 @@ function panel(title: string, series: readonly Distribution[], top: number): str
     out.push(`<line x1="${tx}" x2="${tx}" y1="${top + MARGIN.top}" y2="${top + MARGIN.top + plotH}" stroke="#eaeef2"/>`)
     out.push(`<text x="${tx}" y="${top + MARGIN.top + plotH + 16}" font-size="11" text-anchor="middle">${name}</text>`)
   }
-  out.push(`<text x="${MARGIN.left + plotW / 2}" y="${top + PANEL_HEIGHT - 6}" font-size="12" text-anchor="middle">percentile</text>`)
+  out.push(`<text x="${MARGIN.left + plotW / 2}" y="${top + height - 6}" font-size="12" text-anchor="middle">percentile</text>`)
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]
     const points = [[s.summary.min, 0] as [number, number], ...s.cdf].map(([v, q]) => `${x(q).toFixed(1)},${y(v).toFixed(1)}`)
     out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${points.join(' ')}"/>`)
-    const ly = top + MARGIN.top + 14 + i * 36
+    const ly = top + MARGIN.top + 14 + i * LEGEND_ROW
     const lx = MARGIN.left + plotW + 14
     out.push(`<line x1="${lx}" x2="${lx + 18}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/>`)
     out.push(`<text x="${lx + 24}" y="${ly + 4}" font-size="12">${esc(s.label)}</text>`)
@@ -86,10 +94,16 @@ function drawable(d: Distribution): boolean {
 
 export function renderChart(results: readonly ScenarioResult[], caption: string): string {
   const panels = results.map((r) => ({ ...r, distributions: r.distributions.filter(drawable) })).filter((r) => r.distributions.length > 0)
-  const height = Math.max(1, panels.length) * PANEL_HEIGHT + 30
+  const tops: number[] = []
+  let height = 0
+  for (const r of panels) {
+    tops.push(height)
+    height += panelHeight(r.distributions.length)
+  }
+  height = Math.max(height, PANEL_HEIGHT) + 30
   const body =
     panels.length > 0
-      ? panels.map((r, i) => panel(r.title, r.distributions, i * PANEL_HEIGHT)).join('\n')
+      ? panels.map((r, i) => panel(r.title, r.distributions, tops[i])).join('\n')
       : `<text x="20" y="40" font-size="14">No latency distributions in this run (${esc(results.map((r) => r.id).join(', '))}).</text>`
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
