@@ -108,8 +108,8 @@ describe('bench docs', () => {
     const profiled: RunRecord = {
       ...run,
       profiles: [
-        { name: 'fanout-murmur-yjs-other-001', totalMs: 20, top: top('otherServer') },
-        { name: 'fanout-murmur-yjs-002', totalMs: 20, top: top('encodeUpdate') },
+        { name: 'fanout-murmur-yjs-other-001', totalMs: 20, busyMs: 20, measuredOnly: false, top: top('otherServer') },
+        { name: 'fanout-murmur-yjs-002', totalMs: 20, busyMs: 20, measuredOnly: false, top: top('encodeUpdate') },
       ],
     }
     const block = docsBlock(profiled, 'perf', [])
@@ -125,18 +125,39 @@ describe('bench docs', () => {
 })
 
 describe('bench profiles', () => {
+  it('keeps only the samples inside the measuring windows when it has them', () => {
+    const frame = (functionName: string) => ({ functionName, url: '', lineNumber: 0 })
+    const profile = {
+      nodes: [
+        { id: 1, callFrame: frame('startUp') },
+        { id: 2, callFrame: frame('measured') },
+      ],
+      // Samples at 1, 2, 3 and 4 ms on the monotonic clock (µs in the profile).
+      startTime: 0,
+      samples: [1, 2, 2, 1],
+      timeDeltas: [1000, 1000, 1000, 1000],
+    }
+    const windowed = summarizeProfile('p', profile, 12, [[2, 4]])
+    expect(windowed.measuredOnly).toBe(true)
+    expect(windowed.top.map((f) => [f.name, f.selfMs])).toEqual([['measured', 2]])
+    expect(summarizeProfile('p', profile).top.map((f) => f.name).sort()).toEqual(['measured', 'startUp'])
+  })
+
   it('sums self time per function and ranks them', () => {
     const frame = (functionName: string) => ({ functionName, url: 'file:///x/server/dist/a.js', lineNumber: 0 })
     const summary = summarizeProfile('p', {
       nodes: [
-        { id: 1, callFrame: frame('(root)') },
+        { id: 1, callFrame: frame('(idle)') },
         { id: 2, callFrame: frame('encode') },
         { id: 3, callFrame: frame('apply') },
       ],
-      samples: [2, 3, 2, 2],
-      timeDeltas: [1000, 1000, 1000, 1000],
+      samples: [2, 3, 2, 2, 1],
+      timeDeltas: [1000, 1000, 1000, 1000, 6000],
     })
-    expect(summary.totalMs).toBe(4)
+    // Waiting is left out: shares are of the busy time.
+    expect(summary.totalMs).toBe(10)
+    expect(summary.busyMs).toBe(4)
+    expect(summary.top.map((f) => f.name)).toEqual(['encode', 'apply'])
     expect(summary.top[0]).toMatchObject({ name: 'encode', selfMs: 3, share: 0.75, where: 'server/dist/a.js:1' })
   })
 })

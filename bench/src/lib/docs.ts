@@ -79,7 +79,11 @@ function profilesSection(run: RunRecord): string {
     lines.push('This run was not profiled; `npm run bench -- --profile` adds the top functions of each Murmur server here.')
     return lines.join('\n')
   }
-  lines.push('Top functions by self time in the CPU profile of the Murmur server each missed target measured (the whole life of the process: start, warm-up and measurement; `(idle)` is time spent waiting).', '')
+  lines.push(
+    'Top functions by self time in the CPU profile of the Murmur server each missed target measured, as shares of the time it was not idle. ' +
+      'Fanout and ingest profiles are cut to their measuring windows; the others cover the whole process, start-up (module loading) and warm-up included.',
+    '',
+  )
   const seen = new Set<string>()
   for (const t of missed) {
     const prefix = profilePrefix(t.spec.scenario, t.spec.murmur)
@@ -87,7 +91,8 @@ function profilesSection(run: RunRecord): string {
     const p = run.profiles.find((x) => x.name.startsWith(prefix) && /^\d{3}$/.test(x.name.slice(prefix.length)))
     if (p === undefined || seen.has(p.name)) continue
     seen.add(p.name)
-    lines.push(`**${t.spec.scenario} ${t.spec.endpoint}** (${p.name}, ${(p.totalMs / 1000).toFixed(1)} s sampled):`, '', '| function | where | self time | share |', '|---|---|---:|---:|')
+    const span = p.measuredOnly ? 'in the measuring window' : 'over the whole process'
+    lines.push(`**${t.spec.scenario} ${t.spec.endpoint}** (${p.name}: ${(p.busyMs / 1000).toFixed(1)} s busy of ${(p.totalMs / 1000).toFixed(1)} s sampled ${span}):`, '', '| function | where | self time | share |', '|---|---|---:|---:|')
     for (const f of p.top) lines.push(`| ${mdCell(f.name)} | ${mdCell(f.where)} | ${f.selfMs.toFixed(0)} ms | ${(f.share * 100).toFixed(1)} % |`)
     lines.push('')
   }

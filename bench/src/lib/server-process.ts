@@ -47,6 +47,8 @@ export class ServerProcess {
   private readonly output: string[] = []
   private readonly exited: Promise<number | null>
   private pendingMemory: ((m: ChildMemory) => void)[] = []
+  /** With `--profile`: the file name of this server's CPU profile. */
+  profileFile: string | null = null
 
   private constructor(
     readonly launch: ServerLaunch,
@@ -70,7 +72,8 @@ export class ServerProcess {
     // `--profile`: Murmur servers write a CPU profile (V8 .cpuprofile, for any profile viewer) when they stop.
     const profileDir = process.env.MURMUR_BENCH_PROFILE_DIR
     const profileName = `${launch.profileName ?? launch.kind}-${String(++profiles).padStart(3, '0')}.cpuprofile`
-    const profile = profileDir !== undefined && launch.kind === 'murmur' ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', profileName] : []
+    const profiled = profileDir !== undefined && launch.kind === 'murmur'
+    const profile = profiled ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', profileName] : []
     const child = spawn(
       '/bin/sh',
       // Pinned to the servers' cores where the machine allows (see placement.ts).
@@ -100,7 +103,9 @@ export class ServerProcess {
       child.kill('SIGKILL')
       throw new Error(`${launch.kind} failed to start: ${first.type === 'failed' ? first.message : first.type}`)
     }
-    return new ServerProcess(launch, child, first.port, first.description, output, exited)
+    const server = new ServerProcess(launch, child, first.port, first.description, output, exited)
+    server.profileFile = profiled ? profileName : null
+    return server
   }
 
   get pid(): number {

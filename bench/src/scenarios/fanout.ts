@@ -3,6 +3,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { GeneratorPool, clockMs, describeLoad, generatorLoad, type GeneratorLoad } from '../lib/generators.js'
 import { placement } from '../lib/placement.js'
+import { recordWindow } from '../lib/profiles.js'
 import { clusterFlags, clusterSupport } from '../lib/cluster.js'
 import { machineCpu } from '../lib/machine.js'
 import { CpuMeter, RssPeak, benchCpu } from '../lib/proc.js'
@@ -70,7 +71,8 @@ function generatorCount(quick: boolean): number {
  * the writers and pair every arrival with its write's send time. Only writes sent inside the measuring
  * window count; arrivals are awaited for `drainMs` after it.
  */
-async function drive(ctx: BenchContext, system: System, urls: readonly string[], p: FanoutParams, serverPids: readonly number[]): Promise<FanoutMeasurement> {
+async function drive(ctx: BenchContext, system: System, urls: readonly string[], p: FanoutParams, servers: readonly ServerProcess[]): Promise<FanoutMeasurement> {
+  const serverPids = servers.map((s) => s.pid)
   const pool = await GeneratorPool.start('fanout-gen', generatorCount(ctx.quick))
   try {
     const all = Array.from({ length: p.clients }, (_, i) => i)
@@ -87,6 +89,7 @@ async function drive(ctx: BenchContext, system: System, urls: readonly string[],
     const windowStart = clockMs()
     await sleep(p.measureMs)
     const windowEnd = clockMs()
+    for (const s of servers) recordWindow(s.profileFile, windowStart, windowEnd)
     const serverCpu = cpus.reduce((sum, m) => sum + m.read(), 0)
     const generators = generatorLoad(gens.map((g) => g.read()))
     const otherCpu = Math.max(0, machine() - serverCpu - generators.total - bench())
@@ -215,7 +218,7 @@ async function clusterRow(ctx: BenchContext, kind: ClusterKind, p: FanoutParams)
   const nodes = await kind.start(ctx)
   if (typeof nodes === 'string') return statusRow({ label: kind.label, id: kind.id, peer: kind.clients.peer }, RowStatus.notApplicable, nodes)
   try {
-    const m = await drive(ctx, kind.clients, nodes.map((n) => n.httpUrl), p, nodes.map((n) => n.pid))
+    const m = await drive(ctx, kind.clients, nodes.map((n) => n.httpUrl), p, nodes)
     return { ...rowFrom(kind.clients, kind.label, m, p, `${kind.clients.persistence}; ${hopsNote(m)}`), systemId: kind.id }
   } finally {
     await Promise.all(nodes.map((n) => n.stop().catch(() => n.kill())))
@@ -253,7 +256,7 @@ export const fanout: Scenario = {
     const measured: Row[] = []
     const single = (system: System): Promise<Row> =>
       measureRowQuietly(ctx, system, () =>
-        withServer(ctx, 'fanout', system, async (server) => rowFrom(system, system.label, await drive(ctx, system, [server.httpUrl], p, [server.pid]), p)),
+        withServer(ctx, 'fanout', system, async (server) => rowFrom(system, system.label, await drive(ctx, system, [server.httpUrl], p, [server]), p)),
       )
     const cluster = (kind: ClusterKind): Promise<Row> => {
       ctx.log(`  ${kind.label}`)

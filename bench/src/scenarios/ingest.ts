@@ -7,7 +7,9 @@ import { Wire, type System } from '../lib/systems.js'
 import { sleep, until, withTimeout } from '../lib/timing.js'
 import { rawApplyRate } from '../lib/trace-updates.js'
 import { openWire } from '../lib/wire.js'
-import { GeneratorPool, generatorLoad, withGenerators, type GeneratorLoad } from '../lib/generators.js'
+import { recordWindow } from '../lib/profiles.js'
+import type { ServerProcess } from '../lib/server-process.js'
+import { GeneratorPool, clockMs, generatorLoad, withGenerators, type GeneratorLoad } from '../lib/generators.js'
 
 const DOC = 'ingest'
 
@@ -73,9 +75,9 @@ interface IngestRun {
  * them. An update is complete once every reader has it and, for a system with durable acks, once the
  * writer has its ack. The rate is completed updates per second over the measuring window.
  */
-async function drive(system: System, wsBase: string, pid: number, updates: readonly Uint8Array[], p: IngestParams, endClocks: () => Float64Array): Promise<IngestRun> {
+async function drive(system: System, server: ServerProcess, updates: readonly Uint8Array[], p: IngestParams, endClocks: () => Float64Array): Promise<IngestRun> {
   const pool = await GeneratorPool.start('ingest-gen', p.generators)
-  const writer = openWire(system, wsBase, DOC)
+  const writer = openWire(system, server.wsUrl, DOC)
   try {
     // Readers in generator processes (reader i in process i % generators); the writer in this one.
     const perGenerator = (g: number): number => Math.floor(p.readers / p.generators) + (g < p.readers % p.generators ? 1 : 0)
@@ -89,7 +91,7 @@ async function drive(system: System, wsBase: string, pid: number, updates: reado
       progress[g] = byClock === null ? msg.received : msg.clocks.map((c) => tracedUpTo(byClock, c))
       pump()
     })
-    await pool.ask('readers', (g) => ({ type: 'readers', systemId: system.id, wsBase, docId: DOC, count: perGenerator(g) }))
+    await pool.ask('readers', (g) => ({ type: 'readers', systemId: system.id, wsBase: server.wsUrl, docId: DOC, count: perGenerator(g) }))
     await withTimeout(writer.synced, 20_000, 'writer sync')
     const completed = (): number => {
       let min = Infinity
@@ -112,7 +114,8 @@ async function drive(system: System, wsBase: string, pid: number, updates: reado
     stop = false
     pump()
     await sleep(p.warmupMs)
-    const cpu = new CpuMeter(pid)
+    const cpu = new CpuMeter(server.pid)
+    const windowStart = clockMs()
     const gens = pool.cpuMeters()
     const bench = benchCpu()
     const machine = machineCpu()
@@ -131,6 +134,7 @@ async function drive(system: System, wsBase: string, pid: number, updates: reado
       lastAt = now
     }
     const elapsed = performance.now() - started
+    recordWindow(server.profileFile, windowStart, clockMs())
     const endCount = completed()
     const serverCpu = cpu.read()
     const generators = generatorLoad([bench(), ...gens.map((g) => g.read())])
@@ -185,7 +189,7 @@ export const ingest: Scenario = {
       rows.push(
         await measureRowQuietly(ctx, system, () =>
           withServer(ctx, 'ingest', system, async (server) => {
-            const run = await drive(system, server.wsUrl, server.pid, updates, p, () => (clocks ??= traceEndClocks(updates)))
+            const run = await drive(system, server, updates, p, () => (clocks ??= traceEndClocks(updates)))
             if (run.exhausted) notes.push(`${system.label}: the trace ran out before the measuring window ended; the rate covers a shorter window`)
             const byClock = system.wire === Wire.hocuspocus ? ' (counted by the writer\'s clock their messages reach)' : ''
             const complete = `complete = ${system.durableAcks ? 'acked after fsync and ' : ''}received by all 10 readers${byClock}`
