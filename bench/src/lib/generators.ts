@@ -29,6 +29,8 @@ export type ToGenerator =
   | { readonly type: 'stop' }
   | { readonly type: 'report' }
   | { readonly type: 'close' }
+  /** Automerge fanout: open the clients `indices` (in order) of `docId`; null: the first one creates it. */
+  | { readonly type: 'am-open'; readonly wire: string; readonly url: string; readonly docId: string | null; readonly indices: readonly number[]; readonly writers: number }
   /** Ingest: open `count` protocol-level readers of `docId`. */
   | { readonly type: 'readers'; readonly systemId: string; readonly wsBase: string; readonly docId: string; readonly count: number }
 
@@ -37,6 +39,7 @@ export type FromGenerator =
   | { readonly type: 'opened' }
   | { readonly type: 'failed'; readonly message: string }
   | { readonly type: 'report'; readonly sent: [number, number[]][]; readonly arrivals: Float64Array }
+  | { readonly type: 'am-opened'; readonly docId: string }
   /** Ingest: per reader, updates received and the writer's clock reached. */
   | { readonly type: 'progress'; readonly received: number[]; readonly clocks: number[] }
 
@@ -135,6 +138,14 @@ export class GeneratorPool {
   /** `fn(i, report)` for every progress report of generator i. */
   onProgress(fn: (i: number, msg: Progress) => void): void {
     this.generators.forEach((g, i) => (g.onProgress = (msg) => fn(i, msg)))
+  }
+
+  /** Send `msg` to generator i alone and wait for its reply. */
+  async askOne(i: number, what: string, msg: ToGenerator): Promise<FromGenerator> {
+    const g = this.generators[i]
+    const reply = g.next(what)
+    g.send(msg)
+    return reply
   }
 
   tell(msg: ToGenerator): void {

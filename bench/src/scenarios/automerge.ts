@@ -2,9 +2,10 @@ import { generateAutomergeUrl } from '@automerge/automerge-repo'
 import { Automerge, EngineName, automergeEngine, changeAutomerge, type DocId } from '@murmur/shared'
 import { openStorage } from '@murmur/server'
 import { MurmurClient } from '@murmur/client'
-import { AmWire, openMurmurAm, openRepoAm, type AmClient } from '../lib/automerge-clients.js'
+import { AmWire, openMurmurAm, openRepoAm } from '../lib/automerge-clients.js'
 import { keystrokeScriptExists, runKeystrokes } from '../lib/keystroke-runner.js'
-import { withBenchGenerator } from '../lib/generators.js'
+import { GeneratorPool, clockMs, generatorLoad, withGenerators } from '../lib/generators.js'
+import { recordWindow } from '../lib/profiles.js'
 import { machineCpu } from '../lib/machine.js'
 import { CpuMeter, benchCpu } from '../lib/proc.js'
 import { RowStatus, dataDir, measureRowQuietly, okRow, splitDistributions, statusRow, withServer, type BenchContext, type Column, type Distribution, type Row, type Scenario } from '../lib/scenario.js'
@@ -71,85 +72,65 @@ function fanoutParams(quick: boolean): FanoutParams {
     : { clients: 20, writers: 4, perWriterPerSecond: 10, warmupMs: 3000, measureMs: 10_000 }
 }
 
-/** Open `n` clients of one doc; the first creates it (automerge-repo) or all open it by id (SDK). */
-async function openClients(am: AmSystem, server: ServerProcess, n: number, docId: string): Promise<AmClient[]> {
-  const clients: AmClient[] = []
-  if (am.wire === AmWire.murmurSdk) {
-    for (let i = 0; i < n; i++) clients.push(await openMurmurAm(server.httpUrl, docId))
-    return clients
-  }
-  const url = `${server.wsUrl}${am.path}`
-  const first = await openRepoAm(url, null)
-  clients.push(first.client)
-  // The others find it through the server, which has it once the creator's first sync reached it.
-  for (let i = 1; i < n; i++) clients.push((await openRepoAm(url, first.docId)).client)
-  return clients
+/** Generator processes the clients are spread over (client i in process i % count). */
+function generatorCount(quick: boolean): number {
+  return quick ? 2 : 4
 }
 
-async function fanoutRow(am: AmSystem, server: ServerProcess, p: FanoutParams): Promise<Row> {
-  const clients = await openClients(am, server, p.clients, `am-fanout-${Date.now().toString(36)}`)
+async function fanoutRow(am: AmSystem, server: ServerProcess, p: FanoutParams, quick: boolean): Promise<Row> {
+  const pool = await GeneratorPool.start('automerge-gen', generatorCount(quick))
   try {
-    const latency = new Samples()
-    let windowStart = Infinity
-    let windowEnd = Infinity
-    clients.forEach((c, i) => {
-      const seen = new Map<string, number>()
-      const own = i < p.writers ? `w${i}` : ''
-      c.onChange((doc) => {
-        const now = performance.now()
-        for (let w = 0; w < p.writers; w++) {
-          const key = `w${w}`
-          const sentAt = doc[key]
-          if (key === own || typeof sentAt !== 'number' || seen.get(key) === sentAt) continue
-          seen.set(key, sentAt)
-          if (sentAt >= windowStart && sentAt < windowEnd) latency.push(now - sentAt)
-        }
-      })
-    })
-    let sentInWindow = 0
-    const periodMs = 1000 / p.perWriterPerSecond
-    const timers: NodeJS.Timeout[] = []
-    for (let i = 0; i < p.writers; i++) {
-      const c = clients[i]
-      timers.push(
-        setTimeout(() => {
-          const tick = (): void => {
-            const now = performance.now()
-            if (now >= windowStart && now < windowEnd) sentInWindow++
-            c.set(`w${i}`, now)
-          }
-          tick()
-          timers.push(setInterval(tick, periodMs))
-        }, (i * periodMs) / p.writers),
-      )
-    }
+    const url = am.wire === AmWire.murmurSdk ? server.httpUrl : `${server.wsUrl}${am.path}`
+    // Client 0 opens first: on automerge-repo it creates the doc the others then find through the server.
+    const first = await pool.askOne(0, 'open', { type: 'am-open', wire: am.wire, url, docId: am.wire === AmWire.murmurSdk ? `am-fanout-${Date.now().toString(36)}` : null, indices: [0], writers: p.writers })
+    const docId = first.type === 'am-opened' ? first.docId : ''
+    const all = Array.from({ length: p.clients }, (_, i) => i).filter((i) => i > 0)
+    await pool.ask('open', (g) => ({ type: 'am-open', wire: am.wire, url, docId, indices: all.filter((i) => i % pool.size === g), writers: p.writers }))
+    const t0 = clockMs() + 20
+    pool.tell({ type: 'start', t0, keepFrom: t0 + p.warmupMs - 500, writers: p.writers, perWriterPerSecond: p.perWriterPerSecond })
     await sleep(p.warmupMs)
     const cpu = new CpuMeter(server.pid)
+    const gens = pool.cpuMeters()
     const bench = benchCpu()
     const machine = machineCpu()
-    windowStart = performance.now()
-    windowEnd = windowStart + p.measureMs
+    const windowStart = clockMs()
     await sleep(p.measureMs)
+    const windowEnd = clockMs()
+    recordWindow(server.profileFile, windowStart, windowEnd)
     const serverCpu = cpu.read()
-    const benchCores = bench()
-    const otherCpu = Math.max(0, machine() - serverCpu - benchCores)
-    for (const t of timers) clearInterval(t)
+    const generators = generatorLoad(gens.map((g) => g.read()))
+    const otherCpu = Math.max(0, machine() - serverCpu - generators.total - bench())
+    pool.tell({ type: 'stop' })
     await sleep(p.warmupMs / 2)
+    const reports = await pool.ask('report', () => ({ type: 'report' }))
+    const latency = new Samples()
+    let sentInWindow = 0
+    for (const r of reports) {
+      if (r.type !== 'report') continue
+      for (const [, times] of r.sent) for (const t of times) if (t >= windowStart && t < windowEnd) sentInWindow++
+      for (let k = 0; k < r.arrivals.length; k += 2) {
+        const sentAt = r.arrivals[k]
+        if (sentAt >= windowStart && sentAt < windowEnd) latency.push(r.arrivals[k + 1] - sentAt)
+      }
+    }
     const s = latency.summary()
     const distribution: Distribution = { label: am.system.label, unit: 'ms', summary: s, cdf: cdfPoints(latency.sorted()) }
     const expected = sentInWindow * (p.clients - 1)
-    const row = withBenchGenerator(okRow(am.system, {
-      median: s.median,
-      p99: s.p99,
-      max: s.max,
-      delivered: expected > 0 ? s.count / expected : NaN,
-      serverCpu,
-      benchCpu: benchCores,
-      otherCpu,
-    }), benchCores)
+    const row = withGenerators(
+      okRow(am.system, {
+        median: s.median,
+        p99: s.p99,
+        max: s.max,
+        delivered: expected > 0 ? s.count / expected : NaN,
+        serverCpu,
+        genCpuMax: generators.max,
+        otherCpu,
+      }),
+      generators,
+    )
     return { ...row, distribution }
   } finally {
-    await Promise.all(clients.map((c) => c.destroy()))
+    await pool.close()
   }
 }
 
@@ -178,7 +159,7 @@ const FANOUT_COLUMNS: readonly Column[] = [
   { key: 'max', label: 'max', unit: 'ms' },
   { key: 'delivered', label: 'values seen', unit: 'percent' },
   { key: 'serverCpu', label: 'server CPU', unit: 'cores' },
-  { key: 'benchCpu', label: 'generator CPU (bench process)', unit: 'cores' },
+  { key: 'genCpuMax', label: 'generator CPU (busiest)', unit: 'cores' },
   { key: 'otherCpu', label: 'other CPU', unit: 'cores' },
   { key: 'loadMedian', label: 'coldload (median)', unit: 'ms' },
   { key: 'loadVsRaw', label: 'coldload ÷ raw load', unit: 'ratio' },
@@ -242,7 +223,7 @@ export const automerge: Scenario = {
         continue
       }
       ctx.log(`  ${am.system.label}`)
-      const row = await measureRowQuietly(ctx, am.system, () => withServer(ctx, 'automerge', am.system, (server) => fanoutRow(am, server, p)))
+      const row = await measureRowQuietly(ctx, am.system, () => withServer(ctx, 'automerge', am.system, (server) => fanoutRow(am, server, p, ctx.quick)))
       if (row.status !== RowStatus.ok || doc === null || am.system.peer) {
         // The coldload doc is written through Murmur's storage; the peer's own files hold another format.
         measured.push(row.status === RowStatus.ok && am.system.peer ? { ...row, note: `${row.note}; coldload not run: the doc is stored through Murmur's storage API` } : row)
@@ -276,7 +257,7 @@ export const automerge: Scenario = {
       id: 'automerge',
       title: this.title,
       measures:
-        `Fanout as for Yjs with Automerge docs: ${p.clients} real clients on one doc, ${p.writers} writing a number field ${p.perWriterPerSecond} times a second ` +
+        `Fanout as for Yjs with Automerge docs: ${p.clients} real clients on one doc in ${generatorCount(ctx.quick)} generator processes, ${p.writers} writing a number field ${p.perWriterPerSecond} times a second ` +
         `(the send time), ${p.measureMs / 1000} s measured after ${p.warmupMs / 1000} s. Murmur's SDK, unmodified automerge-repo clients on ` +
         `Murmur's /automerge, and automerge-repo's own sync server. Coldload: the trace doc in Murmur's storage, a fresh client per ` +
         `load (${loads} loads) until it holds the whole text, against raw Automerge.load of the same bytes.`,
