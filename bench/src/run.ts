@@ -5,12 +5,17 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { renderChart } from './lib/chart.js'
+import { charts, docsBlock, writeDocs, type RunRecord } from './lib/docs.js'
+import { summarizeProfiles } from './lib/profiles.js'
 import { waitForQuiet } from './lib/machine.js'
-import { renderScenario, renderScenarioMarkdown, renderSummary, renderSummaryMarkdown } from './lib/report.js'
+import { placement } from './lib/placement.js'
+import { renderScenario, renderSummary } from './lib/report.js'
 import type { BenchContext, ScenarioResult } from './lib/scenario.js'
 import { killAllServers } from './lib/server-process.js'
-import { allSystems } from './lib/systems.js'
+import { killAllGenerators } from './lib/generators.js'
+import { withTargets } from './lib/targets.js'
+import { SystemId, allSystems, hocuspocusRedisSystem, type System } from './lib/systems.js'
+import { amSystems } from './scenarios/automerge.js'
 import { yjsTraceUpdates, type YjsTraceUpdates } from './lib/trace-updates.js'
 import { loadScenarios } from './scenarios/index.js'
 import { loadTrace } from './traces.js'
@@ -22,22 +27,29 @@ import { loadTrace } from './traces.js'
  */
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const RESULTS_DIR = path.resolve(here, '../results')
-const USAGE = `usage: npm run bench -- [--scenario id[,id]] [--quick] [--trace DIR] [--systems id[,id]] [--keep] [--profile]`
+/** bench/results, or MURMUR_BENCH_RESULTS_DIR (the smoke test writes to a scratch folder). */
+const RESULTS_DIR = process.env.MURMUR_BENCH_RESULTS_DIR ?? path.resolve(here, '../results')
+/** `--docs` writes the run into docs/performance.md (between its markers) and the charts into docs/perf/. */
+const DOCS_DIR = path.resolve(here, '../../docs')
+const USAGE = `usage: npm run bench -- [--scenario id[,id]] [--quick] [--trace DIR] [--systems id[,id]] [--keep] [--profile] [--docs]`
 /** Measurements taken on a busy machine are repeated at most this often, and only in the first part of a run. */
 const MAX_REPEATS = 6
 const REPEAT_BUDGET_MS = 5 * 60_000
 /** Open files the idle scenario needs in this process (10,000 client sockets and some). */
 const NEEDED_FILES = 12_000
 
-function raiseFileLimit(): void {
+/**
+ * Node can neither raise its own open-file limit nor move itself to other cores: run again under a shell
+ * that raised the limit to the hard limit, pinned to the generators' cores where the machine allows.
+ */
+function reexec(): void {
   if (process.env.MURMUR_BENCH_REEXEC === '1') return
   const soft = Number(spawnSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim())
-  if (!(soft < NEEDED_FILES)) return
-  // Node cannot raise its own limit: run again under a shell that raised it to the hard limit.
+  const pin = placement().generators
+  if (!(soft < NEEDED_FILES) && pin.length === 0) return
   const result = spawnSync(
     '/bin/sh',
-    ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', ...pin, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
     { stdio: 'inherit', env: { ...process.env, MURMUR_BENCH_REEXEC: '1' } },
   )
   process.exit(result.status ?? 1)
@@ -48,7 +60,7 @@ function stamp(d: Date): string {
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`
 }
 
-function machine(): Record<string, unknown> {
+function machine(): RunRecord['machine'] {
   const cpus = os.cpus()
   return {
     cpus: cpus.length,
@@ -57,6 +69,14 @@ function machine(): Record<string, unknown> {
     node: process.version,
     platform: `${os.platform()} ${os.release()}`,
   }
+}
+
+/** Every system a run measured: the chosen ones, and those scenarios add (the multi-server peer, Automerge's). */
+function systemsRun(chosen: readonly System[], scenarios: readonly string[]): System[] {
+  const all = [...chosen]
+  if (scenarios.includes('fanout') && chosen.some((s) => s.id === SystemId.hocuspocus)) all.push(hocuspocusRedisSystem(3))
+  if (scenarios.includes('automerge')) all.push(...amSystems().map((a) => a.system).filter((s) => s.id !== SystemId.murmur || !chosen.some((c) => c.id === s.id)))
+  return all
 }
 
 async function main(): Promise<number> {
@@ -70,6 +90,7 @@ async function main(): Promise<number> {
         systems: { type: 'string' },
         keep: { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
+        docs: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -142,46 +163,55 @@ async function main(): Promise<number> {
   try {
     for (const scenario of selected) {
       ctx.log(`\n▶ ${scenario.id}`)
-      const result = await scenario.run(ctx)
+      const result = withTargets(await scenario.run(ctx))
       results.push(result)
       ctx.log(`\n${renderScenario(result)}`)
     }
   } finally {
     killAllServers()
+    killAllGenerators()
     if (args.keep !== true) rmSync(workDir, { recursive: true, force: true })
   }
 
   ctx.log(`\nSummary (${quick ? 'quick run — shorter and smaller than the targets assume' : 'full run'})\n${renderSummary(results)}`)
   mkdirSync(RESULTS_DIR, { recursive: true })
   const name = `bench-${stamp(startedAt)}${quick ? '-quick' : ''}`
-  const json = {
+  const profileDir = process.env.MURMUR_BENCH_PROFILE_DIR
+  const json: RunRecord = {
     startedAt: startedAt.toISOString(),
     durationMs: Date.now() - startedAt.getTime(),
     quick,
+    command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
     machine: machine(),
-    systems: systems.map((s) => ({ id: s.id, label: s.label, peer: s.peer, persistence: s.persistence, versions: s.versions })),
+    placement: placement().description,
+    systems: systemsRun(systems, selected.map((s) => s.id)).map((s) => ({ id: s.id, label: s.label, peer: s.peer, persistence: s.persistence, versions: s.versions })),
     results,
+    profiles: profileDir === undefined ? undefined : summarizeProfiles(profileDir),
   }
   writeFileSync(path.join(RESULTS_DIR, `${name}.json`), JSON.stringify(json, null, 1))
   writeFileSync(path.join(RESULTS_DIR, 'latest.json'), JSON.stringify(json, null, 1))
-  // The same tables in Markdown, for docs/performance.md.
-  const markdown = [renderSummaryMarkdown(results), ...results.map(renderScenarioMarkdown)].join('\n\n') + '\n'
+  // The same tables in Markdown, and the charts beside them (docs/performance.md shows copies of both).
+  const markdown = docsBlock(json, '.', [...charts(json).keys()].map((f) => `${name}-${f}`)) + '\n'
   writeFileSync(path.join(RESULTS_DIR, `${name}.md`), markdown)
   writeFileSync(path.join(RESULTS_DIR, 'latest.md'), markdown)
-  const caption = `Murmur bench ${startedAt.toISOString()}${quick ? ' (quick)' : ''} — ${os.cpus().length} cores, Node ${process.version}, loopback`
-  const svg = renderChart(results, caption)
-  writeFileSync(path.join(RESULTS_DIR, `${name}.svg`), svg)
-  writeFileSync(path.join(RESULTS_DIR, 'latest.svg'), svg)
-  ctx.log(`\nwrote ${path.relative(process.cwd(), path.join(RESULTS_DIR, `${name}.json`))} and .svg and .md (also latest.*); total ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s`)
+  for (const [file, svg] of charts(json)) {
+    writeFileSync(path.join(RESULTS_DIR, `${name}-${file}`), svg)
+    writeFileSync(path.join(RESULTS_DIR, `latest-${file}`), svg)
+  }
+  if (args.docs === true) {
+    for (const file of writeDocs(json, DOCS_DIR)) ctx.log(`wrote ${path.relative(process.cwd(), file)}`)
+  }
+  ctx.log(`\nwrote ${path.relative(process.cwd(), path.join(RESULTS_DIR, `${name}.json`))}, .md and the charts (also latest*); total ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s`)
   return 0
 }
 
-raiseFileLimit()
+reexec()
 // Every y-websocket provider adds a process 'exit' listener; a thousand of them are expected here.
 process.setMaxListeners(0)
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     killAllServers()
+    killAllGenerators()
     process.exit(130)
   })
 }
@@ -189,6 +219,7 @@ main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     killAllServers()
+    killAllGenerators()
     process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`)
     process.exit(1)
   },

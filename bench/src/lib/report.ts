@@ -1,9 +1,11 @@
 import { RowStatus, type Column, type Row, type ScenarioResult, type Unit } from './scenario.js'
+import { TARGETS, Verdict, evaluateTargets } from './targets.js'
 
 /** Text tables for the terminal and for docs/performance.md (the same text, in a code block). */
 
 export function formatValue(value: number | undefined, unit: Unit): string {
-  if (value === undefined || Number.isNaN(value)) return '–'
+  // NaN is written to the JSON as null: a table regenerated from it must read the same.
+  if (typeof value !== 'number' || Number.isNaN(value)) return '–'
   switch (unit) {
     case 'ms':
       if (value >= 10_000) return `${(value / 1000).toFixed(1)} s`
@@ -58,13 +60,22 @@ function pad(cells: string[][]): string {
     .join('\n')
 }
 
+/**
+ * The column a scenario's table shows a ratio to the best peer on; none where the scenario has targets of
+ * its own (their ratios, like for like, are in the summary: a best peer of any client would mix clients).
+ */
+function ratioColumn(result: ScenarioResult): Column | undefined {
+  if (TARGETS.some((t) => t.scenario === result.id)) return undefined
+  return result.columns.find((c) => c.key === result.ratioKey)
+}
+
 function ratioHeader(result: ScenarioResult, column: Column | undefined): string {
   if (column === undefined) return ''
   return `${column.label} ÷ best peer${column.better === 'higher' ? ' (higher is better)' : ''}`
 }
 
 export function renderScenario(result: ScenarioResult): string {
-  const column = result.columns.find((c) => c.key === result.ratioKey)
+  const column = ratioColumn(result)
   const { ratios } = ratiosToBestPeer(result)
   const header = ['system', ...result.columns.map((c) => c.label)]
   if (column !== undefined) header.push(ratioHeader(result, column))
@@ -93,13 +104,49 @@ export function renderScenario(result: ScenarioResult): string {
   return lines.join('\n')
 }
 
-/** One line per scenario: Murmur's figure, the best peer's, the ratio, and the target. */
-export function renderSummary(results: readonly ScenarioResult[]): string {
-  const cells: string[][] = [['scenario', 'metric', 'Murmur', 'best peer', 'ratio', 'target', 'met']]
+/** One line of the summary: a target of one endpoint, or a scenario without per-endpoint targets. */
+interface SummaryLine {
+  readonly scenario: string
+  readonly endpoint: string
+  readonly measure: string
+  readonly murmur: string
+  readonly reference: string
+  readonly ratio: string
+  readonly target: string
+  readonly verdict: string
+}
+
+const SUMMARY_HEADER = ['scenario', 'endpoint', 'measure', 'Murmur', 'against', 'ratio', 'target', 'verdict']
+
+function verdictOf(met: boolean | null): string {
+  return met === null ? '–' : met ? Verdict.met : Verdict.notMet
+}
+
+/** One line per target (endpoint and measure), like for like; one per scenario that has none. */
+export function summaryLines(results: readonly ScenarioResult[]): SummaryLine[] {
+  const lines: SummaryLine[] = []
   for (const result of results) {
+    const judged = evaluateTargets(result.id, result.rows)
+    const unitOf = (key: string): Unit => result.columns.find((c) => c.key === key)?.unit ?? 'count'
+    if (judged.length > 0) {
+      for (const t of judged) {
+        const unit = unitOf(t.spec.key)
+        lines.push({
+          scenario: result.id,
+          endpoint: t.spec.endpoint,
+          measure: t.spec.measure,
+          murmur: t.value === null ? t.why : formatValue(t.value, unit),
+          reference: t.reference === null ? '–' : `${formatValue(t.reference, unit)} (${t.referenceLabel})`,
+          ratio: t.ratio === null ? '–' : `${t.ratio.toFixed(2)}×`,
+          target: t.spec.text,
+          verdict: t.verdict === Verdict.invalid || t.verdict === Verdict.notRun ? `${t.verdict} (${t.why})` : t.verdict,
+        })
+      }
+      continue
+    }
     // Scenarios without a peer to compare with show their first column.
     const column = result.columns.find((c) => c.key === result.ratioKey) ?? result.columns[0]
-    const murmur = result.rows.find((r) => r.systemId === 'murmur')
+    const murmur = result.rows.find((r) => !r.peer && r.noRatio !== true)
     const { best, ratios } = ratiosToBestPeer(result)
     const value = (r: Row | null | undefined): string => {
       if (r === null || r === undefined) return 'none'
@@ -107,17 +154,26 @@ export function renderSummary(results: readonly ScenarioResult[]): string {
       return formatValue(r.values[column.key], column.unit)
     }
     const ratio = murmur !== undefined ? ratios.get(murmur) : undefined
-    cells.push([
-      result.id,
-      column?.label ?? '–',
-      value(murmur),
-      best === null ? 'none' : `${value(best)} (${best.systemId})`,
-      ratio === undefined ? '–' : `${ratio.toFixed(2)}×`,
-      result.target,
-      result.targetMet === null ? '–' : result.targetMet ? 'yes' : 'no',
-    ])
+    lines.push({
+      scenario: result.id,
+      endpoint: murmur?.system ?? '–',
+      measure: column?.label ?? '–',
+      murmur: value(murmur),
+      reference: best === null ? 'none' : `${value(best)} (${best.system})`,
+      ratio: ratio === undefined ? '–' : `${ratio.toFixed(2)}×`,
+      target: result.target,
+      verdict: verdictOf(result.targetMet),
+    })
   }
-  return pad(cells)
+  return lines
+}
+
+function summaryCells(l: SummaryLine): string[] {
+  return [l.scenario, l.endpoint, l.measure, l.murmur, l.reference, l.ratio, l.target, l.verdict]
+}
+
+export function renderSummary(results: readonly ScenarioResult[]): string {
+  return pad([SUMMARY_HEADER, ...summaryLines(results).map(summaryCells)])
 }
 
 function mdCell(s: string): string {
@@ -126,7 +182,7 @@ function mdCell(s: string): string {
 
 /** A scenario as a Markdown table with its target and notes (for docs/performance.md). */
 export function renderScenarioMarkdown(result: ScenarioResult): string {
-  const column = result.columns.find((c) => c.key === result.ratioKey)
+  const column = ratioColumn(result)
   const { ratios } = ratiosToBestPeer(result)
   const header = ['system', ...result.columns.map((c) => c.label)]
   if (column !== undefined) header.push(ratioHeader(result, column))
@@ -156,26 +212,11 @@ export function renderScenarioMarkdown(result: ScenarioResult): string {
 }
 
 export function renderSummaryMarkdown(results: readonly ScenarioResult[]): string {
-  const lines = ['| scenario | metric | Murmur | best peer | ratio | target | met |', '|---|---|---:|---:|---:|---|---|']
-  for (const result of results) {
-    const column = result.columns.find((c) => c.key === result.ratioKey) ?? result.columns[0]
-    const murmur = result.rows.find((r) => r.systemId === 'murmur')
-    const { best, ratios } = ratiosToBestPeer(result)
-    const value = (r: Row | null | undefined): string => {
-      if (r === null || r === undefined) return 'none'
-      if (r.status !== RowStatus.ok || column === undefined) return r.status
-      return formatValue(r.values[column.key], column.unit)
-    }
-    const ratio = murmur !== undefined ? ratios.get(murmur) : undefined
-    const cells = [
-      result.id,
-      column?.label ?? '–',
-      value(murmur),
-      best === null ? 'none' : `${value(best)} (${best.systemId})`,
-      ratio === undefined ? '–' : `${ratio.toFixed(2)}×`,
-      result.target,
-      result.targetMet === null ? '–' : result.targetMet ? 'yes' : 'no',
-    ]
+  const lines = [`| ${SUMMARY_HEADER.join(' | ')} |`, '|---|---|---|---:|---:|---:|---|---|']
+  for (const l of summaryLines(results)) {
+    const cells = summaryCells(l)
+    // A verdict stands out in the table: bold when met, bold and marked when not.
+    cells[7] = l.verdict === Verdict.met ? '**met**' : l.verdict === Verdict.notMet ? '**not met** ✗' : l.verdict
     lines.push(`| ${cells.map(mdCell).join(' | ')} |`)
   }
   return lines.join('\n')

@@ -36,6 +36,8 @@ export interface Row {
   readonly values: Readonly<Record<string, number>>
   /** A row of another kind than the systems compared (no ratio to the best peer). */
   readonly noRatio?: boolean
+  /** Not a measurement of the server: a load generator was the bottleneck (also has `noRatio`). */
+  readonly invalid?: boolean
   /** The latency distribution measured with this row, if any (moved to the result's list). */
   readonly distribution?: Distribution
 }
@@ -117,7 +119,7 @@ export async function withServer<T>(
   nodeArgs?: readonly string[],
 ): Promise<T> {
   await ctx.settle()
-  const server = await ServerProcess.start({ ...system.launch(dataDir(ctx, scenario, system)), nodeArgs })
+  const server = await ServerProcess.start({ ...system.launch(dataDir(ctx, scenario, system)), nodeArgs, profileName: `${scenario}-${system.id}` })
   try {
     return await fn(server)
   } finally {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FromChild, ToChild } from '../servers/child.js'
+import { placement } from './placement.js'
 import { CpuMeter, rssBytes } from './proc.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -14,7 +15,11 @@ export interface ServerLaunch {
   readonly options: Readonly<Record<string, unknown>>
   /** Flags for the server's node binary (V8 settings a scenario holds fixed for every system). */
   readonly nodeArgs?: readonly string[]
+  /** With `--profile`: the name of this server's .cpuprofile (scenario and system), unique in the run. */
+  readonly profileName?: string
 }
+
+let profiles = 0
 
 export interface ChildMemory {
   readonly rss: number
@@ -42,6 +47,8 @@ export class ServerProcess {
   private readonly output: string[] = []
   private readonly exited: Promise<number | null>
   private pendingMemory: ((m: ChildMemory) => void)[] = []
+  /** With `--profile`: the file name of this server's CPU profile. */
+  profileFile: string | null = null
 
   private constructor(
     readonly launch: ServerLaunch,
@@ -64,10 +71,13 @@ export class ServerProcess {
     const entry = path.join(here, '..', 'servers', `${launch.kind}.js`)
     // `--profile`: Murmur servers write a CPU profile (V8 .cpuprofile, for any profile viewer) when they stop.
     const profileDir = process.env.MURMUR_BENCH_PROFILE_DIR
-    const profile = profileDir !== undefined && launch.kind === 'murmur' ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
+    const profileName = `${launch.profileName ?? launch.kind}-${String(++profiles).padStart(3, '0')}.cpuprofile`
+    const profiled = profileDir !== undefined && launch.kind === 'murmur'
+    const profile = profiled ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', profileName] : []
     const child = spawn(
       '/bin/sh',
-      ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, '--expose-gc', ...(launch.nodeArgs ?? []), ...profile, entry, JSON.stringify({ ...launch.options, port })],
+      // Pinned to the servers' cores where the machine allows (see placement.ts).
+      ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', ...placement().server, process.execPath, '--expose-gc', ...(launch.nodeArgs ?? []), ...profile, entry, JSON.stringify({ ...launch.options, port })],
       { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     )
     const output: string[] = []
@@ -93,7 +103,9 @@ export class ServerProcess {
       child.kill('SIGKILL')
       throw new Error(`${launch.kind} failed to start: ${first.type === 'failed' ? first.message : first.type}`)
     }
-    return new ServerProcess(launch, child, first.port, first.description, output, exited)
+    const server = new ServerProcess(launch, child, first.port, first.description, output, exited)
+    server.profileFile = profiled ? profileName : null
+    return server
   }
 
   get pid(): number {

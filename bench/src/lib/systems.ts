@@ -16,6 +16,9 @@ export const SystemId = {
   yWebsocket: 'y-websocket',
   hocuspocus: 'hocuspocus',
   murmurHocuspocus: 'murmur-hocuspocus',
+  murmurCluster: 'murmur-cluster',
+  murmurClusterHocuspocus: 'murmur-cluster-hocuspocus',
+  hocuspocusRedis: 'hocuspocus-redis',
 } as const
 export type SystemId = (typeof SystemId)[keyof typeof SystemId]
 
@@ -83,6 +86,7 @@ export function allSystems(): System[] {
       launch: (dataDir) => ({ kind: 'murmur', options: { args: ['--data-dir', dataDir, '--storage', 'sqlite'] } }),
       wireUrl: (base, docId) => `${base}/yjs/${encodeURIComponent(docId)}`,
     },
+    murmurHocuspocusSystem(),
     {
       id: SystemId.yWebsocket,
       label: `y-websocket server ${installedVersion('@y/websocket-server')}`,
@@ -120,10 +124,7 @@ export function allSystems(): System[] {
   ]
 }
 
-/**
- * Murmur serving unmodified Hocuspocus providers on `/hocuspocus`: the same clients as the Hocuspocus row.
- * Not in `allSystems`: the fanout scenario adds it beside Murmur's own rows.
- */
+/** Murmur serving unmodified Hocuspocus providers on `/hocuspocus`: the same clients as the Hocuspocus row. */
 export function murmurHocuspocusSystem(): System {
   return {
     id: SystemId.murmurHocuspocus,
@@ -138,4 +139,32 @@ export function murmurHocuspocusSystem(): System {
     launch: (dataDir) => ({ kind: 'murmur', options: { args: ['--data-dir', dataDir, '--storage', 'sqlite'] } }),
     wireUrl: (base) => `${base}/hocuspocus`,
   }
+}
+
+/** Redis for Hocuspocus's multi-server setup: the machine's own, as the bench runs it. */
+export const REDIS = { host: '127.0.0.1', port: 6379 } as const
+
+/**
+ * Hocuspocus's multi-server setup: nodes behind `@hocuspocus/extension-redis` on the machine's Redis, each
+ * with its own SQLite file. Not in `allSystems`: the fanout scenario runs it beside Murmur's cluster.
+ */
+export function hocuspocusRedisSystem(nodes: number): System {
+  const hocuspocus = allSystems().find((s) => s.id === SystemId.hocuspocus) as System
+  return {
+    ...hocuspocus,
+    id: SystemId.hocuspocusRedis,
+    label: `Hocuspocus ${installedVersion('@hocuspocus/server')}, ${nodes} nodes + Redis`,
+    persistence: `${hocuspocus.persistence}; nodes relay through Redis ${REDIS.host}:${REDIS.port} (extension-redis), each with its own SQLite file`,
+    versions: { ...hocuspocus.versions, '@hocuspocus/extension-redis': installedVersion('@hocuspocus/extension-redis') },
+  }
+}
+
+/** Every system a generator process may be asked to run clients of, by id. */
+export function systemById(id: string): System {
+  const all = [...allSystems(), hocuspocusRedisSystem(3)]
+  const found = all.find((s) => s.id === id)
+  if (found !== undefined) return found
+  if (id === SystemId.murmurCluster) return all.find((s) => s.id === SystemId.murmur) as System
+  if (id === SystemId.murmurClusterHocuspocus) return murmurHocuspocusSystem()
+  throw new Error(`unknown system ${id}`)
 }

@@ -2,6 +2,7 @@ import type * as Y from 'yjs'
 import { openDocClient, whenSynced, type DocClient } from '../lib/doc-clients.js'
 import { ServerProcess } from '../lib/server-process.js'
 import { RowStatus, dataDir, measureRowQuietly, okRow, splitDistributions, type BenchContext, type Column, type Row, type Scenario } from '../lib/scenario.js'
+import { withBenchGenerator } from '../lib/generators.js'
 import { machineCpu } from '../lib/machine.js'
 import { benchCpu } from '../lib/proc.js'
 import { Samples, cdfPoints } from '../lib/stats.js'
@@ -43,6 +44,7 @@ const COLUMNS: readonly Column[] = [
   { key: 'p99', label: 'per client p99', unit: 'ms' },
   { key: 'restart', label: 'server down', unit: 'ms' },
   { key: 'leftBehind', label: 'left behind', unit: 'count' },
+  { key: 'benchCpu', label: 'generator CPU (bench process)', unit: 'cores' },
   { key: 'otherCpu', label: 'other CPU', unit: 'cores' },
 ]
 
@@ -82,7 +84,8 @@ async function measure(ctx: BenchContext, system: System, first: ServerProcess, 
     const allBack = await until(() => tracked.every((t) => t.lost.length > 0 && !Number.isNaN(resyncedAt(t, listeningAt))), p.timeoutMs, 10)
     const doneAt = performance.now()
     // The old server's share before the stop is not known here; the new one's and the bench's are.
-    const otherCpu = Math.max(0, machine() - serverCpu.read() * ((doneAt - listeningAt) / (doneAt - stopAt)) - bench())
+    const benchCores = bench()
+    const otherCpu = Math.max(0, machine() - serverCpu.read() * ((doneAt - listeningAt) / (doneAt - stopAt)) - benchCores)
     const notResynced = tracked.filter((t) => Number.isNaN(resyncedAt(t, listeningAt))).length
     // A client that synced again before the new server listened reached the old one while it stopped.
     const rejoinedStopping = tracked.filter((t) => t.synced.some((at) => at < listeningAt)).length
@@ -103,7 +106,9 @@ async function measure(ctx: BenchContext, system: System, first: ServerProcess, 
     }
     const s = perClient.summary()
     const distribution = { label: system.label, unit: 'ms' as const, summary: s, cdf: cdfPoints(perClient.sorted()) }
-    const row = okRow(
+    // The clients run in this process: its CPU from the stop until all are back says whether they, not
+    // the server, set the pace.
+    const row = withBenchGenerator(okRow(
       system,
       {
         allSynced: allBack ? doneAt - stopAt : NaN,
@@ -112,10 +117,11 @@ async function measure(ctx: BenchContext, system: System, first: ServerProcess, 
         p99: s.p99,
         restart: listeningAt - stopAt,
         leftBehind: Math.max(notResynced, missingMarkers),
+        benchCpu: benchCores,
         otherCpu,
       },
       system.persists ? system.persistence : `${system.persistence}; the clients re-send the docs after the restart`,
-    )
+    ), benchCores)
     return { row: { ...row, distribution }, server }
   } finally {
     await Promise.all(tracked.map((t) => t.client.destroy()))
