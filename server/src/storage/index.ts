@@ -26,6 +26,7 @@ export type {
   Tombstone,
   Tombstones,
   StoredVersion,
+  VersionIdEntry,
   VersionInfo,
   VersionStore,
 } from './storage.js'

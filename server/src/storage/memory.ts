@@ -15,6 +15,7 @@ import type {
   StoredDoc,
   StoredVersion,
   Tombstone,
+  VersionIdEntry,
   VersionInfo,
 } from './storage.js'
 
@@ -39,6 +40,8 @@ export interface MemoryDocRecord {
   /** One record per stored update; compaction keeps them. */
   changes: ChangeRecord[]
   versions: Map<string, StoredVersion>
+  /** Ids of deleted versions (see `VersionStore.deleteVersion`). */
+  deletedVersions: Set<string>
 }
 
 /**
@@ -181,7 +184,7 @@ export class MemoryStorage implements Storage {
     return this.group.exclusive(() => {
       this.assertWritable()
       const record = this.record(key)
-      if (!record.versions.has(version.id)) record.versions.set(version.id, stored)
+      if (!record.versions.has(version.id) && !record.deletedVersions.has(version.id)) record.versions.set(version.id, stored)
     })
   }
 
@@ -203,8 +206,20 @@ export class MemoryStorage implements Storage {
   deleteVersion(key: DocKey, id: string): Promise<boolean> {
     return this.group.exclusive(() => {
       this.assertWritable()
-      return this.disk.docs.get(diskKey(key))?.versions.delete(id) ?? false
+      const record = this.record(key)
+      record.deletedVersions.add(id)
+      return record.versions.delete(id)
     })
+  }
+
+  async versionIds(): Promise<VersionIdEntry[]> {
+    this.assertOpen()
+    const out: VersionIdEntry[] = []
+    for (const record of this.disk.docs.values()) {
+      for (const id of record.versions.keys()) out.push({ key: record.key, id, deleted: false })
+      for (const id of record.deletedVersions) out.push({ key: record.key, id, deleted: true })
+    }
+    return out
   }
 
   async changes(key: DocKey, afterSeq: number, upToSeq: number): Promise<ChangeRecord[]> {
@@ -300,7 +315,7 @@ export class MemoryStorage implements Storage {
     const k = diskKey(key)
     let record = this.disk.docs.get(k)
     if (!record) {
-      record = { key: { engine: key.engine, docId: key.docId }, snapshot: null, snapshotSeq: 0, snapshotAt: null, lastSeq: 0, log: [], changes: [], versions: new Map() }
+      record = { key: { engine: key.engine, docId: key.docId }, snapshot: null, snapshotSeq: 0, snapshotAt: null, lastSeq: 0, log: [], changes: [], versions: new Map(), deletedVersions: new Set() }
       this.disk.docs.set(k, record)
     }
     return record

@@ -19,6 +19,7 @@ import type {
   StoredDoc,
   StoredVersion,
   Tombstone,
+  VersionIdEntry,
   VersionInfo,
 } from './storage.js'
 
@@ -291,6 +292,11 @@ export class PostgresStorage implements Storage {
   async deleteVersion(key: DocKey, id: string): Promise<boolean> {
     this.assertOpen()
     return this.guard('version delete', () => this.versionRows.delete(key, id))
+  }
+
+  async versionIds(): Promise<VersionIdEntry[]> {
+    this.assertOpen()
+    return this.guard('versionIds', () => this.versionRows.ids())
   }
 
   async changes(key: DocKey, afterSeq: number, upToSeq: number): Promise<ChangeRecord[]> {

@@ -23,9 +23,11 @@ import type {
   StoredDoc,
   StoredVersion,
   Tombstone,
+  VersionIdEntry,
   VersionInfo,
   VersionKind,
 } from './storage.js'
+import { DELETED_VERSION_KIND } from './storage.js'
 
 export interface SqliteStorageOptions extends CommitTuning {
   /** Database file; its directory is created if missing. */
@@ -75,10 +77,10 @@ function prepareReads(db: Db) {
     ),
     versions: db.prepare<KeyArgs, VersionRow>(
       `SELECT id, name, kind, principal, created_at, seq, length(state) AS bytes FROM versions
-       WHERE engine = ? AND doc_id = ? ORDER BY created_at, id`,
+       WHERE engine = ? AND doc_id = ? AND kind <> '${DELETED_VERSION_KIND}' ORDER BY created_at, id`,
     ),
     version: db.prepare<[string, string, string], VersionRow & { state: Buffer }>(
-      'SELECT id, name, kind, principal, created_at, seq, length(state) AS bytes, state FROM versions WHERE engine = ? AND doc_id = ? AND id = ?',
+      `SELECT id, name, kind, principal, created_at, seq, length(state) AS bytes, state FROM versions WHERE engine = ? AND doc_id = ? AND id = ? AND kind <> '${DELETED_VERSION_KIND}'`,
     ),
     changes: db.prepare<[string, string, number, number], ChangeRecord>(
       'SELECT seq, principal, at, ids FROM changes WHERE engine = ? AND doc_id = ? AND seq > ? AND seq <= ? ORDER BY seq',
@@ -86,6 +88,7 @@ function prepareReads(db: Db) {
     getTombstone: db.prepare<KeyArgs, { deleted_at: number }>('SELECT deleted_at FROM tombstones WHERE engine = ? AND doc_id = ?'),
     outboxDue: db.prepare<[number, number], OutboxRow>('SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at, id LIMIT ?'),
     outboxCount: db.prepare<[], number>('SELECT count(*) FROM outbox').pluck(),
+    versionIds: db.prepare<[], KeyRow & { id: string; deleted: number }>(`SELECT engine, doc_id, id, kind = '${DELETED_VERSION_KIND}' AS deleted FROM versions`),
   }
 }
 
@@ -268,6 +271,11 @@ export class SqliteStorage implements Storage {
   async deleteVersion(key: DocKey, id: string): Promise<boolean> {
     this.assertOpen()
     return this.write('version delete', { op: 'deleteVersion', key, versionId: id })
+  }
+
+  async versionIds(): Promise<VersionIdEntry[]> {
+    this.assertOpen()
+    return guard('versionIds', () => this.sql.versionIds.all()).map((r) => ({ key: { engine: r.engine, docId: r.doc_id as DocKey['docId'] }, id: r.id, deleted: r.deleted === 1 }))
   }
 
   async changes(key: DocKey, afterSeq: number, upToSeq: number): Promise<ChangeRecord[]> {

@@ -215,6 +215,16 @@ export interface ChangeRecord {
   readonly ids: string | null
 }
 
+/** The kind a SQL backend gives the row a deleted version leaves (a tombstone, never read as a version). */
+export const DELETED_VERSION_KIND = 'deleted'
+
+/** One version id a node holds, live or deleted (what anti-entropy compares between replicas). */
+export interface VersionIdEntry {
+  readonly key: DocKey
+  readonly id: string
+  readonly deleted: boolean
+}
+
 /** Versions of a doc and the record of who changed it: kept until deleted, whatever compaction does. */
 export interface VersionStore {
   /** Store a version; storing one whose id is known changes nothing (replicas receive it more than once). */
@@ -223,8 +233,14 @@ export interface VersionStore {
   versions(key: DocKey): Promise<VersionInfo[]>
   /** One version with its state, or null. */
   version(key: DocKey, id: string): Promise<StoredVersion | null>
-  /** Remove a version; false if it was not there. */
+  /**
+   * Remove a version; false if it was not there. Its id is remembered (a version tombstone, without its
+   * state): a later `putVersion` of it changes nothing, so a replica that missed the delete cannot bring
+   * the version back. The tombstones go with the doc.
+   */
   deleteVersion(key: DocKey, id: string): Promise<boolean>
+  /** Every version id stored, of every doc: the live ones and the tombstones. */
+  versionIds(): Promise<VersionIdEntry[]>
   /** The change records with `afterSeq < seq <= upToSeq`, in seq order. */
   changes(key: DocKey, afterSeq: number, upToSeq: number): Promise<ChangeRecord[]>
 }
