@@ -22,6 +22,8 @@ export const PeerMessageType = {
   docStateless: 12,
   versionPut: 13,
   versionDelete: 14,
+  versionDigests: 20,
+  versionIds: 21,
 } as const
 export type PeerMessageType = (typeof PeerMessageType)[keyof typeof PeerMessageType]
 
@@ -83,6 +85,19 @@ export type PeerMessage =
   | { readonly type: typeof PeerMessageType.versionPut; readonly doc: DocRef; readonly version: PeerVersion }
   /** A version of the doc was deleted. */
   | { readonly type: typeof PeerMessageType.versionDelete; readonly doc: DocRef; readonly id: string }
+  /** Version anti-entropy: a digest of the version ids (live and deleted) of each doc with any, in shared partitions. */
+  | { readonly type: typeof PeerMessageType.versionDigests; readonly docs: DocVersion[] }
+  /**
+   * The version ids the sender holds of a doc whose digests differ. The receiver pushes what the sender
+   * lacks, applies its deletes, and (unless `answer`) sends its own ids back.
+   */
+  | {
+      readonly type: typeof PeerMessageType.versionIds
+      readonly doc: DocRef
+      readonly live: string[]
+      readonly deleted: string[]
+      readonly answer: boolean
+    }
   /** Step 4: how many docs the responder started repairing (0 when in sync). */
   | { readonly type: typeof PeerMessageType.aeDone; readonly round: number; readonly repaired: number }
 
@@ -111,6 +126,18 @@ function readVersion(d: decoding.Decoder): PeerVersion {
   const seq = decoding.readVarUint(d)
   const state = decoding.readVarUint8Array(d)
   return { id, name: named ? name : null, kind, principal, at, seq, state }
+}
+
+function writeStrings(e: encoding.Encoder, list: readonly string[]): void {
+  encoding.writeVarUint(e, list.length)
+  for (const s of list) encoding.writeVarString(e, s)
+}
+function readStrings(d: decoding.Decoder, frameBytes: number): string[] {
+  const n = decoding.readVarUint(d)
+  if (n > frameBytes) throw new Error('list longer than the frame')
+  const out: string[] = []
+  for (let i = 0; i < n; i++) out.push(decoding.readVarString(d))
+  return out
 }
 
 function writeU16s(e: encoding.Encoder, a: Uint16Array): void {
@@ -202,6 +229,15 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
       writeDoc(e, m.doc)
       encoding.writeVarString(e, m.id)
       break
+    case PeerMessageType.versionDigests:
+      writeStrings(e, m.docs.flatMap((doc) => [doc.key, doc.version]))
+      break
+    case PeerMessageType.versionIds:
+      writeDoc(e, m.doc)
+      writeStrings(e, m.live)
+      writeStrings(e, m.deleted)
+      encoding.writeVarUint(e, m.answer ? 1 : 0)
+      break
   }
   return encoding.toUint8Array(e)
 }
@@ -263,6 +299,15 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
         return { type, doc: readDoc(d), version: readVersion(d) }
       case PeerMessageType.versionDelete:
         return { type, doc: readDoc(d), id: decoding.readVarString(d) }
+      case PeerMessageType.versionDigests: {
+        const flat = readStrings(d, frame.length)
+        if (flat.length % 2 !== 0) throw new Error('a doc without its digest')
+        const docs: DocVersion[] = []
+        for (let i = 0; i < flat.length; i += 2) docs.push({ key: flat[i], version: flat[i + 1] })
+        return { type, docs }
+      }
+      case PeerMessageType.versionIds:
+        return { type, doc: readDoc(d), live: readStrings(d, frame.length), deleted: readStrings(d, frame.length), answer: decoding.readVarUint(d) === 1 }
       default:
         throw new MurmurError(ErrorCode.UNKNOWN_MESSAGE, `unknown peer message type ${type}`)
     }
