@@ -1,6 +1,6 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { ErrorCode, MurmurError, isEngineName, isDocId, type DocId, type EngineName } from '@murmur/shared'
+import { ErrorCode, MurmurError, isEngineName, isDocId, type DocId, type EngineName, type VersionKind } from '@murmur/shared'
 import type { SwimMessage } from './membership-api.js'
 
 /**
@@ -36,7 +36,7 @@ export interface DocRef {
 export interface PeerVersion {
   readonly id: string
   readonly name: string | null
-  readonly kind: 'named' | 'auto'
+  readonly kind: VersionKind
   readonly principal: string
   readonly at: number
   readonly seq: number

@@ -30,7 +30,7 @@ export type {
   VersionInfo,
   VersionStore,
 } from './storage.js'
-export { VersionKind } from './storage.js'
+export { VersionKind } from '@murmur/shared'
 export { crc32 } from './crc32.js'
 export {
   BACKGROUND_COMMIT_MS,

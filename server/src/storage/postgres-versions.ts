@@ -6,7 +6,9 @@ import type pg from 'pg'
 import type { PoolClient } from 'pg'
 import type { LogEntry } from './group-commit.js'
 import { asBytes } from './log.js'
-import { DELETED_VERSION_KIND, type ChangeRecord, type DocKey, type StoredVersion, type VersionIdEntry, type VersionInfo, type VersionKind } from './storage.js'
+import type { VersionKind } from '@murmur/shared'
+import { DELETED_VERSION_KIND } from './log-check.js'
+import type { ChangeRecord, DocKey, StoredVersion, VersionIdEntry, VersionInfo } from './storage.js'
 
 /** Appended to the schema: IF NOT EXISTS makes it the migration of existing schemas too. */
 export function versionsSchemaSql(s: string): string {

@@ -8,8 +8,7 @@
 import { parentPort } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
-import { toStoredDoc } from './log-check.js'
-import { DELETED_VERSION_KIND } from './storage.js'
+import { DELETED_VERSION_KIND, toStoredDoc } from './log-check.js'
 import { MIGRATE_TO_2, MIGRATE_TO_3, PAGE_CACHE_SIZE, SCHEMA, SCHEMA_VERSION, prepareLogReads, readDoc, type KeyArgs } from './sqlite-schema.js'
 import {
   ownedCopy,

@@ -1,11 +1,12 @@
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { MurmurError } from '@murmur/shared'
+import { MurmurError, type VersionKind } from '@murmur/shared'
 import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
 import { crc32 } from './crc32.js'
 import { GroupCommit, storageError, type CommitTuning, type LogEntry } from './group-commit.js'
 import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, versionUnavailable, type StoredEntry } from './log.js'
+import { DELETED_VERSION_KIND } from './log-check.js'
 import { PAGE_CACHE_SIZE, prepareLogReads, readDoc, type KeyArgs, type UpdateRow } from './sqlite-schema.js'
 import { ownedCopy, pack, unpack, type WriterOp, type WriterRequest, type WriterResult } from './sqlite-writer-protocol.js'
 import { WriterThread } from './sqlite-writer-thread.js'
@@ -25,9 +26,7 @@ import type {
   Tombstone,
   VersionIdEntry,
   VersionInfo,
-  VersionKind,
 } from './storage.js'
-import { DELETED_VERSION_KIND } from './storage.js'
 
 export interface SqliteStorageOptions extends CommitTuning {
   /** Database file; its directory is created if missing. */

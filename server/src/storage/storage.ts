@@ -1,4 +1,4 @@
-import type { DocId, EngineName } from '@murmur/shared'
+import type { DocId, EngineName, VersionDescription } from '@murmur/shared'
 
 /** How an append may be committed. */
 export interface AppendOptions {
@@ -182,28 +182,13 @@ export interface DocArchive {
   loadAt(key: DocKey, seq: number): Promise<StoredDoc | null>
 }
 
-/** A kind of version: named by someone (kept until deleted) or made by the automatic policy. */
-export const VersionKind = { named: 'named', auto: 'auto' } as const
-export type VersionKind = (typeof VersionKind)[keyof typeof VersionKind]
+/** A version described without its state, its time in ms since the epoch. */
+export type VersionInfo = VersionDescription<number>
 
 /** A version as storage keeps it: who made it, when, and the doc's whole state at that point. */
-export interface StoredVersion {
-  /** Unique across the cluster (a random id), so that replicas store the same version once. */
-  readonly id: string
-  readonly name: string | null
-  readonly kind: VersionKind
-  readonly principal: string
-  /** When it was made (ms since the epoch). */
-  readonly at: number
-  /** The doc's log high-water mark when it was made (where its change range ends). */
-  readonly seq: number
+export interface StoredVersion extends Omit<VersionInfo, 'bytes'> {
   /** The doc's encoded state (`EngineDoc.encodeSnapshot`). */
   readonly state: Uint8Array
-}
-
-/** A version described without its state. */
-export interface VersionInfo extends Omit<StoredVersion, 'state'> {
-  readonly bytes: number
 }
 
 /** One stored update's record: kept whatever compaction does, removed with the doc. */
@@ -214,9 +199,6 @@ export interface ChangeRecord {
   readonly at: number
   readonly ids: string | null
 }
-
-/** The kind a SQL backend gives the row a deleted version leaves (a tombstone, never read as a version). */
-export const DELETED_VERSION_KIND = 'deleted'
 
 /** One version id a node holds, live or deleted (what anti-entropy compares between replicas). */
 export interface VersionIdEntry {

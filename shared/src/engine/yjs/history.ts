@@ -3,6 +3,7 @@
  * attribution survives compaction), and who wrote each span of a text. A restore is in restore.ts.
  */
 import * as Y from 'yjs'
+import type { AuthoredSpan } from '../../versions.js'
 
 /** One id range an update inserted: items of `client` with clocks in [from, to). */
 export type IdRange = readonly [client: number, from: number, to: number]
@@ -28,12 +29,6 @@ export function parseIdRanges(text: string | null): IdRange[] {
   } catch {
     return []
   }
-}
-
-/** A run of text written by one principal (null: unknown, e.g. stored before attribution was kept). */
-export interface AuthoredSpan {
-  readonly text: string
-  readonly principal: string | null
 }
 
 /**
