@@ -85,8 +85,18 @@ export type PeerMessage =
   | { readonly type: typeof PeerMessageType.versionPut; readonly doc: DocRef; readonly version: PeerVersion }
   /** A version of the doc was deleted. */
   | { readonly type: typeof PeerMessageType.versionDelete; readonly doc: DocRef; readonly id: string }
-  /** Version anti-entropy: a digest of the version ids (live and deleted) of each doc with any, in shared partitions. */
-  | { readonly type: typeof PeerMessageType.versionDigests; readonly docs: DocVersion[] }
+  /**
+   * Version anti-entropy. Step 1: a digest of the version ids (live and deleted) per shared partition
+   * (`digests[i]` for `partitions[i]`; partitions without any are left out), no docs. Step 2, the answer:
+   * the partitions whose digests differ, and the answerer's digest of each doc with version ids in them.
+   */
+  | {
+      readonly type: typeof PeerMessageType.versionDigests
+      readonly step: 1 | 2
+      readonly partitions: Uint16Array
+      readonly digests: string[]
+      readonly docs: DocVersion[]
+    }
   /**
    * The version ids the sender holds of a doc whose digests differ. The receiver pushes what the sender
    * lacks, applies its deletes, and (unless `answer`) sends its own ids back.
@@ -230,6 +240,9 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
       encoding.writeVarString(e, m.id)
       break
     case PeerMessageType.versionDigests:
+      encoding.writeVarUint(e, m.step)
+      writeU16s(e, m.partitions)
+      writeStrings(e, m.digests)
       writeStrings(e, m.docs.flatMap((doc) => [doc.key, doc.version]))
       break
     case PeerMessageType.versionIds:
@@ -300,11 +313,15 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
       case PeerMessageType.versionDelete:
         return { type, doc: readDoc(d), id: decoding.readVarString(d) }
       case PeerMessageType.versionDigests: {
+        const step = decoding.readVarUint(d)
+        if (step !== 1 && step !== 2) throw new Error('unknown version digest step')
+        const partitions = readU16s(d)
+        const digests = readStrings(d, frame.length)
         const flat = readStrings(d, frame.length)
         if (flat.length % 2 !== 0) throw new Error('a doc without its digest')
         const docs: DocVersion[] = []
         for (let i = 0; i < flat.length; i += 2) docs.push({ key: flat[i], version: flat[i + 1] })
-        return { type, docs }
+        return { type, step, partitions, digests, docs }
       }
       case PeerMessageType.versionIds:
         return { type, doc: readDoc(d), live: readStrings(d, frame.length), deleted: readStrings(d, frame.length), answer: decoding.readVarUint(d) === 1 }

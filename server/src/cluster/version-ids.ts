@@ -59,6 +59,15 @@ export class VersionIds {
     return doc.digest
   }
 
+  /** Per partition among `partitions` that holds any version id: the XOR of its docs' digests, as hex. */
+  partitionDigests(partitions: readonly number[]): Map<number, string> {
+    const sums = new Map<number, bigint>()
+    for (const doc of this.inPartitions(partitions).values()) {
+      sums.set(doc.partition, (sums.get(doc.partition) ?? 0n) ^ BigInt(`0x${this.digest(doc)}`))
+    }
+    return new Map([...sums].map(([p, sum]) => [p, sum.toString(16).padStart(16, '0')]))
+  }
+
   /** The docs with any version id in one of `partitions`, by key string. */
   inPartitions(partitions: readonly number[]): Map<string, DocVersionIds> {
     const wanted = new Set(partitions)
