@@ -2,41 +2,7 @@
  * A doc's version history through the node's HTTP API (`/v1/docs/:engine/:docId/versions`), with the
  * client's token: list, read, compare, name, restore, delete, and who wrote each text span.
  */
-
-/** A version as the node describes it. */
-export interface VersionInfo {
-  readonly id: string
-  /** Null for automatic versions. */
-  readonly name: string | null
-  readonly kind: 'named' | 'auto'
-  /** Who made it: the token's subject, "anonymous", or "murmur:auto". */
-  readonly principal: string
-  /** ISO time it was made. */
-  readonly at: string
-  readonly seq: number
-  readonly bytes: number
-}
-
-/** One run of a text edit: kept, removed or added. */
-export type TextOp = { readonly retain: string } | { readonly delete: string } | { readonly insert: string }
-
-export interface VersionDiff {
-  readonly from: VersionInfo | null
-  readonly to: VersionInfo | null
-  /** Who changed the doc between the two (null: unknown). */
-  readonly principals: (string | null)[]
-  readonly changes: number
-  readonly content: { readonly from: unknown; readonly to: unknown }
-  /** Per root text field: the edit from `from` to `to`. */
-  readonly texts: Record<string, TextOp[]>
-}
-
-export interface RestoreResult {
-  readonly restored: VersionInfo
-  /** The version of the doc just before the restore: restoring it undoes the restore. */
-  readonly before: VersionInfo
-  readonly changed: boolean
-}
+import type { AuthoredSpan, RestoreResult, VersionDiff, VersionInfo } from '@murmur/shared/core'
 
 /** An error answer of the node: its stable code and message, and the HTTP status. */
 export class VersionApiError extends Error {
@@ -88,8 +54,8 @@ export class DocVersions {
   }
 
   /** Who wrote each run of the root text `field` (Yjs docs). */
-  async authors(id: string, field: string): Promise<{ text: string; principal: string | null }[]> {
-    return ((await this.call('GET', `/${encodeURIComponent(id)}/authors?field=${encodeURIComponent(field)}`)) as { spans: { text: string; principal: string | null }[] }).spans
+  async authors(id: string, field: string): Promise<AuthoredSpan[]> {
+    return ((await this.call('GET', `/${encodeURIComponent(id)}/authors?field=${encodeURIComponent(field)}`)) as { spans: AuthoredSpan[] }).spans
   }
 
   /** Give the doc the version's content as a new change; every client merges it like any other. */

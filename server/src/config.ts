@@ -229,7 +229,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'storage', flag: 'storage', env: 'MURMUR_STORAGE', kind: 'string', help: 'sqlite | memory | postgres://…' },
   { key: 'maxFrameBytes', flag: 'max-frame-bytes', env: 'MURMUR_MAX_FRAME_BYTES', kind: 'int', help: 'largest WebSocket frame' },
   { key: 'maxDocBytes', flag: 'max-doc-bytes', env: 'MURMUR_MAX_DOC_BYTES', kind: 'int', help: 'largest doc' },
-  { key: 'idleUnloadMs', flag: 'idle-unload-ms', env: 'MURMUR_IDLE_UNLOAD_MS', kind: 'int', help: 'unload docs idle this long' },
+  { key: 'idleUnloadMs', flag: 'idle-unload-ms', env: 'MURMUR_IDLE_UNLOAD_MS', kind: 'int', help: 'unload docs nobody used (no client, no API request) for this long' },
   { key: 'hibernateAfterMs', flag: 'hibernate-after-ms', env: 'MURMUR_HIBERNATE_AFTER_MS', kind: 'int', help: 'keep docs nobody writes to for this long encoded in memory (doubles each time a write wakes one; 0 = never)' },
   { key: 'autoVersionIdleMs', flag: 'auto-version-idle-ms', env: 'MURMUR_AUTO_VERSION_IDLE_MS', kind: 'int', help: 'make an automatic version of a doc after this long without changes (0 = no automatic versions)' },
   { key: 'autoVersionIntervalMs', flag: 'auto-version-interval-ms', env: 'MURMUR_AUTO_VERSION_INTERVAL_MS', kind: 'int', help: 'at most one automatic version per doc per this many ms' },

@@ -93,6 +93,10 @@ export class InstrumentedStorage implements Storage {
     return this.inner.deleteVersion(...args)
   }
 
+  versionIds(): ReturnType<Storage['versionIds']> {
+    return this.inner.versionIds()
+  }
+
   changes(...args: Parameters<Storage['changes']>): ReturnType<Storage['changes']> {
     return this.inner.changes(...args)
   }

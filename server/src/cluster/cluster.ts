@@ -31,6 +31,12 @@ function isAe(msg: PeerMessage): msg is AeMessage {
   return msg.type >= PeerMessageType.aeTop && msg.type <= PeerMessageType.aeDone
 }
 
+const VERSION_MESSAGES: ReadonlySet<number> = new Set([PeerMessageType.versionPut, PeerMessageType.versionDelete, PeerMessageType.versionDigests, PeerMessageType.versionIds])
+
+function isVersionMessage(msg: PeerMessage): msg is Parameters<VersionReplication['receive']>[1] {
+  return VERSION_MESSAGES.has(msg.type)
+}
+
 /**
  * A node's part in the cluster: links to every other node, SWIM membership over them, placement of docs
  * on replicas, replication of changes, and periodic anti-entropy.
@@ -113,6 +119,7 @@ export class Cluster {
     this.versions = new VersionReplication({
       self: this.self,
       replicasOf: (doc) => this.placement.replicasOf(locate(docKeyString(doc)).partition),
+      sharedPartitions: (peer) => this.placement.sharedPartitions(this.self, peer),
       send: (peer, msg) => this.links.send(peer, msg),
       storage,
       log,
@@ -206,12 +213,13 @@ export class Cluster {
     const tick = setInterval(() => this.membership.tick(), Math.max(10, Math.min(50, this.config.probeIntervalMs / 10)))
     tick.unref()
     this.timers.push(tick)
-    await this.buildIndex()
+    await Promise.all([this.buildIndex(), this.versions.start()])
     // No doc is served (so nothing handed off) before a peer has admitted this node's id, or none answered.
     const wait = setTimeout(() => this.identity.timedOut(), Math.max(2000, 10 * this.config.probeIntervalMs))
     await this.identity.settled
     clearTimeout(wait)
     this.indexReady = true
+    for (const peer of this.links.connectedPeers()) this.versions.compare(peer)
     this.replication.handOffUnowned(this.index.keys())
     const ae = setInterval(() => this.antiEntropyRound(), this.config.antiEntropyMs)
     ae.unref()
@@ -256,7 +264,9 @@ export class Cluster {
       .connectedPeers()
       .filter((p) => this.placement.sharedPartitions(this.self, p).length > 0)
     const peer = this.antiEntropy.nextPeer(candidates)
-    if (peer !== null) this.antiEntropy.startRound(peer)
+    if (peer === null) return
+    this.antiEntropy.startRound(peer)
+    this.versions.compare(peer)
   }
 
   private onMember(m: MemberInfo): void {
@@ -281,7 +291,7 @@ export class Cluster {
     if (msg.type === PeerMessageType.swim) this.membership.receive(peer, msg.msg)
     else if (isPresenceMessage(msg)) this.presence.receive(peer, msg)
     else if (isAe(msg)) this.antiEntropy.receive(peer, msg)
-    else if (msg.type === PeerMessageType.versionPut || msg.type === PeerMessageType.versionDelete) this.versions.receive(msg)
+    else if (isVersionMessage(msg)) this.versions.receive(peer, msg)
     else if (msg.type === PeerMessageType.revocations) this.revocationGossip?.receive(msg.entries)
     else this.replication.receive(peer, msg)
   }

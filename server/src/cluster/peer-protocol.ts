@@ -1,6 +1,6 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { ErrorCode, MurmurError, isEngineName, isDocId, type DocId, type EngineName } from '@murmur/shared'
+import { ErrorCode, MurmurError, isEngineName, isDocId, type DocId, type EngineName, type VersionKind } from '@murmur/shared'
 import { parseEntry, type RevocationEntry } from '../auth/revocations.js'
 import type { SwimMessage } from './membership-api.js'
 
@@ -29,6 +29,8 @@ export const PeerMessageType = {
   presenceWatch: 20,
   presence: 21,
   ephemeral: 22,
+  versionDigests: 23,
+  versionIds: 24,
 } as const
 export type PeerMessageType = (typeof PeerMessageType)[keyof typeof PeerMessageType]
 
@@ -41,7 +43,7 @@ export interface DocRef {
 export interface PeerVersion {
   readonly id: string
   readonly name: string | null
-  readonly kind: 'named' | 'auto'
+  readonly kind: VersionKind
   readonly principal: string
   readonly at: number
   readonly seq: number
@@ -110,6 +112,29 @@ export type PeerMessage =
   | { readonly type: typeof PeerMessageType.presence; readonly doc: DocRef; readonly socket: number; readonly payload: Uint8Array }
   /** An ephemeral message (automerge-repo) from a client of the sender that speaks as `sender`. */
   | { readonly type: typeof PeerMessageType.ephemeral; readonly doc: DocRef; readonly sender: string; readonly payload: Uint8Array }
+  /**
+   * Version anti-entropy. Step 1: a digest of the version ids (live and deleted) per shared partition
+   * (`digests[i]` for `partitions[i]`; partitions without any are left out), no docs. Step 2, the answer:
+   * the partitions whose digests differ, and the answerer's digest of each doc with version ids in them.
+   */
+  | {
+      readonly type: typeof PeerMessageType.versionDigests
+      readonly step: 1 | 2
+      readonly partitions: Uint16Array
+      readonly digests: string[]
+      readonly docs: DocVersion[]
+    }
+  /**
+   * The version ids the sender holds of a doc whose digests differ. The receiver pushes what the sender
+   * lacks, applies its deletes, and (unless `answer`) sends its own ids back.
+   */
+  | {
+      readonly type: typeof PeerMessageType.versionIds
+      readonly doc: DocRef
+      readonly live: string[]
+      readonly deleted: string[]
+      readonly answer: boolean
+    }
   /** Step 4: how many docs the responder started repairing (0 when in sync). */
   | { readonly type: typeof PeerMessageType.aeDone; readonly round: number; readonly repaired: number }
 
@@ -138,6 +163,18 @@ function readVersion(d: decoding.Decoder): PeerVersion {
   const seq = decoding.readVarUint(d)
   const state = decoding.readVarUint8Array(d)
   return { id, name: named ? name : null, kind, principal, at, seq, state }
+}
+
+function writeStrings(e: encoding.Encoder, list: readonly string[]): void {
+  encoding.writeVarUint(e, list.length)
+  for (const s of list) encoding.writeVarString(e, s)
+}
+function readStrings(d: decoding.Decoder, frameBytes: number): string[] {
+  const n = decoding.readVarUint(d)
+  if (n > frameBytes) throw new Error('list longer than the frame')
+  const out: string[] = []
+  for (let i = 0; i < n; i++) out.push(decoding.readVarString(d))
+  return out
 }
 
 function writeU16s(e: encoding.Encoder, a: Uint16Array): void {
@@ -253,6 +290,18 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
       encoding.writeVarString(e, m.sender)
       encoding.writeVarUint8Array(e, m.payload)
       break
+    case PeerMessageType.versionDigests:
+      encoding.writeVarUint(e, m.step)
+      writeU16s(e, m.partitions)
+      writeStrings(e, m.digests)
+      writeStrings(e, m.docs.flatMap((doc) => [doc.key, doc.version]))
+      break
+    case PeerMessageType.versionIds:
+      writeDoc(e, m.doc)
+      writeStrings(e, m.live)
+      writeStrings(e, m.deleted)
+      encoding.writeVarUint(e, m.answer ? 1 : 0)
+      break
   }
   return encoding.toUint8Array(e)
 }
@@ -338,6 +387,19 @@ export function decodePeerMessage(frame: Uint8Array): PeerMessage {
         return { type, doc: readDoc(d), socket: decoding.readVarUint(d), payload: decoding.readVarUint8Array(d) }
       case PeerMessageType.ephemeral:
         return { type, doc: readDoc(d), sender: decoding.readVarString(d), payload: decoding.readVarUint8Array(d) }
+      case PeerMessageType.versionDigests: {
+        const step = decoding.readVarUint(d)
+        if (step !== 1 && step !== 2) throw new Error('unknown version digest step')
+        const partitions = readU16s(d)
+        const digests = readStrings(d, frame.length)
+        const flat = readStrings(d, frame.length)
+        if (flat.length % 2 !== 0) throw new Error('a doc without its digest')
+        const docs: DocVersion[] = []
+        for (let i = 0; i < flat.length; i += 2) docs.push({ key: flat[i], version: flat[i + 1] })
+        return { type, step, partitions, digests, docs }
+      }
+      case PeerMessageType.versionIds:
+        return { type, doc: readDoc(d), live: readStrings(d, frame.length), deleted: readStrings(d, frame.length), answer: decoding.readVarUint(d) === 1 }
       default:
         throw new MurmurError(ErrorCode.UNKNOWN_MESSAGE, `unknown peer message type ${type}`)
     }

@@ -36,6 +36,11 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
   private readonly loading = new Map<string, Promise<LiveDoc>>()
   private readonly loaded = new Map<string, LiveDoc>()
   private readonly idleTimers = new Map<string, NodeJS.Timeout>()
+  /**
+   * How often each loaded doc was handed out (`get`): an unload that finds the count changed while it
+   * waited for durability and compaction leaves the doc loaded, since someone is using it.
+   */
+  private readonly uses = new WeakMap<LiveDoc, number>()
   readonly stats: RegistryStats = { loads: 0, unloads: 0, loadFailures: 0 }
   private closed = false
   /** Docs being deleted: not loaded again while their tombstone is written. */
@@ -115,7 +120,12 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
     if (refused !== null) throw refused
     const k = keyString(key)
     const live = this.loaded.get(k)
-    if (live !== undefined && !live.isFailed) return live
+    if (live !== undefined && !live.isFailed) {
+      // An HTTP read or write, a version being made: the doc is in use, so its idle wait starts again.
+      this.uses.set(live, (this.uses.get(live) ?? 0) + 1)
+      if (live.subscribers.size === 0) this.scheduleIdle(live)
+      return live
+    }
     if (live !== undefined) this.drop(k, live)
     let pending = this.loading.get(k)
     if (pending === undefined) {
@@ -190,6 +200,7 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
 
   private async unloadIfIdle(doc: LiveDoc): Promise<void> {
     if (doc.subscribers.size > 0) return
+    const uses = this.uses.get(doc) ?? 0
     try {
       // The doc stays registered (and servable) until its writes are durable: a reload before that could
       // miss them.
@@ -198,7 +209,9 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
     } catch {
       // A failed doc is dropped below all the same.
     }
-    if (doc.subscribers.size > 0) return
+    // Handed out meanwhile (its idle wait started again): whoever got it may still be using it, and a
+    // destroyed doc under them would fail their reads and writes.
+    if (doc.subscribers.size > 0 || (this.uses.get(doc) ?? 0) !== uses) return
     this.drop(keyString(doc.key), doc)
   }
 

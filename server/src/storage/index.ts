@@ -29,10 +29,11 @@ export type {
   TombstonedDoc,
   Tombstones,
   StoredVersion,
+  VersionIdEntry,
   VersionInfo,
   VersionStore,
 } from './storage.js'
-export { VersionKind } from './storage.js'
+export { VersionKind } from '@murmur/shared'
 export { crc32 } from './crc32.js'
 export {
   BACKGROUND_COMMIT_MS,

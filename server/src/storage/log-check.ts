@@ -1,9 +1,13 @@
 /*
- * Checking a doc's log as it is read back, and the load result made of it. Kept apart from log.ts, which needs @murmur/shared, so that the
- * SQLite writer thread can check a log without loading the engines.
+ * Checking a doc's log as it is read back, and the load result made of it (and the kind of a version
+ * tombstone row). Kept apart from log.ts, which needs @murmur/shared, so that the SQLite writer thread can
+ * check a log without loading the engines.
  */
 import { crc32 } from './crc32.js'
 import type { StoredDoc } from './storage.js'
+
+/** The kind a SQL backend gives the row a deleted version leaves (a tombstone, never read as a version). */
+export const DELETED_VERSION_KIND = 'deleted'
 
 /** A log entry as a backend reads it back. */
 export interface StoredEntry {

@@ -17,6 +17,7 @@ import type {
   StoredVersion,
   Tombstone,
   TombstonedDoc,
+  VersionIdEntry,
   VersionInfo,
 } from './storage.js'
 
@@ -41,6 +42,8 @@ export interface MemoryDocRecord {
   /** One record per stored update; compaction keeps them. */
   changes: ChangeRecord[]
   versions: Map<string, StoredVersion>
+  /** Ids of deleted versions (see `VersionStore.deleteVersion`). */
+  deletedVersions: Set<string>
 }
 
 /**
@@ -185,7 +188,7 @@ export class MemoryStorage implements Storage {
     return this.group.exclusive(() => {
       this.assertWritable()
       const record = this.record(key)
-      if (!record.versions.has(version.id)) record.versions.set(version.id, stored)
+      if (!record.versions.has(version.id) && !record.deletedVersions.has(version.id)) record.versions.set(version.id, stored)
     })
   }
 
@@ -207,8 +210,20 @@ export class MemoryStorage implements Storage {
   deleteVersion(key: DocKey, id: string): Promise<boolean> {
     return this.group.exclusive(() => {
       this.assertWritable()
-      return this.disk.docs.get(diskKey(key))?.versions.delete(id) ?? false
+      const record = this.record(key)
+      record.deletedVersions.add(id)
+      return record.versions.delete(id)
     })
+  }
+
+  async versionIds(): Promise<VersionIdEntry[]> {
+    this.assertOpen()
+    const out: VersionIdEntry[] = []
+    for (const record of this.disk.docs.values()) {
+      for (const id of record.versions.keys()) out.push({ key: record.key, id, deleted: false })
+      for (const id of record.deletedVersions) out.push({ key: record.key, id, deleted: true })
+    }
+    return out
   }
 
   async changes(key: DocKey, afterSeq: number, upToSeq: number): Promise<ChangeRecord[]> {
@@ -332,7 +347,7 @@ export class MemoryStorage implements Storage {
     const k = diskKey(key)
     let record = this.disk.docs.get(k)
     if (!record) {
-      record = { key: { engine: key.engine, docId: key.docId }, snapshot: null, snapshotSeq: 0, snapshotAt: null, lastSeq: 0, log: [], changes: [], versions: new Map() }
+      record = { key: { engine: key.engine, docId: key.docId }, snapshot: null, snapshotSeq: 0, snapshotAt: null, lastSeq: 0, log: [], changes: [], versions: new Map(), deletedVersions: new Set() }
       this.disk.docs.set(k, record)
     }
     return record

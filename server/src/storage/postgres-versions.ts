@@ -6,7 +6,9 @@ import type pg from 'pg'
 import type { PoolClient } from 'pg'
 import type { LogEntry } from './group-commit.js'
 import { asBytes } from './log.js'
-import type { ChangeRecord, DocKey, StoredVersion, VersionInfo, VersionKind } from './storage.js'
+import type { VersionKind } from '@murmur/shared'
+import { DELETED_VERSION_KIND } from './log-check.js'
+import type { ChangeRecord, DocKey, StoredVersion, VersionIdEntry, VersionInfo } from './storage.js'
 
 /** Appended to the schema: IF NOT EXISTS makes it the migration of existing schemas too. */
 export function versionsSchemaSql(s: string): string {
@@ -86,7 +88,7 @@ export class PostgresVersions {
 
   async list(key: DocKey): Promise<VersionInfo[]> {
     const { rows } = await this.pool.query<VersionRow>(
-      `SELECT ${COLUMNS} FROM ${this.s}.versions WHERE engine = $1 AND doc_id = $2 ORDER BY created_at, id`,
+      `SELECT ${COLUMNS} FROM ${this.s}.versions WHERE engine = $1 AND doc_id = $2 AND kind <> '${DELETED_VERSION_KIND}' ORDER BY created_at, id`,
       [key.engine, key.docId],
     )
     return rows.map(info)
@@ -94,7 +96,7 @@ export class PostgresVersions {
 
   async get(key: DocKey, id: string): Promise<StoredVersion | null> {
     const { rows } = await this.pool.query<VersionRow & { state: Buffer }>(
-      `SELECT ${COLUMNS}, state FROM ${this.s}.versions WHERE engine = $1 AND doc_id = $2 AND id = $3`,
+      `SELECT ${COLUMNS}, state FROM ${this.s}.versions WHERE engine = $1 AND doc_id = $2 AND id = $3 AND kind <> '${DELETED_VERSION_KIND}'`,
       [key.engine, key.docId, id],
     )
     const row = rows[0]
@@ -103,9 +105,25 @@ export class PostgresVersions {
     return { ...version, state: asBytes(row.state) }
   }
 
+  /** A deleted version leaves a tombstone row (kind 'deleted', no state); one is written if it never arrived. */
   async delete(key: DocKey, id: string): Promise<boolean> {
-    const result = await this.pool.query(`DELETE FROM ${this.s}.versions WHERE engine = $1 AND doc_id = $2 AND id = $3`, [key.engine, key.docId, id])
-    return (result.rowCount ?? 0) > 0
+    const { rows } = await this.pool.query<{ was: string }>(
+      `WITH old AS (SELECT kind FROM ${this.s}.versions WHERE engine = $1 AND doc_id = $2 AND id = $3)
+       INSERT INTO ${this.s}.versions (engine, doc_id, id, name, kind, principal, created_at, seq, state)
+       VALUES ($1, $2, $3, NULL, '${DELETED_VERSION_KIND}', '', $4, 0, $5)
+       ON CONFLICT (engine, doc_id, id) DO UPDATE SET kind = EXCLUDED.kind, name = NULL, state = EXCLUDED.state
+       RETURNING (SELECT kind FROM old) AS was`,
+      [key.engine, key.docId, id, Date.now(), Buffer.alloc(0)],
+    )
+    const was = rows[0]?.was
+    return was !== undefined && was !== null && was !== DELETED_VERSION_KIND
+  }
+
+  async ids(): Promise<VersionIdEntry[]> {
+    const { rows } = await this.pool.query<{ engine: DocKey['engine']; doc_id: string; id: string; deleted: boolean }>(
+      `SELECT engine, doc_id, id, kind = '${DELETED_VERSION_KIND}' AS deleted FROM ${this.s}.versions`,
+    )
+    return rows.map((r) => ({ key: { engine: r.engine, docId: r.doc_id as DocKey['docId'] }, id: r.id, deleted: r.deleted }))
   }
 
   async changes(key: DocKey, afterSeq: number, upToSeq: number): Promise<ChangeRecord[]> {

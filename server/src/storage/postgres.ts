@@ -22,6 +22,7 @@ import type {
   StoredVersion,
   Tombstone,
   TombstonedDoc,
+  VersionIdEntry,
   VersionInfo,
 } from './storage.js'
 
@@ -320,6 +321,11 @@ export class PostgresStorage implements Storage {
   async deleteVersion(key: DocKey, id: string): Promise<boolean> {
     this.assertOpen()
     return this.guard('version delete', () => this.versionRows.delete(key, id))
+  }
+
+  async versionIds(): Promise<VersionIdEntry[]> {
+    this.assertOpen()
+    return this.guard('versionIds', () => this.versionRows.ids())
   }
 
   async changes(key: DocKey, afterSeq: number, upToSeq: number): Promise<ChangeRecord[]> {

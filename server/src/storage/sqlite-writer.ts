@@ -8,7 +8,7 @@
 import { parentPort } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
-import { toStoredDoc, traceText } from './log-check.js'
+import { DELETED_VERSION_KIND, toStoredDoc, traceText } from './log-check.js'
 import { MIGRATE_TO_2, MIGRATE_TO_3, MIGRATE_TO_4, MIGRATE_TO_5, PAGE_CACHE_SIZE, SCHEMA, SCHEMA_VERSION, prepareLogReads, readDoc, type KeyArgs } from './sqlite-schema.js'
 import {
   ownedCopy,
@@ -48,7 +48,14 @@ function prepareWrites(db: Db) {
       `INSERT INTO versions (engine, doc_id, id, name, kind, principal, created_at, seq, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (engine, doc_id, id) DO NOTHING`,
     ),
-    deleteVersion: db.prepare<[string, string, string]>('DELETE FROM versions WHERE engine = ? AND doc_id = ? AND id = ?'),
+    // A deleted version stays as a tombstone row: kind 'deleted', no state (see `VersionStore.deleteVersion`).
+    deleteVersion: db.prepare<[string, string, string]>(
+      `UPDATE versions SET kind = '${DELETED_VERSION_KIND}', name = NULL, state = x'' WHERE engine = ? AND doc_id = ? AND id = ? AND kind <> '${DELETED_VERSION_KIND}'`,
+    ),
+    versionTombstone: db.prepare<[string, string, string, number]>(
+      `INSERT INTO versions (engine, doc_id, id, name, kind, principal, created_at, seq, state) VALUES (?, ?, ?, NULL, '${DELETED_VERSION_KIND}', '', ?, 0, x'')
+       ON CONFLICT (engine, doc_id, id) DO NOTHING`,
+    ),
     deleteVersions: db.prepare<KeyArgs>('DELETE FROM versions WHERE engine = ? AND doc_id = ?'),
     deleteChanges: db.prepare<KeyArgs>('DELETE FROM changes WHERE engine = ? AND doc_id = ?'),
     deleteUpdates: db.prepare<KeyArgs>('DELETE FROM updates WHERE engine = ? AND doc_id = ?'),
@@ -174,7 +181,12 @@ class Writer {
   }
 
   deleteVersion({ key, versionId }: WriterRequest<'deleteVersion'>): boolean {
-    return this.sql.deleteVersion.run(key.engine, key.docId, versionId).changes > 0
+    return this.db.transaction(() => {
+      if (this.sql.deleteVersion.run(key.engine, key.docId, versionId).changes > 0) return true
+      // Deleted before it arrived here: the tombstone keeps it from being stored later.
+      this.sql.versionTombstone.run(key.engine, key.docId, versionId, Date.now())
+      return false
+    }).immediate()
   }
 
   putHints({ hints }: WriterRequest<'putHints'>): null {

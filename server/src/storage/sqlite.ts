@@ -1,11 +1,12 @@
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { MurmurError } from '@murmur/shared'
+import { MurmurError, type VersionKind } from '@murmur/shared'
 import Database from 'better-sqlite3'
 import type { Database as Db } from 'better-sqlite3'
 import { crc32 } from './crc32.js'
 import { GroupCommit, storageError, type CommitTuning, type LogEntry } from './group-commit.js'
 import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, traceList, versionUnavailable, type StoredEntry } from './log.js'
+import { DELETED_VERSION_KIND } from './log-check.js'
 import { PAGE_CACHE_SIZE, prepareLogReads, readDoc, type KeyArgs, type UpdateRow } from './sqlite-schema.js'
 import { ownedCopy, pack, unpack, type WriterOp, type WriterRequest, type WriterResult } from './sqlite-writer-protocol.js'
 import { WriterThread } from './sqlite-writer-thread.js'
@@ -25,8 +26,8 @@ import type {
   StoredVersion,
   Tombstone,
   TombstonedDoc,
+  VersionIdEntry,
   VersionInfo,
-  VersionKind,
 } from './storage.js'
 
 export interface SqliteStorageOptions extends CommitTuning {
@@ -78,10 +79,10 @@ function prepareReads(db: Db) {
     ),
     versions: db.prepare<KeyArgs, VersionRow>(
       `SELECT id, name, kind, principal, created_at, seq, length(state) AS bytes FROM versions
-       WHERE engine = ? AND doc_id = ? ORDER BY created_at, id`,
+       WHERE engine = ? AND doc_id = ? AND kind <> '${DELETED_VERSION_KIND}' ORDER BY created_at, id`,
     ),
     version: db.prepare<[string, string, string], VersionRow & { state: Buffer }>(
-      'SELECT id, name, kind, principal, created_at, seq, length(state) AS bytes, state FROM versions WHERE engine = ? AND doc_id = ? AND id = ?',
+      `SELECT id, name, kind, principal, created_at, seq, length(state) AS bytes, state FROM versions WHERE engine = ? AND doc_id = ? AND id = ? AND kind <> '${DELETED_VERSION_KIND}'`,
     ),
     changes: db.prepare<[string, string, number, number], ChangeRecord>(
       'SELECT seq, principal, at, ids FROM changes WHERE engine = ? AND doc_id = ? AND seq > ? AND seq <= ? ORDER BY seq',
@@ -90,6 +91,7 @@ function prepareReads(db: Db) {
     hints: db.prepare<[], { peer: string; engine: DocKey['engine']; doc_id: string }>('SELECT peer, engine, doc_id FROM hints ORDER BY peer, engine, doc_id'),
     outboxDue: db.prepare<[number, number], OutboxRow>('SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at, id LIMIT ?'),
     outboxCount: db.prepare<[], number>('SELECT count(*) FROM outbox').pluck(),
+    versionIds: db.prepare<[], KeyRow & { id: string; deleted: number }>(`SELECT engine, doc_id, id, kind = '${DELETED_VERSION_KIND}' AS deleted FROM versions`),
   }
 }
 
@@ -283,6 +285,11 @@ export class SqliteStorage implements Storage {
   async deleteVersion(key: DocKey, id: string): Promise<boolean> {
     this.assertOpen()
     return this.write('version delete', { op: 'deleteVersion', key, versionId: id })
+  }
+
+  async versionIds(): Promise<VersionIdEntry[]> {
+    this.assertOpen()
+    return guard('versionIds', () => this.sql.versionIds.all()).map((r) => ({ key: { engine: r.engine, docId: r.doc_id as DocKey['docId'] }, id: r.id, deleted: r.deleted === 1 }))
   }
 
   async changes(key: DocKey, afterSeq: number, upToSeq: number): Promise<ChangeRecord[]> {

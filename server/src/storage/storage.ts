@@ -1,4 +1,4 @@
-import type { DocId, EngineName } from '@murmur/shared'
+import type { DocId, EngineName, VersionDescription } from '@murmur/shared'
 
 /** How an append may be committed. */
 export interface AppendOptions {
@@ -189,28 +189,13 @@ export interface DocArchive {
   loadAt(key: DocKey, seq: number): Promise<StoredDoc | null>
 }
 
-/** A kind of version: named by someone (kept until deleted) or made by the automatic policy. */
-export const VersionKind = { named: 'named', auto: 'auto' } as const
-export type VersionKind = (typeof VersionKind)[keyof typeof VersionKind]
+/** A version described without its state, its time in ms since the epoch. */
+export type VersionInfo = VersionDescription<number>
 
 /** A version as storage keeps it: who made it, when, and the doc's whole state at that point. */
-export interface StoredVersion {
-  /** Unique across the cluster (a random id), so that replicas store the same version once. */
-  readonly id: string
-  readonly name: string | null
-  readonly kind: VersionKind
-  readonly principal: string
-  /** When it was made (ms since the epoch). */
-  readonly at: number
-  /** The doc's log high-water mark when it was made (where its change range ends). */
-  readonly seq: number
+export interface StoredVersion extends Omit<VersionInfo, 'bytes'> {
   /** The doc's encoded state (`EngineDoc.encodeSnapshot`). */
   readonly state: Uint8Array
-}
-
-/** A version described without its state. */
-export interface VersionInfo extends Omit<StoredVersion, 'state'> {
-  readonly bytes: number
 }
 
 /** One stored update's record: kept whatever compaction does, removed with the doc. */
@@ -222,6 +207,13 @@ export interface ChangeRecord {
   readonly ids: string | null
 }
 
+/** One version id a node holds, live or deleted (what anti-entropy compares between replicas). */
+export interface VersionIdEntry {
+  readonly key: DocKey
+  readonly id: string
+  readonly deleted: boolean
+}
+
 /** Versions of a doc and the record of who changed it: kept until deleted, whatever compaction does. */
 export interface VersionStore {
   /** Store a version; storing one whose id is known changes nothing (replicas receive it more than once). */
@@ -230,8 +222,14 @@ export interface VersionStore {
   versions(key: DocKey): Promise<VersionInfo[]>
   /** One version with its state, or null. */
   version(key: DocKey, id: string): Promise<StoredVersion | null>
-  /** Remove a version; false if it was not there. */
+  /**
+   * Remove a version; false if it was not there. Its id is remembered (a version tombstone, without its
+   * state): a later `putVersion` of it changes nothing, so a replica that missed the delete cannot bring
+   * the version back. The tombstones go with the doc.
+   */
   deleteVersion(key: DocKey, id: string): Promise<boolean>
+  /** Every version id stored, of every doc: the live ones and the tombstones. */
+  versionIds(): Promise<VersionIdEntry[]>
   /** The change records with `afterSeq < seq <= upToSeq`, in seq order. */
   changes(key: DocKey, afterSeq: number, upToSeq: number): Promise<ChangeRecord[]>
 }

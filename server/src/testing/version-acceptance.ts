@@ -51,6 +51,31 @@ export function versionStoreTests(harness: () => VersionHarness): void {
     expect(await h.storage.changes(k, 0, 100)).toEqual([])
   })
 
+  it('remembers deleted version ids through a restart: a later put of one stores nothing, and every id is listed', async () => {
+    const h = harness()
+    const k = key('versions-tombstoned')
+    await h.storage.append(k, new Uint8Array([1]))
+    await h.storage.putVersion(k, version('kept', 1))
+    await h.storage.putVersion(k, version('gone', 2))
+    expect(await h.storage.deleteVersion(k, 'gone')).toBe(true)
+    // A delete that arrives before its version (a replica): remembered all the same.
+    expect(await h.storage.deleteVersion(k, 'early')).toBe(false)
+    const storage = await h.reopen()
+    await storage.putVersion(k, version('gone', 2))
+    await storage.putVersion(k, version('early', 3))
+    expect((await storage.versions(k)).map((v) => v.id)).toEqual(['kept'])
+    expect(await storage.version(k, 'gone')).toBeNull()
+    expect(await storage.deleteVersion(k, 'gone')).toBe(false)
+    const ids = (await storage.versionIds()).filter((e) => e.key.docId === k.docId).map((e) => [e.id, e.deleted])
+    expect(ids.sort()).toEqual([
+      ['early', true],
+      ['gone', true],
+      ['kept', false],
+    ])
+    await storage.tombstone(k, 5)
+    expect((await storage.versionIds()).filter((e) => e.key.docId === k.docId)).toEqual([])
+  })
+
   it('records who made each stored update, and keeps the records through compaction and a restart', async () => {
     const h = harness()
     const k = key('attributed')

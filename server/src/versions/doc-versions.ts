@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { ErrorCode, MurmurError, getEngine } from '@murmur/shared'
+import { ErrorCode, MurmurError, getEngine, type AuthoredSpan, type RestoreResultOf, type TextDiff, type VersionDiffOf, type VersionKind } from '@murmur/shared'
 import type { DocRegistry } from '../docs/registry.js'
-import type { DocKey, Storage, StoredVersion, VersionInfo, VersionKind } from '../storage/storage.js'
-import { textDiff, type TextDiff } from './text-diff.js'
+import type { DocKey, Storage, StoredVersion, VersionInfo } from '../storage/storage.js'
+import { textDiff } from './text-diff.js'
 
 /** The origin of changes a restore makes (delivered to every subscriber, like the HTTP API's). */
 export const RESTORE_ORIGIN = Symbol('murmur:restore')
@@ -18,16 +18,7 @@ export interface VersionContent {
 }
 
 /** Between two points of a doc's history: who changed it, and what changed in its root texts. */
-export interface VersionDiff {
-  readonly from: VersionInfo | null
-  readonly to: VersionInfo | null
-  /** Principals whose stored updates lie between the two (null: stored before attribution was kept). */
-  readonly principals: (string | null)[]
-  readonly changes: number
-  readonly content: { readonly from: unknown; readonly to: unknown }
-  /** Per root field holding text in both: the edit from one to the other. */
-  readonly texts: Record<string, TextDiff>
-}
+export type VersionDiff = VersionDiffOf<VersionInfo>
 
 /** The doc now, as a diff endpoint: no stored version, its live state and seq. */
 const CURRENT = 'current'
@@ -99,7 +90,7 @@ export class DocVersions extends EventEmitter<{ stored: [DocKey, StoredVersion];
    * one change, attributed to `principal`, that gives the doc the version's content. Every client,
    * online or offline, merges it like any other change.
    */
-  async restore(key: DocKey, id: string, principal: string): Promise<{ restored: VersionInfo; before: VersionInfo; changed: boolean }> {
+  async restore(key: DocKey, id: string, principal: string): Promise<RestoreResultOf<VersionInfo>> {
     const version = await this.get(key, id)
     const engine = getEngine(key.engine)
     if (engine.restoreUpdate === undefined) throw new MurmurError(ErrorCode.MALFORMED_MESSAGE, `the ${key.engine} engine cannot restore versions`)
@@ -128,7 +119,7 @@ export class DocVersions extends EventEmitter<{ stored: [DocKey, StoredVersion];
    * Who wrote each span of the root text `field`, in version `id` (or `current`), from the stored
    * updates' change records. Null when the engine cannot say.
    */
-  async authors(key: DocKey, id: string, field: string): Promise<{ text: string; principal: string | null }[] | null> {
+  async authors(key: DocKey, id: string, field: string): Promise<AuthoredSpan[] | null> {
     const engine = getEngine(key.engine)
     if (engine.textAuthors === undefined) return null
     const point = await this.point(key, id)

@@ -1,6 +1,4 @@
-/** One step of an edit from one text to another: keep, remove or add a run. */
-export type TextOp = { readonly retain: string } | { readonly delete: string } | { readonly insert: string }
-export type TextDiff = TextOp[]
+import type { TextDiff, TextOp } from '@murmur/shared'
 
 /**
  * The edit from `a` to `b` as keep / remove / add runs: the common prefix and the common suffix are

@@ -107,12 +107,22 @@ export class YjsDoc implements EngineDoc {
     routing.hearingYUpdates = true
   }
 
+  /**
+   * The encoded state of a hibernating doc. A destroyed doc has neither form; using it is a caller's
+   * bug, named as such (it used to read as corrupt stored bytes).
+   */
+  private encodedState(): Uint8Array {
+    if (this.encoded === null) throw new MurmurError(ErrorCode.INTERNAL, 'the doc was used after it was unloaded')
+    return this.encoded
+  }
+
   /** The Y.Doc, decoded from the encoded state first if the doc is hibernating. */
   get doc(): Y.Doc {
     if (this.live !== null) return this.live
+    const encoded = this.encodedState()
     const doc = newYDoc()
     try {
-      applyStored(this.encoded as Uint8Array, doc)
+      applyStored(encoded, doc)
     } catch (err) {
       doc.destroy()
       throw err
@@ -224,7 +234,7 @@ export class YjsDoc implements EngineDoc {
   }
 
   encodeSnapshot(): Uint8Array {
-    return this.live === null ? (this.encoded as Uint8Array) : Y.encodeStateAsUpdate(this.live)
+    return this.live === null ? this.encodedState() : Y.encodeStateAsUpdate(this.live)
   }
 
   encodeForStorage(): Uint8Array {
@@ -234,14 +244,14 @@ export class YjsDoc implements EngineDoc {
   /** The state vector, from the encoded state while hibernating. */
   stateVector(): Uint8Array {
     if (this.live !== null) return Y.encodeStateVector(this.live)
-    this.cachedStateVector ??= Y.encodeStateVectorFromUpdate(this.encoded as Uint8Array)
+    this.cachedStateVector ??= Y.encodeStateVectorFromUpdate(this.encodedState())
     return this.cachedStateVector
   }
 
   /** What a peer at `stateVector` lacks, as one update. */
   diff(stateVector: Uint8Array, peerHasNothing: boolean): Uint8Array {
     if (this.live !== null) return Y.encodeStateAsUpdate(this.live, stateVector)
-    const encoded = this.encoded as Uint8Array
+    const encoded = this.encodedState()
     return peerHasNothing ? encoded : Y.diffUpdate(encoded, stateVector)
   }
 
@@ -254,9 +264,10 @@ export class YjsDoc implements EngineDoc {
       return this.cachedVersion
     }
     // Hibernating without a known version (loaded that way): decode a copy, keep only the digest.
+    const encoded = this.encodedState()
     const copy = newYDoc()
     try {
-      applyStored(this.encoded as Uint8Array, copy)
+      applyStored(encoded, copy)
       this.cachedVersion = sha256Hex(Y.encodeSnapshot(Y.snapshot(copy)))
     } finally {
       copy.destroy()

@@ -1,8 +1,9 @@
 /*
  * Version history for Yjs docs: what an update inserted (its id ranges, recorded beside it so that
- * attribution survives compaction), a restore as a new forward change, and who wrote each span of a text.
+ * attribution survives compaction), and who wrote each span of a text. A restore is in restore.ts.
  */
 import * as Y from 'yjs'
+import type { AuthoredSpan } from '../../versions.js'
 
 /** One id range an update inserted: items of `client` with clocks in [from, to). */
 export type IdRange = readonly [client: number, from: number, to: number]
@@ -28,103 +29,6 @@ export function parseIdRanges(text: string | null): IdRange[] {
   } catch {
     return []
   }
-}
-
-type RootKind = 'text' | 'map' | 'array' | 'xml'
-
-/** What a root type holds, read off its items (a loaded doc does not know the types it was written with). */
-function kindOf(doc: Y.Doc, name: string): RootKind | null {
-  const type = doc.share.get(name)
-  if (type === undefined) return null
-  if (type instanceof Y.Text) return 'text'
-  if (type instanceof Y.Map) return 'map'
-  if (type instanceof Y.Array) return 'array'
-  if (type instanceof Y.XmlFragment) return 'xml'
-  if (type._map.size > 0) return 'map'
-  for (let item = type._start; item !== null; item = item.right) {
-    if (item.content instanceof Y.ContentString || item.content instanceof Y.ContentFormat || item.content instanceof Y.ContentEmbed) return 'text'
-    if (item.content instanceof Y.ContentType && (item.content.type instanceof Y.XmlElement || item.content.type instanceof Y.XmlText)) return 'xml'
-    if (!item.deleted) return 'array'
-  }
-  return null
-}
-
-const plain = (value: unknown): unknown => (value instanceof Y.AbstractType ? (value as Y.AbstractType<unknown>).toJSON() : value)
-
-const sameJSON = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
-
-/** Turn the text into `wanted` keeping the common prefix and suffix (their authors stay). */
-function restoreText(text: Y.Text, wanted: string): void {
-  const now = text.toString()
-  if (now === wanted) return
-  let start = 0
-  while (start < now.length && start < wanted.length && now[start] === wanted[start]) start++
-  let end = 0
-  while (end < now.length - start && end < wanted.length - start && now[now.length - 1 - end] === wanted[wanted.length - 1 - end]) end++
-  if (now.length - start - end > 0) text.delete(start, now.length - start - end)
-  if (wanted.length - start - end > 0) text.insert(start, wanted.slice(start, wanted.length - end))
-}
-
-function restoreRoot(doc: Y.Doc, old: Y.Doc, name: string): void {
-  const kind = kindOf(old, name) ?? kindOf(doc, name)
-  if (kind === 'text') restoreText(doc.getText(name), old.share.has(name) ? old.getText(name).toString() : '')
-  else if (kind === 'map') {
-    const map = doc.getMap(name)
-    const wanted = old.share.has(name) ? old.getMap(name).toJSON() : {}
-    for (const key of [...map.keys()]) if (!(key in wanted)) map.delete(key)
-    for (const [key, value] of Object.entries(wanted)) if (!sameJSON(plain(map.get(key)), value)) map.set(key, value)
-  } else if (kind === 'xml') {
-    // A rich-text fragment (ProseMirror, TipTap): its nodes are replaced by copies of the version's.
-    const fragment = doc.getXmlFragment(name)
-    const wanted = old.share.has(name) ? old.getXmlFragment(name) : null
-    if (fragment.toString() !== (wanted?.toString() ?? '')) {
-      fragment.delete(0, fragment.length)
-      if (wanted !== null) {
-        const nodes = wanted.toArray().map((node) => node.clone())
-        fragment.insert(0, nodes.filter((n): n is Y.XmlElement | Y.XmlText => n instanceof Y.XmlElement || n instanceof Y.XmlText))
-      }
-    }
-  } else if (kind === 'array') {
-    const array = doc.getArray(name)
-    const wanted: unknown[] = old.share.has(name) ? old.getArray(name).toJSON() : []
-    if (!sameJSON(array.toJSON(), wanted)) {
-      array.delete(0, array.length)
-      array.insert(0, wanted)
-    }
-  }
-}
-
-/**
- * A Yjs update that, applied to the doc whose state is `current`, makes its content that of `target`
- * (texts, maps and arrays at the root; nested types come back as plain values). Null when they already
- * agree. Everything that happened stays in the doc's history: this is a new change on top of it.
- */
-export function restoreUpdate(current: Uint8Array, target: Uint8Array): Uint8Array | null {
-  const doc = new Y.Doc()
-  const old = new Y.Doc()
-  try {
-    Y.applyUpdate(doc, current)
-    Y.applyUpdate(old, target)
-    const before = Y.encodeStateVector(doc)
-    let changed = false
-    // Yjs emits 'update' only for a transaction that inserted or deleted something.
-    doc.on('update', () => {
-      changed = true
-    })
-    doc.transact(() => {
-      for (const name of new Set([...doc.share.keys(), ...old.share.keys()])) restoreRoot(doc, old, name)
-    })
-    return changed ? Y.encodeStateAsUpdate(doc, before) : null
-  } finally {
-    doc.destroy()
-    old.destroy()
-  }
-}
-
-/** A run of text written by one principal (null: unknown, e.g. stored before attribution was kept). */
-export interface AuthoredSpan {
-  readonly text: string
-  readonly principal: string | null
 }
 
 /**
