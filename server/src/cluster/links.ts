@@ -174,7 +174,7 @@ export class PeerLinks extends EventEmitter<{
   }
 
   private open(url: string, state: DialState, headers: Record<string, string>): void {
-    const { id, url: selfUrl } = this.options.self
+    const { id } = this.options.self
     const ca = this.options.ca ?? null
     const ws = new WebSocket(`${url.replace(/\/$/u, '')}/peer`, {
       headers,
