@@ -6,7 +6,7 @@ import { asNodeId, getEngine, type NodeId } from '@murmur/shared'
 import type { ServerConfig } from '../config.js'
 import type { DocRegistry } from '../docs/registry.js'
 import type { Logger } from '../logger.js'
-import type { DocKey, Storage } from '../storage/storage.js'
+import type { DocKey, DocLog, VersionStore } from '../storage/storage.js'
 import { AntiEntropy } from './anti-entropy.js'
 import { PeerLinks } from './links.js'
 import { Membership, DEFAULT_MEMBERSHIP_OPTIONS } from './membership.js'
@@ -51,7 +51,7 @@ export class Cluster {
     private readonly config: ServerConfig,
     self: { id: string; url: string },
     private readonly registry: DocRegistry,
-    private readonly storage: Storage,
+    private readonly storage: Pick<DocLog, 'list' | 'load'> & Pick<VersionStore, 'putVersion' | 'deleteVersion'>,
     private readonly log: Logger,
   ) {
     this.self = asNodeId(self.id)

@@ -8,7 +8,7 @@ import {
   type EngineDoc,
   type SyncSession,
 } from '@murmur/shared'
-import type { DocKey, Storage } from '../storage/storage.js'
+import type { DocKey, DocLog } from '../storage/storage.js'
 import type { Logger } from '../logger.js'
 import { spanUntil, traced, tracedSync, tracingOn } from '../tracing/tracing.js'
 import type { ApplyOptions, ReplicaAcks, ReplicaWrites } from './durability.js'
@@ -125,7 +125,7 @@ export class LiveDoc {
   constructor(
     readonly key: DocKey,
     readonly doc: EngineDoc,
-    private readonly storage: Storage,
+    private readonly storage: Pick<DocLog, 'append' | 'flush' | 'compact'>,
     private readonly options: LiveDocOptions,
     private readonly log: Logger,
     stored: { lastSeq: number; updates: number; updateBytes: number; snapshotBytes?: number },

@@ -246,31 +246,24 @@ export class PostgresStorage implements Storage {
     return result.rows.map((r) => ({ engine: r.engine, docId: r.doc_id as DocKey['docId'] }))
   }
 
-  async delete(key: DocKey): Promise<void> {
-    return this.group.exclusive(() => this.guard('delete', () => this.deleteDoc(key, null)))
-  }
-
+  /** Removes the doc's data and records its tombstone, in one transaction. */
   async tombstone(key: DocKey, deletedAt: number): Promise<void> {
-    return this.group.exclusive(() => this.guard('tombstone', () => this.deleteDoc(key, deletedAt)))
-  }
-
-  /** Removes the doc's data; then records a tombstone (`deletedAt`) or removes any (null). */
-  private deleteDoc(key: DocKey, deletedAt: number | null): Promise<void> {
     const { s } = this
     const args = [key.engine, key.docId]
-    return transaction(this.pool, async (client) => {
-      await client.query(`DELETE FROM ${s}.updates WHERE engine = $1 AND doc_id = $2`, args)
-      await client.query(`DELETE FROM ${s}.snapshots WHERE engine = $1 AND doc_id = $2`, args)
-      await deleteVersionsOf(client, s, key)
-      if (deletedAt === null) await client.query(`DELETE FROM ${s}.tombstones WHERE engine = $1 AND doc_id = $2`, args)
-      else {
-        await client.query(
-          `INSERT INTO ${s}.tombstones (engine, doc_id, deleted_at) VALUES ($1, $2, $3)
-           ON CONFLICT (engine, doc_id) DO UPDATE SET deleted_at = excluded.deleted_at`,
-          [...args, deletedAt],
-        )
-      }
-    })
+    return this.group.exclusive(() =>
+      this.guard('tombstone', () =>
+        transaction(this.pool, async (client) => {
+          await client.query(`DELETE FROM ${s}.updates WHERE engine = $1 AND doc_id = $2`, args)
+          await client.query(`DELETE FROM ${s}.snapshots WHERE engine = $1 AND doc_id = $2`, args)
+          await deleteVersionsOf(client, s, key)
+          await client.query(
+            `INSERT INTO ${s}.tombstones (engine, doc_id, deleted_at) VALUES ($1, $2, $3)
+             ON CONFLICT (engine, doc_id) DO UPDATE SET deleted_at = excluded.deleted_at`,
+            [...args, deletedAt],
+          )
+        }),
+      ),
+    )
   }
 
   async putVersion(key: DocKey, version: StoredVersion): Promise<void> {

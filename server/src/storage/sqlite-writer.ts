@@ -57,7 +57,6 @@ function prepareWrites(db: Db) {
       `INSERT INTO tombstones (engine, doc_id, deleted_at) VALUES (?, ?, ?)
        ON CONFLICT (engine, doc_id) DO UPDATE SET deleted_at = excluded.deleted_at`,
     ),
-    deleteTombstone: db.prepare<KeyArgs>('DELETE FROM tombstones WHERE engine = ? AND doc_id = ?'),
     outboxPut: db.prepare<[string, string, number, number]>(
       `INSERT INTO outbox (id, body, due_at, created_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at`,
@@ -142,8 +141,7 @@ class Writer {
       this.sql.deleteDoc.run(key.engine, key.docId)
       this.sql.deleteVersions.run(key.engine, key.docId)
       this.sql.deleteChanges.run(key.engine, key.docId)
-      if (deletedAt === null) this.sql.deleteTombstone.run(key.engine, key.docId)
-      else this.sql.putTombstone.run(key.engine, key.docId, deletedAt)
+      this.sql.putTombstone.run(key.engine, key.docId, deletedAt)
     }).immediate()
     return null
   }

@@ -206,10 +206,6 @@ export class SqliteStorage implements Storage {
     return rows.map((r) => ({ engine: r.engine, docId: r.doc_id as DocKey['docId'] }))
   }
 
-  async delete(key: DocKey): Promise<void> {
-    await this.group.exclusive(() => this.write('delete', { op: 'remove', key, deletedAt: null }))
-  }
-
   async history(key: DocKey, options: HistoryOptions = {}): Promise<DocHistory | null> {
     this.assertOpen()
     const limit = historyLimit(options.limit)
