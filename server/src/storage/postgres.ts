@@ -1,7 +1,6 @@
-import { userInfo } from 'node:os'
 import type pg from 'pg'
-import type { PoolClient } from 'pg'
 import { crc32 } from './crc32.js'
+import { describeConnection, transaction, withDefaultUser } from './postgres-connection.js'
 import { GroupCommit, storageError, type CommitTuning, type LogEntry } from './group-commit.js'
 import { PostgresVersions, deleteVersionsOf, insertChanges, versionsSchemaSql } from './postgres-versions.js'
 import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, versionUnavailable } from './log.js'
@@ -104,7 +103,7 @@ export class PostgresStorage implements Storage {
   private readonly versionRows: PostgresVersions
 
   private constructor(pool: pg.Pool, schema: string, options: PostgresStorageOptions) {
-    this.description = `${describe(options.connectionString)}#${schema}`
+    this.description = `${describeConnection(options.connectionString)}#${schema}`
     this.pool = pool
     this.s = `"${schema}"`
     this.versionRows = new PostgresVersions(pool, this.s)
@@ -482,53 +481,5 @@ export class PostgresStorage implements Storage {
       await insertChanges(client, s, batch, seqs, now)
       return seqs
     })
-  }
-}
-
-/**
- * libpq falls back to the OS account when a URL names no user; pg only reads $USER, which services and
- * containers often lack. Do what libpq does so `postgres://host/db` means the same to both.
- */
-export function withDefaultUser(connectionString: string): string {
-  if (process.env.PGUSER) return connectionString
-  try {
-    const url = new URL(connectionString)
-    if (url.username) return connectionString
-    url.username = process.env.USER || userInfo().username
-    return url.toString()
-  } catch {
-    return connectionString
-  }
-}
-
-/** The connection string without credentials, fit for logs. */
-function describe(connectionString: string): string {
-  try {
-    const url = new URL(connectionString)
-    url.username = ''
-    url.password = ''
-    return url.toString()
-  } catch {
-    return 'postgres'
-  }
-}
-
-/** Runs `fn` in a transaction on a pooled connection; rolls back and rethrows on any error. */
-async function transaction<T>(pool: pg.Pool, fn: (client: PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
-  const client = await pool.connect()
-  let broken: Error | undefined
-  try {
-    await client.query(begin)
-    const result = await fn(client)
-    await client.query('COMMIT')
-    return result
-  } catch (err) {
-    await client.query('ROLLBACK').catch((rollbackErr: unknown) => {
-      // A connection that cannot even roll back is not given back to the pool.
-      broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr))
-    })
-    throw err
-  } finally {
-    client.release(broken)
   }
 }
