@@ -1,4 +1,5 @@
 export * from './config.js'
+export * from './config-load.js'
 export * from './app.js'
 export * from './storage/index.js'
 export type { DocKey, Storage, StoredDoc, ListOptions } from './storage/storage.js'

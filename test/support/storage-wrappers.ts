@@ -41,10 +41,6 @@ export class InstrumentedStorage implements Storage {
     return this.inner.list(options)
   }
 
-  delete(key: DocKey): Promise<void> {
-    return this.inner.delete(key)
-  }
-
   close(): Promise<void> {
     return this.inner.close()
   }

@@ -1,4 +1,5 @@
-import { ConfigError, parseSettings, settingsFor, type ServerConfig } from '../config.js'
+import { ConfigError, type ServerConfig } from '../config.js'
+import { parseSettings, settingsFor } from '../config-load.js'
 import { lockStore } from '../ownership/store-lock.js'
 import { BackupError } from './archive.js'
 import { backupStore, restoreStore } from './backup.js'

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream'
 import { createInterface } from 'node:readline'
 import type pg from 'pg'
-import { PostgresStorage, SCHEMA_NAME, withDefaultUser } from '../storage/postgres.js'
+import { PostgresStorage, SCHEMA_NAME } from '../storage/postgres.js'
+import { withDefaultUser } from '../storage/postgres-connection.js'
 import { ArchiveStore, BackupError, readArchive, writeArchive, type ArchiveHeader } from './archive.js'
 import type { StagedArchive } from './sqlite-backup.js'
 

@@ -9,7 +9,7 @@ import type { ServerConfig } from '../config.js'
 import type { DocRegistry } from '../docs/registry.js'
 import type { DocRef } from './peer-protocol.js'
 import type { Logger } from '../logger.js'
-import type { DocKey, Storage } from '../storage/storage.js'
+import type { DocKey, DocLog, HintStore, Tombstones, VersionStore } from '../storage/storage.js'
 import { AntiEntropy } from './anti-entropy.js'
 import { Hints } from './hints.js'
 import { PeerLinks } from './links.js'
@@ -76,7 +76,7 @@ export class Cluster {
     private readonly config: ServerConfig,
     self: { id: string; url: string; store: string; audiences?: readonly string[] },
     private readonly registry: DocRegistry,
-    private readonly storage: Storage,
+    private readonly storage: Pick<DocLog, 'list' | 'load'> & VersionStore & Pick<Tombstones, 'tombstoneOf' | 'listTombstones'> & HintStore,
     private readonly log: Logger,
     presencePolicy: PresencePolicy,
     /** CA certificates that outgoing wss:// links trust (`--peer-ca`); null: the system's. */

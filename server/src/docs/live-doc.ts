@@ -8,10 +8,12 @@ import {
   type EngineDoc,
   type SyncSession,
 } from '@murmur/shared'
-import type { DocKey, Storage } from '../storage/storage.js'
+import type { DocKey, DocLog } from '../storage/storage.js'
 import type { Logger } from '../logger.js'
 import { spanUntil, traced, tracedSync, tracingOn } from '../tracing/tracing.js'
 import type { ApplyOptions, ReplicaAcks, ReplicaWrites } from './durability.js'
+import { HibernationTimer } from './hibernation.js'
+import { SizeBudget } from './size-budget.js'
 
 /**
  * Automatic compactions may cost at most this much snapshot-encoding time per update they fold in. An
@@ -122,18 +124,8 @@ export class LiveDoc {
   /** How long encoding the last snapshot took (ms); 0 until one was made. */
   private lastSnapshotMs = 0
   private failed: MurmurError | null = null
-  /** Writes that changed or extended the doc; tells a hibernation whether its snapshot is still current. */
-  private writes = 0
-  private lastWriteAt = 0
-  private wakeups = 0
-  private quietTimer: NodeJS.Timeout | null = null
-  /**
-   * The doc's size as `maxDocBytes` sees it: bytes of the last exact measure (the stored snapshot and log
-   * at load, a compaction's snapshot, or an encoding made to check the limit) plus bytes persisted since.
-   * The sum over-estimates (updates overlap), so it is re-measured before a write is refused.
-   */
-  private sizeBase: number
-  private sizeGrowth = 0
+  private readonly quiet: HibernationTimer
+  private readonly size: SizeBudget
   private readonly offUpdate: () => void
   /** What an attributed update inserted, as storage records it (`Engine.insertedIds`), if the engine can say. */
   private readonly attribution: ((update: Uint8Array) => string | null) | undefined
@@ -143,7 +135,7 @@ export class LiveDoc {
   constructor(
     readonly key: DocKey,
     readonly doc: EngineDoc,
-    private readonly storage: Storage,
+    private readonly storage: Pick<DocLog, 'append' | 'flush' | 'compact'>,
     private readonly options: LiveDocOptions,
     private readonly log: Logger,
     stored: { lastSeq: number; updates: number; updateBytes: number; snapshotBytes?: number },
@@ -151,7 +143,12 @@ export class LiveDoc {
   ) {
     const engine = getEngine(key.engine)
     this.attribution = engine.insertedIds?.bind(engine)
-    this.sizeBase = (stored.snapshotBytes ?? 0) + stored.updateBytes
+    this.size = new SizeBudget(options.maxDocBytes, (stored.snapshotBytes ?? 0) + stored.updateBytes)
+    this.quiet = new HibernationTimer(
+      options.hibernateAfterMs ?? 0,
+      () => this.doc.hibernate !== undefined && this.doc.hibernating !== true,
+      () => this.hibernateIfQuiet(),
+    )
     this.lastSeq = stored.lastSeq
     this.updatesSinceSnapshot = stored.updates
     this.bytesSinceSnapshot = stored.updateBytes
@@ -160,7 +157,7 @@ export class LiveDoc {
       else this.fanOut(update, origin)
       this.hooks?.changed(this, update, origin, this.applying)
     })
-    this.armHibernation()
+    this.quiet.arm()
   }
 
   /** The doc's log high-water mark: the seq of the last update stored (a version records it). */
@@ -188,7 +185,7 @@ export class LiveDoc {
 
   private applyNow(update: Uint8Array, options: ApplyOptions): Promise<void> {
     this.assertUsable()
-    this.assertRoom(update.length, () => true)
+    this.size.assertRoom(update.length, () => this.doc.encodeSnapshot().length, () => true)
     const durability = options.durability ?? 'local'
     const replicas = typeof durability === 'object' ? durability.replicas : 0
     const cluster = this.hooks?.replicas() ?? null
@@ -215,7 +212,7 @@ export class LiveDoc {
   /** Handle an engine sync message on `session`; replies are returned at once, durability later. */
   receiveSync(session: SyncSession, message: Uint8Array, origin: unknown, by?: string): { replies: Uint8Array[]; durable: Promise<void> } {
     this.assertUsable()
-    this.assertRoom(message.length, () => this.carriesChanges(message))
+    this.size.assertRoom(message.length, () => this.doc.encodeSnapshot().length, () => this.carriesChanges(message))
     const wasHibernating = this.doc.hibernating === true
     const { replies, applied } = session.receive(message, origin)
     this.noteUse(wasHibernating, applied)
@@ -311,37 +308,19 @@ export class LiveDoc {
     const encodeStart = clock()
     const bytes = this.doc.encodeForStorage?.() ?? this.doc.encodeSnapshot()
     this.lastSnapshotMs = clock() - encodeStart
-    return { bytes, upToSeq: this.lastSeq, updates: this.updatesSinceSnapshot, updateBytes: this.bytesSinceSnapshot, growth: this.sizeGrowth }
+    return { bytes, upToSeq: this.lastSeq, updates: this.updatesSinceSnapshot, updateBytes: this.bytesSinceSnapshot, growth: this.size.growth }
   }
 
   private async storeSnapshot(snapshot: Snapshot): Promise<void> {
     await this.storage.compact(this.key, snapshot.bytes, snapshot.upToSeq)
     this.updatesSinceSnapshot -= snapshot.updates
     this.bytesSinceSnapshot -= snapshot.updateBytes
-    this.sizeBase = snapshot.bytes.length
-    this.sizeGrowth = Math.max(0, this.sizeGrowth - snapshot.growth)
+    this.size.measured(snapshot.bytes.length, snapshot.growth)
   }
 
   /** Count a write, and whether it woke the doc from hibernation (which lengthens the next wait). */
   private noteUse(wasHibernating: boolean, applied: ApplyResult): void {
-    if (wasHibernating && this.doc.hibernating === false) this.wakeups++
-    if (applied.persist === null) return
-    this.writes++
-    this.lastWriteAt = Date.now()
-    this.armHibernation()
-  }
-
-  private hibernateDelay(): number {
-    return (this.options.hibernateAfterMs ?? 0) * 2 ** Math.min(this.wakeups, 6)
-  }
-
-  private armHibernation(delay = this.hibernateDelay()): void {
-    if (this.quietTimer !== null || delay <= 0 || this.doc.hibernate === undefined || this.doc.hibernating === true) return
-    this.quietTimer = setTimeout(() => {
-      this.quietTimer = null
-      void this.hibernateIfQuiet()
-    }, delay)
-    this.quietTimer.unref()
+    this.quiet.noteUse(wasHibernating && this.doc.hibernating === false, applied.persist !== null)
   }
 
   /**
@@ -350,20 +329,18 @@ export class LiveDoc {
    * thousand docs falling idle together must not each wait for their own commit to free their memory).
    */
   private async hibernateIfQuiet(): Promise<void> {
-    const wait = this.lastWriteAt + this.hibernateDelay() - Date.now()
-    if (wait > 0) return this.armHibernation(wait)
     if (this.failed !== null || this.doc.hibernating !== false || this.doc.hibernate === undefined) return
-    const writes = this.writes
+    const writes = this.quiet.writes
     const durable = await this.durableTail.then(
       () => true,
       () => false,
     )
     // A write that came in meanwhile keeps the doc live (and armed the timer again).
-    if (!durable || this.failed !== null || this.writes !== writes || this.quietTimer !== null) return
-    if (this.compacting) return this.armHibernation()
+    if (!durable || this.failed !== null || this.quiet.writes !== writes || this.quiet.armed) return
+    if (this.compacting) return this.quiet.arm()
     const snapshot = this.updatesSinceSnapshot > 0 ? this.takeSnapshot() : null
     if (!this.doc.hibernate(snapshot?.bytes)) {
-      this.armHibernation()
+      this.quiet.arm()
       return
     }
     if (snapshot === null) return
@@ -378,30 +355,13 @@ export class LiveDoc {
   }
 
   destroy(): void {
-    if (this.quietTimer !== null) clearTimeout(this.quietTimer)
+    this.quiet.stop()
     this.offUpdate()
     this.doc.destroy()
   }
 
   private assertUsable(): void {
     if (this.failed !== null) throw this.failed
-  }
-
-  /**
-   * Throws DOC_TOO_LARGE when a write of `incoming` bytes would take the doc past `maxDocBytes`. Only
-   * near the limit does it cost anything: the doc is measured exactly, and a sync message is checked
-   * for changes (a reader's sync messages are never refused).
-   */
-  private assertRoom(incoming: number, isWrite: () => boolean): void {
-    const max = this.options.maxDocBytes
-    if (this.sizeBase + this.sizeGrowth + incoming <= max) return
-    if (this.sizeGrowth > 0) {
-      this.sizeBase = this.doc.encodeSnapshot().length
-      this.sizeGrowth = 0
-      if (this.sizeBase + incoming <= max) return
-    }
-    if (!isWrite()) return
-    throw new MurmurError(ErrorCode.DOC_TOO_LARGE, `the doc would grow past ${max} bytes (--max-doc-bytes)`)
   }
 
   /** Whether a sync message brings the doc anything: a read-only session refuses exactly those. */
@@ -422,7 +382,7 @@ export class LiveDoc {
       return this.durableTail
     }
     const bytes = applied.persist
-    this.sizeGrowth += bytes.length
+    this.size.grew(bytes.length)
     if (background) this.backgroundPending++
     const author = by === undefined ? undefined : { principal: by, ids: this.attribution?.(bytes) ?? null }
     const options = background ? (author ? { background, author } : BACKGROUND) : author && { author }

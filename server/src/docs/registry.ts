@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { ErrorCode, MurmurError, getEngine } from '@murmur/shared'
-import type { DocKey, Storage } from '../storage/storage.js'
+import type { DocKey, DocLog, Tombstones } from '../storage/storage.js'
 import type { Logger } from '../logger.js'
 import { LiveDoc, type DocHooks, type DocObserver, type DocSubscriber, type LiveDocOptions, type PresenceHooks } from './live-doc.js'
 import type { ReplicaWrites } from './durability.js'
@@ -71,7 +71,7 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
   }
 
   constructor(
-    private readonly storage: Storage,
+    private readonly storage: DocLog & Tombstones,
     private readonly options: DocRegistryOptions,
     private readonly log: Logger,
   ) {
@@ -227,7 +227,7 @@ export class DocRegistry extends EventEmitter<{ load: [DocKey]; unload: [DocKey]
 
   /**
    * Delete a doc for good: its subscribers are dropped with DOC_DELETED, and storage replaces its data
-   * with a tombstone, so it is neither loaded nor written again (`Storage.delete` would clear that).
+   * with a tombstone, so it is neither loaded nor written again.
    */
   async delete(key: DocKey, deletedAt: number): Promise<void> {
     const k = keyString(key)

@@ -2,11 +2,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ErrorCode, MurmurError } from '@murmur/shared'
 import type { Cluster } from '../cluster/cluster.js'
 import type { DocRegistry } from '../docs/registry.js'
-import type { Storage } from '../storage/storage.js'
+import type { Outbox } from '../storage/storage.js'
 
 export interface AdminRouteDeps {
   readonly registry: DocRegistry
-  readonly storage: Storage
+  readonly storage: Pick<Outbox, 'outboxCount'>
   /** Webhooks are configured (so the outbox is in use). */
   readonly webhooks: boolean
   nodeId(): string

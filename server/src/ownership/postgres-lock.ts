@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { StartupError } from '../startup-error.js'
-import { withDefaultUser } from '../storage/postgres.js'
+import { withDefaultUser } from '../storage/postgres-connection.js'
 import { inUseAdvice, type LockHolder } from './data-dir-lock.js'
 
 /** The two-key advisory lock space of Murmur stores: (this constant, hashtext(schema)). */

@@ -63,7 +63,7 @@ const noop = (): void => {}
  * background appends), when it reaches `maxBatch`, or on flush. Every append resolves after its batch
  * committed, or rejects if the batch failed.
  *
- * Commits and exclusive operations (compaction, delete, close) run one at a time under one lock, so a
+ * Commits and exclusive operations (compaction, tombstones, close) run one at a time under one lock, so a
  * backend never sees two writers. While a commit runs, the next batch keeps filling.
  */
 export class GroupCommit {

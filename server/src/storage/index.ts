@@ -45,7 +45,8 @@ export {
   type LogEntry,
 } from './group-commit.js'
 export { MemoryDisk, MemoryStorage, type MemoryDocRecord, type MemoryLogEntry, type MemoryStorageOptions } from './memory.js'
-export { PostgresStorage, SCHEMA_NAME, withDefaultUser, type PostgresStorageOptions } from './postgres.js'
+export { PostgresStorage, SCHEMA_NAME, type PostgresStorageOptions } from './postgres.js'
+export { withDefaultUser } from './postgres-connection.js'
 export { SqliteStorage, type SqliteStorageOptions } from './sqlite.js'
 
 /**

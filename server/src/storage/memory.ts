@@ -149,14 +149,6 @@ export class MemoryStorage implements Storage {
       .slice(0, limit)
   }
 
-  delete(key: DocKey): Promise<void> {
-    return this.group.exclusive(() => {
-      this.assertWritable()
-      this.disk.docs.delete(diskKey(key))
-      this.disk.tombstones.delete(diskKey(key))
-    })
-  }
-
   async history(key: DocKey, options: HistoryOptions = {}): Promise<DocHistory | null> {
     this.assertOpen()
     const limit = historyLimit(options.limit)

@@ -1,7 +1,6 @@
-import { userInfo } from 'node:os'
 import type pg from 'pg'
-import type { PoolClient } from 'pg'
 import { crc32 } from './crc32.js'
+import { describeConnection, transaction, withDefaultUser } from './postgres-connection.js'
 import { GroupCommit, storageError, type CommitTuning, type LogEntry } from './group-commit.js'
 import { PostgresHints, hintsSchemaSql } from './postgres-hints.js'
 import { PostgresVersions, deleteVersionsOf, insertChanges, versionsSchemaSql } from './postgres-versions.js'
@@ -110,7 +109,7 @@ export class PostgresStorage implements Storage {
   private readonly hintRows: PostgresHints
 
   private constructor(pool: pg.Pool, schema: string, options: PostgresStorageOptions) {
-    this.description = `${describe(options.connectionString)}#${schema}`
+    this.description = `${describeConnection(options.connectionString)}#${schema}`
     this.pool = pool
     this.s = `"${schema}"`
     this.versionRows = new PostgresVersions(pool, this.s)
@@ -276,31 +275,24 @@ export class PostgresStorage implements Storage {
     await this.guard('hints delete', () => this.hintRows.deletePeer(peer))
   }
 
-  async delete(key: DocKey): Promise<void> {
-    return this.group.exclusive(() => this.guard('delete', () => this.deleteDoc(key, null)))
-  }
-
+  /** Removes the doc's data and records its tombstone, in one transaction. */
   async tombstone(key: DocKey, deletedAt: number): Promise<void> {
-    return this.group.exclusive(() => this.guard('tombstone', () => this.deleteDoc(key, deletedAt)))
-  }
-
-  /** Removes the doc's data; then records a tombstone (`deletedAt`) or removes any (null). */
-  private deleteDoc(key: DocKey, deletedAt: number | null): Promise<void> {
     const { s } = this
     const args = [key.engine, key.docId]
-    return transaction(this.pool, async (client) => {
-      await client.query(`DELETE FROM ${s}.updates WHERE engine = $1 AND doc_id = $2`, args)
-      await client.query(`DELETE FROM ${s}.snapshots WHERE engine = $1 AND doc_id = $2`, args)
-      await deleteVersionsOf(client, s, key)
-      if (deletedAt === null) await client.query(`DELETE FROM ${s}.tombstones WHERE engine = $1 AND doc_id = $2`, args)
-      else {
-        await client.query(
-          `INSERT INTO ${s}.tombstones (engine, doc_id, deleted_at) VALUES ($1, $2, $3)
-           ON CONFLICT (engine, doc_id) DO UPDATE SET deleted_at = excluded.deleted_at`,
-          [...args, deletedAt],
-        )
-      }
-    })
+    return this.group.exclusive(() =>
+      this.guard('tombstone', () =>
+        transaction(this.pool, async (client) => {
+          await client.query(`DELETE FROM ${s}.updates WHERE engine = $1 AND doc_id = $2`, args)
+          await client.query(`DELETE FROM ${s}.snapshots WHERE engine = $1 AND doc_id = $2`, args)
+          await deleteVersionsOf(client, s, key)
+          await client.query(
+            `INSERT INTO ${s}.tombstones (engine, doc_id, deleted_at) VALUES ($1, $2, $3)
+             ON CONFLICT (engine, doc_id) DO UPDATE SET deleted_at = excluded.deleted_at`,
+            [...args, deletedAt],
+          )
+        }),
+      ),
+    )
   }
 
   async putVersion(key: DocKey, version: StoredVersion): Promise<void> {
@@ -525,53 +517,5 @@ export class PostgresStorage implements Storage {
       await insertChanges(client, s, batch, seqs, now)
       return seqs
     })
-  }
-}
-
-/**
- * libpq falls back to the OS account when a URL names no user; pg only reads $USER, which services and
- * containers often lack. Do what libpq does so `postgres://host/db` means the same to both.
- */
-export function withDefaultUser(connectionString: string): string {
-  if (process.env.PGUSER) return connectionString
-  try {
-    const url = new URL(connectionString)
-    if (url.username) return connectionString
-    url.username = process.env.USER || userInfo().username
-    return url.toString()
-  } catch {
-    return connectionString
-  }
-}
-
-/** The connection string without credentials, fit for logs. */
-function describe(connectionString: string): string {
-  try {
-    const url = new URL(connectionString)
-    url.username = ''
-    url.password = ''
-    return url.toString()
-  } catch {
-    return 'postgres'
-  }
-}
-
-/** Runs `fn` in a transaction on a pooled connection; rolls back and rethrows on any error. */
-async function transaction<T>(pool: pg.Pool, fn: (client: PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
-  const client = await pool.connect()
-  let broken: Error | undefined
-  try {
-    await client.query(begin)
-    const result = await fn(client)
-    await client.query('COMMIT')
-    return result
-  } catch (err) {
-    await client.query('ROLLBACK').catch((rollbackErr: unknown) => {
-      // A connection that cannot even roll back is not given back to the pool.
-      broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr))
-    })
-    throw err
-  } finally {
-    client.release(broken)
   }
 }

@@ -29,8 +29,8 @@ export interface WriterOps {
   /** One group commit: entry i is (keys[i], bytes i of data, crcs[i]). Returns the seq of each entry. */
   commit: { fields: { keys: DocKey[]; crcs: number[]; authors: (Author | null)[]; data: PackedBytes }; result: number[] }
   compact: { fields: { key: DocKey; snapshot: Uint8Array; upToSeq: number }; result: null }
-  /** Delete a doc; then record a tombstone (`deletedAt`) or remove any (null). */
-  remove: { fields: { key: DocKey; deletedAt: number | null }; result: null }
+  /** Delete a doc's data and record its tombstone. */
+  remove: { fields: { key: DocKey; deletedAt: number }; result: null }
   /** Read a doc and delete its torn tail in one transaction; returns what it read. */
   repairLoad: { fields: { key: DocKey }; result: PackedDoc | null }
   /** Store a version unless one with its id is stored. */

@@ -153,8 +153,7 @@ class Writer {
       this.sql.deleteDoc.run(key.engine, key.docId)
       this.sql.deleteVersions.run(key.engine, key.docId)
       this.sql.deleteChanges.run(key.engine, key.docId)
-      if (deletedAt === null) this.sql.deleteTombstone.run(key.engine, key.docId)
-      else this.sql.putTombstone.run(key.engine, key.docId, deletedAt)
+      this.sql.putTombstone.run(key.engine, key.docId, deletedAt)
     }).immediate()
     return null
   }

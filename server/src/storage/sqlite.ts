@@ -223,10 +223,6 @@ export class SqliteStorage implements Storage {
     return guard(what, () => this.reader.prepare<(string | number)[], Row>(sql).all(...args))
   }
 
-  async delete(key: DocKey): Promise<void> {
-    await this.group.exclusive(() => this.write('delete', { op: 'remove', key, deletedAt: null }))
-  }
-
   async history(key: DocKey, options: HistoryOptions = {}): Promise<DocHistory | null> {
     this.assertOpen()
     const limit = historyLimit(options.limit)

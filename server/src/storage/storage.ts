@@ -141,8 +141,8 @@ export interface StorageStats {
 }
 
 /**
- * A doc's log: what a live doc needs (append, flush, compact) and what loading, listing and removing docs
- * need. The part of storage every backend must have for docs to be served at all.
+ * A doc's log: what a live doc needs (append, flush, compact) and what loading and listing docs need
+ * (a doc is removed by its tombstone, `Tombstones`). The part of storage every backend must have for docs to be served at all.
  */
 export interface DocLog {
   /**
@@ -167,11 +167,6 @@ export interface DocLog {
   compact(key: DocKey, snapshot: Uint8Array, upToSeq: number): Promise<void>
   /** Docs with anything stored, ordered by (engine, docId). */
   list(options?: ListOptions): Promise<DocKey[]>
-  /**
-   * Remove a doc, its log and its tombstone if it has one (after committing appends to it made before
-   * the call). The id is free for a new doc afterwards.
-   */
-  delete(key: DocKey): Promise<void>
 }
 
 /** A doc's past as storage keeps it: for the history and read-at-a-version routes. */

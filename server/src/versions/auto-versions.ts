@@ -19,7 +19,13 @@ export interface AutoVersionPolicy {
 export const AUTO_PRINCIPAL = 'murmur:auto'
 
 interface DocTimer {
-  timer: NodeJS.Timeout
+  /** Armed while the doc waits; null while its version is being made, until a change comes. */
+  timer: NodeJS.Timeout | null
+  /**
+   * When the wait ends. A change moves it, not the timer: a timer that fires before it waits for the
+   * rest, so a doc under steady editing costs one timer per pause, not one per change.
+   */
+  dueAt: number
   /** When the last automatic version of the doc was made; null until known. */
   lastAt: number | null
   /** Changes seen since the entry was made (tells whether a version being made covers them all). */
@@ -58,21 +64,22 @@ export class AutoVersions implements DocObserver {
     if (!this.enabled || this.closed || this.fromPeer(origin)) return
     const k = docKeyString(doc.key)
     const entry = this.docs.get(k)
+    const now = Date.now()
     if (entry === undefined) {
-      this.docs.set(k, { timer: this.arm(doc.key, this.policy.idleMs), lastAt: null, changes: 1 })
+      this.docs.set(k, { timer: this.arm(doc.key, this.policy.idleMs), dueAt: now + this.policy.idleMs, lastAt: null, changes: 1 })
       return
     }
     entry.changes++
     // Wait for a pause again, and at least until the interval since the last version has passed.
-    clearTimeout(entry.timer)
-    const remaining = entry.lastAt === null ? 0 : entry.lastAt + this.policy.minIntervalMs - Date.now()
-    entry.timer = this.arm(doc.key, Math.max(this.policy.idleMs, remaining))
+    const remaining = entry.lastAt === null ? 0 : entry.lastAt + this.policy.minIntervalMs - now
+    entry.dueAt = now + Math.max(this.policy.idleMs, remaining)
+    entry.timer ??= this.arm(doc.key, entry.dueAt - now)
   }
 
   /** Cancel every pending version (the node is stopping). */
   close(): void {
     this.closed = true
-    for (const { timer } of this.docs.values()) clearTimeout(timer)
+    for (const { timer } of this.docs.values()) if (timer !== null) clearTimeout(timer)
     this.docs.clear()
   }
 
@@ -86,13 +93,21 @@ export class AutoVersions implements DocObserver {
     const k = docKeyString(key)
     const entry = this.docs.get(k)
     if (entry === undefined || this.closed) return
+    entry.timer = null
+    const early = entry.dueAt - Date.now()
+    if (early > 0) {
+      // Changes came since the timer was armed: wait for the rest of the pause.
+      entry.timer = this.arm(key, early)
+      return
+    }
     try {
       const autos = (await this.storage.versions(key)).filter((v) => v.kind === 'auto')
       entry.lastAt ??= autos.at(-1)?.at ?? 0
       const wait = entry.lastAt + this.policy.minIntervalMs - Date.now()
       if (wait > 0) {
-        // Too soon after the last one: the doc is versioned once the interval allows.
-        entry.timer = this.arm(key, wait)
+        // Too soon after the last one: the doc is versioned once the interval allows (a change meanwhile
+        // armed a timer already, which checks again when it fires).
+        entry.timer ??= this.arm(key, wait)
         return
       }
       const changes = entry.changes
@@ -102,7 +117,7 @@ export class AutoVersions implements DocObserver {
       entry.lastAt = made.at
       // Changes that came while it was made wait for the next one (their timer is armed again).
       if (entry.changes === changes) {
-        clearTimeout(entry.timer)
+        if (entry.timer !== null) clearTimeout(entry.timer)
         this.docs.delete(k)
       }
       await this.prune(key, [...autos, made])

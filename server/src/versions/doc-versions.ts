@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { ErrorCode, MurmurError, getEngine, type AuthoredSpan, type RestoreResultOf, type TextDiff, type VersionDiffOf, type VersionKind } from '@murmur/shared'
 import type { DocRegistry } from '../docs/registry.js'
-import type { DocKey, Storage, StoredVersion, VersionInfo } from '../storage/storage.js'
+import type { DocKey, StoredVersion, VersionInfo, VersionStore } from '../storage/storage.js'
 import { textDiff } from './text-diff.js'
 
 /** The origin of changes a restore makes (delivered to every subscriber, like the HTTP API's). */
@@ -30,7 +30,7 @@ const CURRENT = 'current'
 export class DocVersions extends EventEmitter<{ stored: [DocKey, StoredVersion]; removed: [DocKey, string] }> {
   constructor(
     private readonly registry: DocRegistry,
-    private readonly storage: Storage,
+    private readonly storage: VersionStore,
   ) {
     super()
   }

@@ -3,7 +3,7 @@ import { PeerOrigin } from '../cluster/replication.js'
 import type { DocRegistry } from '../docs/registry.js'
 import type { Logger } from '../logger.js'
 import type { ServerMetrics } from '../metrics/metrics.js'
-import type { Storage } from '../storage/storage.js'
+import type { Outbox } from '../storage/storage.js'
 import { WebhookDeliverer } from './deliverer.js'
 import { WebhookNotifier } from './notifier.js'
 
@@ -16,10 +16,10 @@ export interface Webhooks {
  * Webhooks, when `--webhook-url` is set: changes become durable outbox messages (debounced per doc),
  * sent signed, at least once. Changes replicated from another node are announced by that node.
  */
-export function createWebhooks(config: ServerConfig, storage: Storage, registry: DocRegistry, metrics: ServerMetrics, log: Logger, nodeId: () => string): Webhooks | null {
+export function createWebhooks(config: ServerConfig, outbox: Outbox, registry: DocRegistry, metrics: ServerMetrics, log: Logger, nodeId: () => string): Webhooks | null {
   if (config.webhookUrl === null) return null
   const deliverer = new WebhookDeliverer(
-    storage,
+    outbox,
     {
       url: config.webhookUrl,
       secret: config.webhookSecret ?? '',
@@ -33,7 +33,7 @@ export function createWebhooks(config: ServerConfig, storage: Storage, registry:
     log,
   )
   const notifier = new WebhookNotifier(
-    storage,
+    outbox,
     { debounceMs: config.webhookDebounceMs, nodeId, ignoreOrigin: (o) => o instanceof PeerOrigin, onDue: () => deliverer.kick() },
     log,
   )
