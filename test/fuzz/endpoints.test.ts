@@ -31,21 +31,15 @@ import type { MurmurServer } from '../../server/dist/index.js'
 import { AUTH_SECRET, token } from '../support/auth.js'
 import { startTestServer, wsUrl } from '../support/servers.js'
 import { within } from '../support/wait.js'
+import { mulberry32 } from '../cluster/sim/network.js'
 
 const SEED = Number(process.env.MURMUR_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31))
 const TOTAL = Number(process.env.MURMUR_FUZZ_INPUTS ?? 52_000)
 const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts/fuzz')
 
-/** mulberry32: small, fast, seedable. */
+/** Seeded helpers over mulberry32 (the simulation's generator). */
 function rng(seed: number) {
-  let a = seed >>> 0
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const next = mulberry32(seed)
   const int = (n: number): number => Math.floor(next() * n)
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]
   const bytes = (max: number): Uint8Array => Uint8Array.from({ length: int(max + 1) }, () => int(256))
@@ -385,7 +379,7 @@ async function httpLane(server: MurmurServer, r: Rng, m: Material, count: number
 }
 
 describe('fuzz: every endpoint', () => {
-  it(`${TOTAL.toLocaleString('en-US')} malformed, random and mutated inputs: no crash, no 5xx, no doc harmed`, { timeout: 180_000 }, async () => {
+  it(`${TOTAL.toLocaleString('en-US')} malformed, random and mutated inputs: no crash, no 5xx, no doc harmed`, { timeout: 360_000 }, async () => {
     const unhandled: unknown[] = []
     const onUnhandled = (err: unknown): void => void unhandled.push(err)
     process.on('unhandledRejection', onUnhandled)

@@ -9,18 +9,8 @@ import { MessageType, decodeMessage, encodeMessage } from '../../shared/dist/ind
 import { FAILURE_MEMORY_MS, NodeChoice, RetryReason } from '../../client/dist/node-choice.js'
 import { Connection, type ConnectionDetail, type WebSocketConstructor } from '../../client/dist/connection.js'
 import { silentLogger } from '../../client/dist/index.js'
+import { mulberry32 as seeded } from '../cluster/sim/network.js'
 
-/** A seeded uniform [0, 1) (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const URLS = ['ws://a/sync', 'ws://b/sync', 'ws://c/sync', 'ws://d/sync']
 

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { MessageType, decodeMessage, encodeMessage } from '../../shared/dist/index.js'
 import { Connection, RESTART_WINDOW_MS, type WebSocketConstructor } from '../../client/dist/connection.js'
 import { silentLogger } from '../../client/dist/index.js'
+import { mulberry32 as seeded } from '../cluster/sim/network.js'
 
 /** A server that is up or down; sockets opened while it is down fail at once, as a refused connection does. */
 function fakeServer() {
@@ -54,17 +55,6 @@ function fakeServer() {
   return { state, WebSocket: FakeSocket as unknown as WebSocketConstructor }
 }
 
-/** A seeded uniform [0, 1) (mulberry32): the jitter is the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 async function openConnection(server: ReturnType<typeof fakeServer>): Promise<Connection> {
   const conn = new Connection({ url: 'ws://node', WebSocket: server.WebSocket, getToken: () => '', clientName: 'test', log: silentLogger, random: seeded(7) })

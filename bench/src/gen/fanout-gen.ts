@@ -11,6 +11,10 @@ import { clockMs, type FromGenerator, type ToGenerator } from '../lib/generators
  * monotonic clock, which every process shares. The parent pairs arrivals with send times.
  */
 
+// Every y-websocket provider adds a process 'exit' listener under Node (to withdraw its awareness state),
+// so a generator holding tens of them would print a listener-leak warning that is not one.
+process.setMaxListeners(0)
+
 /** Writers set their own key of this map to [seq, sendTime]; overwritten values are garbage-collected. */
 const MAP = 'writers'
 

@@ -54,3 +54,13 @@ export async function transaction<T>(pool: pg.Pool, fn: (client: PoolClient) => 
     client.release(broken)
   }
 }
+
+/** `($1, $2, …), (…)` for `rows` rows of `cols` parameters, each row ending with `extra` (literals). */
+export function placeholders(rows: number, cols: number, extra = ''): string {
+  const out: string[] = []
+  for (let r = 0; r < rows; r++) {
+    const cells = Array.from({ length: cols }, (_, c) => `$${r * cols + c + 1}`)
+    out.push(`(${cells.join(', ')}${extra})`)
+  }
+  return out.join(', ')
+}

@@ -1,10 +1,12 @@
 import type pg from 'pg'
 import { crc32 } from './crc32.js'
-import { describeConnection, transaction, withDefaultUser } from './postgres-connection.js'
+import { describeConnection, placeholders, transaction, withDefaultUser } from './postgres-connection.js'
+import { PostgresOutbox } from './postgres-outbox.js'
+import { schemaSql } from './postgres-schema.js'
 import { GroupCommit, storageError, type CommitTuning, type LogEntry } from './group-commit.js'
-import { PostgresHints, hintsSchemaSql } from './postgres-hints.js'
-import { PostgresVersions, deleteVersionsOf, insertChanges, versionsSchemaSql } from './postgres-versions.js'
-import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, traceList, traceText, versionUnavailable } from './log.js'
+import { PostgresHints } from './postgres-hints.js'
+import { PostgresVersions, deleteVersionsOf, insertChanges } from './postgres-versions.js'
+import { asBytes, assertSeq, checkLog, historyLimit, pageLimit, toStoredDoc, versionUnavailable } from './log.js'
 import type {
   AppendOptions,
   ChangeRecord,
@@ -39,65 +41,11 @@ export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 /** PostgreSQL allows 65535 bind parameters per statement; updates take 5 each. */
 const ROWS_PER_INSERT = 10_000
 
-/*
- * Same layout as SQLite: `snapshots` holds one row per doc with its high-water mark `last_seq`, `updates`
- * is keyed (engine, doc_id, seq) so a load and a compaction are one range of the primary key. Ids use the
- * "C" collation so they order by bytes, as in SQLite, whatever the database's locale.
- */
-function schemaSql(s: string): string {
-  return `
-CREATE SCHEMA IF NOT EXISTS ${s};
-CREATE TABLE IF NOT EXISTS ${s}.snapshots (
-  engine     text COLLATE "C" NOT NULL,
-  doc_id     text COLLATE "C" NOT NULL,
-  snapshot   bytea,
-  up_to_seq  bigint NOT NULL DEFAULT 0,
-  last_seq   bigint NOT NULL DEFAULT 0,
-  updated_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (engine, doc_id)
-);
-CREATE TABLE IF NOT EXISTS ${s}.updates (
-  engine text COLLATE "C" NOT NULL,
-  doc_id text COLLATE "C" NOT NULL,
-  seq    bigint NOT NULL,
-  data   bytea NOT NULL,
-  crc32  integer NOT NULL,
-  PRIMARY KEY (engine, doc_id, seq)
-);
-ALTER TABLE ${s}.updates ADD COLUMN IF NOT EXISTS at bigint;
-ALTER TABLE ${s}.snapshots ADD COLUMN IF NOT EXISTS snapshot_at bigint;
-CREATE TABLE IF NOT EXISTS ${s}.tombstones (
-  engine     text COLLATE "C" NOT NULL,
-  doc_id     text COLLATE "C" NOT NULL,
-  deleted_at bigint NOT NULL,
-  PRIMARY KEY (engine, doc_id)
-);
-CREATE TABLE IF NOT EXISTS ${s}.outbox (
-  id         text PRIMARY KEY,
-  body       text NOT NULL,
-  due_at     bigint NOT NULL,
-  attempts   integer NOT NULL DEFAULT 0,
-  created_at bigint NOT NULL,
-  last_error text
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON ${s}.outbox (due_at, id);
-ALTER TABLE ${s}.outbox ADD COLUMN IF NOT EXISTS trace text;${versionsSchemaSql(s)}${hintsSchemaSql(s)}`
-}
-
 /** `integer` is signed; the checksum is stored as its two's-complement image and read back unsigned. */
 const toInt32 = (crc: number): number => crc | 0
 
 /** bigint columns arrive as strings, since they may exceed 2^53; seqs never do. */
 const toSeq = (value: string | number): number => Number(value)
-
-function placeholders(rows: number, cols: number, extra = ''): string {
-  const out: string[] = []
-  for (let r = 0; r < rows; r++) {
-    const cells = Array.from({ length: cols }, (_, c) => `$${r * cols + c + 1}`)
-    out.push(`(${cells.join(', ')}${extra})`)
-  }
-  return out.join(', ')
-}
 
 /** The backend for deployments that already run PostgreSQL. Commits keep synchronous_commit on. */
 export class PostgresStorage implements Storage {
@@ -107,6 +55,7 @@ export class PostgresStorage implements Storage {
   private readonly group: GroupCommit
   private readonly versionRows: PostgresVersions
   private readonly hintRows: PostgresHints
+  private readonly outboxRows: PostgresOutbox
 
   private constructor(pool: pg.Pool, schema: string, options: PostgresStorageOptions) {
     this.description = `${describeConnection(options.connectionString)}#${schema}`
@@ -114,6 +63,7 @@ export class PostgresStorage implements Storage {
     this.s = `"${schema}"`
     this.versionRows = new PostgresVersions(pool, this.s)
     this.hintRows = new PostgresHints(pool, this.s)
+    this.outboxRows = new PostgresOutbox(pool, this.s)
     this.group = new GroupCommit({
       groupCommitMs: options.groupCommitMs ?? 2,
       backgroundCommitMs: options.backgroundCommitMs,
@@ -396,61 +346,29 @@ export class PostgresStorage implements Storage {
     this.group.onCommit(listener)
   }
 
-  async outboxPut(messages: readonly OutboxInput[]): Promise<void> {
+  outboxPut(messages: readonly OutboxInput[]): Promise<void> {
     this.assertOpen()
-    if (messages.length === 0) return
-    // One id at most once per statement: ON CONFLICT cannot touch a row twice.
-    const latest = [...new Map(messages.map((m) => [m.id, m])).values()]
-    const now = Date.now()
-    await this.guard('outbox put', () =>
-      transaction(this.pool, async (client) => {
-        for (let i = 0; i < latest.length; i += ROWS_PER_INSERT) {
-          const chunk = latest.slice(i, i + ROWS_PER_INSERT)
-          await client.query(
-            `INSERT INTO ${this.s}.outbox (id, body, due_at, trace, created_at) VALUES ${placeholders(chunk.length, 4, `, ${now}`)}
-             ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at, trace = excluded.trace`,
-            chunk.flatMap((m) => [m.id, m.body, m.dueAt, traceText(m.trace)]),
-          )
-        }
-      }),
-    )
+    return this.guard('outbox put', () => this.outboxRows.put(messages))
   }
 
-  async outboxDue(now: number, limit: number): Promise<OutboxMessage[]> {
+  outboxDue(now: number, limit: number): Promise<OutboxMessage[]> {
     this.assertOpen()
-    const { rows } = await this.guard('outbox read', () =>
-      this.pool.query<{ id: string; body: string; due_at: string; attempts: number; created_at: string; last_error: string | null; trace: string | null }>(
-        `SELECT id, body, due_at, attempts, created_at, last_error, trace FROM ${this.s}.outbox WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2`,
-        [now, limit],
-      ),
-    )
-    return rows.map((r) => ({
-      id: r.id,
-      body: r.body,
-      dueAt: Number(r.due_at),
-      attempts: r.attempts,
-      createdAt: Number(r.created_at),
-      lastError: r.last_error,
-      trace: traceList(r.trace),
-    }))
+    return this.guard('outbox read', () => this.outboxRows.due(now, limit))
   }
 
-  async outboxRetry(id: string, dueAt: number, error: string): Promise<void> {
+  outboxRetry(id: string, dueAt: number, error: string): Promise<void> {
     this.assertOpen()
-    await this.guard('outbox retry', () =>
-      this.pool.query(`UPDATE ${this.s}.outbox SET due_at = $1, attempts = attempts + 1, last_error = $2 WHERE id = $3`, [dueAt, error, id]),
-    )
+    return this.guard('outbox retry', () => this.outboxRows.retry(id, dueAt, error))
   }
 
-  async outboxDone(id: string): Promise<void> {
+  outboxDone(id: string): Promise<void> {
     this.assertOpen()
-    await this.guard('outbox done', () => this.pool.query(`DELETE FROM ${this.s}.outbox WHERE id = $1`, [id]))
+    return this.guard('outbox done', () => this.outboxRows.done(id))
   }
 
-  async outboxCount(): Promise<number> {
+  outboxCount(): Promise<number> {
     this.assertOpen()
-    const { rows } = await this.guard('outbox count', () => this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.s}.outbox`))
-    return Number(rows[0]?.n ?? 0)
+    return this.guard('outbox count', () => this.outboxRows.count())
   }
 
   close(): Promise<void> {
