@@ -8,15 +8,22 @@ import type { MurmurServer } from '../../server/dist/index.js'
 import { loadTrace } from '../../bench/dist/traces.js'
 import { yjsTraceUpdates } from '../../bench/dist/lib/trace-updates.js'
 import { startTestServer, tempDir } from '../support/servers.js'
+import { eventually } from '../support/wait.js'
 
 /** Enough edits for the doc to unload and compact many times over while it is written. */
 const EDITS = 300
+/** Every this many writes the test waits for the doc to unload, so unloads happen whatever the machine's speed. */
+const PAUSE_EVERY = 30
 
 const octets = { 'content-type': 'application/octet-stream' }
 
 async function writeAll(server: MurmurServer, updates: readonly Uint8Array[]): Promise<string[]> {
   const failures: string[] = []
-  for (const update of updates) {
+  for (const [i, update] of updates.entries()) {
+    if (i > 0 && i % PAUSE_EVERY === 0) {
+      const unloads = server.registry.stats.unloads
+      await eventually(async () => server.registry.stats.unloads > unloads, 10_000, 'the idle doc to unload')
+    }
     const res = await server.http.inject({ method: 'POST', url: '/v1/docs/yjs/trace/updates', headers: octets, payload: Buffer.from(update) })
     if (res.statusCode !== 200) failures.push(`${res.statusCode} ${res.body}`)
   }

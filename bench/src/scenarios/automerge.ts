@@ -69,7 +69,7 @@ interface FanoutParams {
 function fanoutParams(quick: boolean): FanoutParams {
   return quick
     ? { clients: 6, writers: 2, perWriterPerSecond: 10, warmupMs: 1000, measureMs: 2000 }
-    : { clients: 20, writers: 4, perWriterPerSecond: 10, warmupMs: 3000, measureMs: 10_000 }
+    : { clients: 20, writers: 2, perWriterPerSecond: 10, warmupMs: 3000, measureMs: 10_000 }
 }
 
 /** Generator processes the clients are spread over (client i in process i % count). */

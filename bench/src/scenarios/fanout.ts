@@ -46,7 +46,7 @@ interface FanoutParams {
 function params(quick: boolean): FanoutParams {
   return quick
     ? { clients: 20, writers: 5, perWriterPerSecond: 10, warmupMs: 1000, measureMs: 2000, drainMs: 500 }
-    : { clients: 100, writers: 20, perWriterPerSecond: 10, warmupMs: 10_000, measureMs: 10_000, drainMs: 1000 }
+    : { clients: 100, writers: 10, perWriterPerSecond: 10, warmupMs: 10_000, measureMs: 10_000, drainMs: 1000 }
 }
 
 interface FanoutMeasurement {
@@ -249,7 +249,7 @@ export const COLUMNS: readonly Column[] = [
 
 export const fanout: Scenario = {
   id: 'fanout',
-  title: 'fanout: 1 doc, many clients, a fifth of them writing',
+  title: 'fanout: 1 doc, many clients, a tenth of them writing',
   async run(ctx) {
     const started = performance.now()
     const p = params(ctx.quick)

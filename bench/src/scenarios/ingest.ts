@@ -24,7 +24,7 @@ interface IngestParams {
 }
 
 function params(quick: boolean): IngestParams {
-  return quick ? { readers: 10, generators: 2, window: 1000, warmupMs: 500, measureMs: 1500 } : { readers: 10, generators: 2, window: 2000, warmupMs: 1500, measureMs: 8000 }
+  return quick ? { readers: 6, generators: 2, window: 1000, warmupMs: 500, measureMs: 1500 } : { readers: 6, generators: 2, window: 2000, warmupMs: 1500, measureMs: 8000 }
 }
 
 /** Stop feeding when this much is queued on the writer's socket: the window, not the socket, paces it. */
@@ -192,7 +192,7 @@ export const ingest: Scenario = {
             const run = await drive(system, server, updates, p, () => (clocks ??= traceEndClocks(updates)))
             if (run.exhausted) notes.push(`${system.label}: the trace ran out before the measuring window ended; the rate covers a shorter window`)
             const byClock = system.wire === Wire.hocuspocus ? ' (counted by the writer\'s clock their messages reach)' : ''
-            const complete = `complete = ${system.durableAcks ? 'acked after fsync and ' : ''}received by all 10 readers${byClock}`
+            const complete = `complete = ${system.durableAcks ? 'acked after fsync and ' : ''}received by all ${p.readers} readers${byClock}`
             const row = withGenerators(okRow(
               system,
               {
