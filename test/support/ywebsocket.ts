@@ -4,6 +4,10 @@ import WebSocket from 'ws'
 import { onTestFinished } from 'vitest'
 import { until, onEvent } from './wait.js'
 
+// Under Node every provider adds a process 'exit' listener until it is destroyed; a test may hold more
+// than the default 10 at once, which is not a leak.
+process.setMaxListeners(Math.max(process.getMaxListeners(), 64))
+
 /** An unmodified y-websocket client on `/yjs/<doc>` of a node, destroyed when the test finishes. */
 export function yProvider(httpUrl: string, docId: string, doc = new Y.Doc()): WebsocketProvider {
   const provider = new WebsocketProvider(httpUrl.replace(/^http/u, 'ws') + '/yjs', docId, doc, {
