@@ -95,7 +95,10 @@ export async function startServer(overrides: Partial<ServerConfig> = {}, deps: S
     await lock?.release()
     throw err
   }
-  if (identity.note !== null) log.warn(identity.note)
+  if (identity.note !== null) {
+    if (identity.renamed === true) log.warn(identity.note)
+    else log.info(identity.note)
+  }
   let storage: Storage
   try {
     storage = deps.storage ?? (await openStorage(config.storage, config.dataDir, { groupCommitMs: config.groupCommitMs }))

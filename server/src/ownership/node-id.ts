@@ -16,6 +16,8 @@ export interface NodeIdentity {
   readonly store: string
   /** What was decided, for the start log (null: nothing worth saying). */
   readonly note: string | null
+  /** Whether the note is a warning (a rename) rather than news (a first id). */
+  readonly renamed?: boolean
 }
 
 const randomId = (bytes: number): string => randomBytes(bytes).toString('hex')
@@ -66,5 +68,5 @@ export function resolveNodeId(dataDir: string | null, given: string | null, rena
   const store = stored?.store ?? randomId(8)
   write(dataDir, id, store)
   const note = stored !== null ? `node renamed from "${stored.id}" to "${id}" (--rename-node)` : given === null ? `no --node-id given: this node is "${id}" from now on (kept in ${NODE_ID_FILE})` : null
-  return { id, store, note }
+  return { id, store, note, renamed: stored !== null }
 }
