@@ -54,6 +54,12 @@ async function write(node: Node, doc: Y.Doc, text: string): Promise<void> {
   expect(res.status).toBe(200)
 }
 
+/** The anti-entropy rounds a node started (`GET /v1/cluster`). */
+async function roundsOf(node: Node): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${node.port}/v1/cluster`)
+  return ((await res.json()) as { antiEntropy: { rounds: number } }).antiEntropy.rounds
+}
+
 async function same(node: Node, names: string[]): Promise<boolean> {
   return JSON.stringify(await versionNames(node)) === JSON.stringify(names)
 }
@@ -88,8 +94,10 @@ describe('cluster: versions reach a replica that was down', () => {
     await eventually(() => same(b, ['v1', 'v2']), 60_000, 'every version, and the delete, on the replica that was down')
     const read = await fetch(docUrl(b, `/versions/${v2}`))
     expect(((await read.json()) as { content: unknown }).content).toEqual({ t: 'first second third' })
-    // The replica's stale copy of v0 did not come back on the node that deleted it.
-    await new Promise((resolve) => setTimeout(resolve, 1500))
+    // The replica's stale copy of v0 did not come back on the node that deleted it, after two more
+    // anti-entropy rounds on each node (each one compares versions too).
+    const [ra, rb] = [await roundsOf(a), await roundsOf(b)]
+    await eventually(async () => (await roundsOf(a)) >= ra + 2 && (await roundsOf(b)) >= rb + 2, 30_000, 'two more anti-entropy rounds on each node')
     expect(await versionNames(a)).toEqual(['v1', 'v2'])
     expect(await versionNames(b)).toEqual(['v1', 'v2'])
   })

@@ -39,16 +39,12 @@ async function pair(fill: (a: MemoryStorage, b: MemoryStorage) => Promise<void>)
     })
   const nodes = { a: node(A, stores.a), b: node(B, stores.b) }
   await Promise.all([nodes.a.start(), nodes.b.start()])
-  /** Deliver until nothing is left (storage writes in between). */
+  /** Deliver until nothing is left, each message handled (its storage writes done) before the next. */
   const settle = async (): Promise<void> => {
-    for (let idle = 0; idle < 20; idle++) {
-      await new Promise((resolve) => setTimeout(resolve, 5))
-      while (queue.length > 0) {
-        idle = 0
-        const [to, msg] = queue.shift()!
-        const from = to === A ? B : A
-        ;(to === A ? nodes.a : nodes.b).receive(from, msg as never)
-      }
+    while (queue.length > 0) {
+      const [to, msg] = queue.shift()!
+      const from = to === A ? B : A
+      await (to === A ? nodes.a : nodes.b).receive(from, msg as never)
     }
   }
   return { stores, nodes, settle, messages: () => messages }

@@ -291,7 +291,7 @@ export class Cluster {
     if (msg.type === PeerMessageType.swim) this.membership.receive(peer, msg.msg)
     else if (isPresenceMessage(msg)) this.presence.receive(peer, msg)
     else if (isAe(msg)) this.antiEntropy.receive(peer, msg)
-    else if (isVersionMessage(msg)) this.versions.receive(peer, msg)
+    else if (isVersionMessage(msg)) void this.versions.receive(peer, msg)
     else if (msg.type === PeerMessageType.revocations) this.revocationGossip?.receive(msg.entries)
     else this.replication.receive(peer, msg)
   }

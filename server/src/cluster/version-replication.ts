@@ -75,13 +75,21 @@ export class VersionReplication extends EventEmitter<{ applied: [DocKey, string]
     this.deps.send(peer, { type: PeerMessageType.versionDigests, step: 1, partitions: Uint16Array.from(digests.keys()), digests: [...digests.values()], docs: [] })
   }
 
-  /** A version message from a peer: store or delete it here, without pushing it on; `applied` once done. */
-  receive(peer: NodeId, msg: VersionMessage | VersionSyncMessage): void {
-    if (msg.type === PeerMessageType.versionDigests) return this.onDigests(peer, msg)
-    if (msg.type === PeerMessageType.versionIds) return void this.onIds(peer, msg).catch((err: unknown) => this.warn(err, msg.doc, 'could not compare versions with a peer'))
+  /**
+   * A version message from a peer: store or delete it here, without pushing it on; `applied` once done.
+   * Resolves once the message is handled (a failure is logged here, never thrown).
+   */
+  receive(peer: NodeId, msg: VersionMessage | VersionSyncMessage): Promise<void> {
+    if (msg.type === PeerMessageType.versionDigests) {
+      this.onDigests(peer, msg)
+      return Promise.resolve()
+    }
+    if (msg.type === PeerMessageType.versionIds) return this.onIds(peer, msg).catch((err: unknown) => this.warn(err, msg.doc, 'could not compare versions with a peer'))
     const id = msg.type === PeerMessageType.versionPut ? msg.version.id : msg.id
-    this.apply(msg).then(
-      () => this.emit('applied', msg.doc, id),
+    return this.apply(msg).then(
+      () => {
+        this.emit('applied', msg.doc, id)
+      },
       (err: unknown) => this.warn(err, msg.doc, 'could not store a replicated version change'),
     )
   }
