@@ -8,7 +8,7 @@ import type { MurmurServer } from '../../server/dist/index.js'
 import { loadTrace } from '../../bench/dist/traces.js'
 import { yjsTraceUpdates } from '../../bench/dist/lib/trace-updates.js'
 import { startTestServer, tempDir } from '../support/servers.js'
-import { eventually } from '../support/wait.js'
+import { until } from '../support/wait.js'
 
 /** Enough edits for the doc to unload and compact many times over while it is written. */
 const EDITS = 300
@@ -22,7 +22,15 @@ async function writeAll(server: MurmurServer, updates: readonly Uint8Array[]): P
   for (const [i, update] of updates.entries()) {
     if (i > 0 && i % PAUSE_EVERY === 0) {
       const unloads = server.registry.stats.unloads
-      await eventually(async () => server.registry.stats.unloads > unloads, 10_000, 'the idle doc to unload')
+      await until(
+        () => server.registry.stats.unloads > unloads,
+        (onChange) => {
+          server.registry.on('unload', onChange)
+          return () => server.registry.off('unload', onChange)
+        },
+        10_000,
+        'the idle doc to unload',
+      )
     }
     const res = await server.http.inject({ method: 'POST', url: '/v1/docs/yjs/trace/updates', headers: octets, payload: Buffer.from(update) })
     if (res.statusCode !== 200) failures.push(`${res.statusCode} ${res.body}`)

@@ -61,9 +61,9 @@ export function once<T = unknown>(target: { once(name: string, fn: (...args: T[]
 }
 
 /**
- * Re-check state that offers no event to wait on (it lives in another process, or is a counter such as
- * the registry's unloads) with a growing pause, until `check` holds or `ms` passed. Every other wait
- * uses `until` on real events.
+ * Re-check state that lives in another process (which offers no event to wait on) with a growing
+ * pause, until `check` holds or `ms` passed. The only polling wait in the tests; every in-process
+ * wait uses `until` on real events.
  */
 export async function eventually(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms
