@@ -1,5 +1,5 @@
 import { AmWire, openMurmurAm, openRepoAm, type AmClient } from '../lib/automerge-clients.js'
-import { clockMs, type FromGenerator, type ToGenerator } from '../lib/generators.js'
+import { Floats, clockMs, sendToBench, type ToGenerator } from '../lib/generators.js'
 
 /**
  * An Automerge fanout load generator: some of the scenario's real Automerge clients (Murmur's SDK or
@@ -10,23 +10,9 @@ import { clockMs, type FromGenerator, type ToGenerator } from '../lib/generators
 let clients: { index: number; client: AmClient }[] = []
 let timers: NodeJS.Timeout[] = []
 let keepFrom = Infinity
-let arrivals = new Float64Array(1 << 14)
-let arrivalsLength = 0
+/** [send time, arrival time] per arrival, after `keepFrom`. */
+const arrivals = new Floats(1 << 14)
 const sent = new Map<number, number[]>()
-
-function send(msg: FromGenerator): void {
-  process.send?.(msg)
-}
-
-function pushArrival(sentAt: number, at: number): void {
-  if (arrivalsLength + 2 > arrivals.length) {
-    const grown = new Float64Array(arrivals.length * 2)
-    grown.set(arrivals)
-    arrivals = grown
-  }
-  arrivals[arrivalsLength++] = sentAt
-  arrivals[arrivalsLength++] = at
-}
 
 async function open(msg: Extract<ToGenerator, { type: 'am-open' }>): Promise<string> {
   let docId = msg.docId
@@ -50,7 +36,7 @@ async function open(msg: Extract<ToGenerator, { type: 'am-open' }>): Promise<str
         const sentAt = doc[key]
         if (key === own || typeof sentAt !== 'number' || seen.get(key) === sentAt) continue
         seen.set(key, sentAt)
-        if (now >= keepFrom) pushArrival(sentAt, now)
+        if (now >= keepFrom) arrivals.push(sentAt, now)
       }
     })
   }
@@ -83,8 +69,8 @@ process.on('message', (msg: ToGenerator) => {
   switch (msg.type) {
     case 'am-open':
       open(msg).then(
-        (docId) => send({ type: 'am-opened', docId }),
-        (err: unknown) => send({ type: 'failed', message: (err as Error).message }),
+        (docId) => sendToBench({ type: 'am-opened', docId }),
+        (err: unknown) => sendToBench({ type: 'failed', message: (err as Error).message }),
       )
       break
     case 'start':
@@ -95,7 +81,7 @@ process.on('message', (msg: ToGenerator) => {
       timers = []
       break
     case 'report':
-      send({ type: 'report', sent: [...sent.entries()], arrivals: arrivals.slice(0, arrivalsLength) })
+      sendToBench({ type: 'report', sent: [...sent.entries()], arrivals: arrivals.toArray() })
       break
     case 'close':
       void Promise.all(clients.map((c) => c.client.destroy())).finally(() => process.exit(0))
@@ -104,4 +90,4 @@ process.on('message', (msg: ToGenerator) => {
   }
 })
 process.on('disconnect', () => process.exit(0))
-send({ type: 'ready' })
+sendToBench({ type: 'ready' })

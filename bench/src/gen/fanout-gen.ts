@@ -2,7 +2,7 @@ import type * as Y from 'yjs'
 import { openDocClient, whenSynced, type DocClient } from '../lib/doc-clients.js'
 import { systemById } from '../lib/systems.js'
 import { inBatches, withTimeout } from '../lib/timing.js'
-import { clockMs, type FromGenerator, type ToGenerator } from '../lib/generators.js'
+import { Floats, clockMs, sendToBench, type ToGenerator } from '../lib/generators.js'
 
 /**
  * A fanout load generator: one process holding some of the scenario's real clients (every client i with
@@ -22,23 +22,8 @@ let clients: { index: number; client: DocClient }[] = []
 let timer: NodeJS.Timeout | null = null
 let keepFrom = Infinity
 /** [reader, writer, first seq, last seq, arrival ms] per arrival, after `keepFrom`. */
-let arrivals = new Float64Array(1 << 16)
-let arrivalsLength = 0
+const arrivals = new Floats(1 << 16)
 const sent = new Map<number, number[]>()
-
-function send(msg: FromGenerator): void {
-  process.send?.(msg)
-}
-
-function pushArrival(reader: number, writer: number, from: number, to: number, at: number): void {
-  if (arrivalsLength + 5 > arrivals.length) {
-    const grown = new Float64Array(arrivals.length * 2)
-    grown.set(arrivals)
-    arrivals = grown
-  }
-  arrivals.set([reader, writer, from, to, at], arrivalsLength)
-  arrivalsLength += 5
-}
 
 async function open(msg: Extract<ToGenerator, { type: 'open' }>): Promise<void> {
   const system = systemById(msg.systemId)
@@ -62,7 +47,7 @@ async function open(msg: Extract<ToGenerator, { type: 'open' }>): Promise<void> 
         const seq = v[0]
         if (seq <= seen[writer]) continue
         // A reader sees only a key's latest value: the writes it skipped arrived with this one.
-        if (now >= keepFrom) pushArrival(reader, writer, seen[writer] + 1, seq, now)
+        if (now >= keepFrom) arrivals.push(reader, writer, seen[writer] + 1, seq, now)
         seen[writer] = seq
       }
     })
@@ -103,8 +88,8 @@ process.on('message', (msg: ToGenerator) => {
   switch (msg.type) {
     case 'open':
       open(msg).then(
-        () => send({ type: 'opened' }),
-        (err: unknown) => send({ type: 'failed', message: (err as Error).message }),
+        () => sendToBench({ type: 'opened' }),
+        (err: unknown) => sendToBench({ type: 'failed', message: (err as Error).message }),
       )
       break
     case 'start':
@@ -115,7 +100,7 @@ process.on('message', (msg: ToGenerator) => {
       timer = null
       break
     case 'report':
-      send({ type: 'report', sent: [...sent.entries()], arrivals: arrivals.slice(0, arrivalsLength) })
+      sendToBench({ type: 'report', sent: [...sent.entries()], arrivals: arrivals.toArray() })
       break
     case 'close':
       void Promise.all(clients.map((c) => c.client.destroy())).finally(() => process.exit(0))
@@ -123,4 +108,4 @@ process.on('message', (msg: ToGenerator) => {
   }
 })
 process.on('disconnect', () => process.exit(0))
-send({ type: 'ready' })
+sendToBench({ type: 'ready' })

@@ -2,7 +2,7 @@ import * as Y from 'yjs'
 import { Wire, systemById } from '../lib/systems.js'
 import { withTimeout } from '../lib/timing.js'
 import { openWire, type WireClient } from '../lib/wire.js'
-import type { FromGenerator, ToGenerator } from '../lib/generators.js'
+import { sendToBench, type ToGenerator } from '../lib/generators.js'
 
 /**
  * Ingest readers in a generator process: protocol-level clients that count what the server broadcasts
@@ -15,10 +15,6 @@ const REPORT_EVERY_MS = 2
 let readers: WireClient[] = []
 let clocks: number[] = []
 let timer: NodeJS.Timeout | null = null
-
-function send(msg: FromGenerator): void {
-  process.send?.(msg)
-}
 
 async function open(msg: Extract<ToGenerator, { type: 'readers' }>): Promise<void> {
   const system = systemById(msg.systemId)
@@ -38,15 +34,15 @@ async function open(msg: Extract<ToGenerator, { type: 'readers' }>): Promise<voi
     const key = `${received.join(',')};${clocks.join(',')}`
     if (key === last) return
     last = key
-    send({ type: 'progress', received, clocks: [...clocks] })
+    sendToBench({ type: 'progress', received, clocks: [...clocks] })
   }, REPORT_EVERY_MS)
 }
 
 process.on('message', (msg: ToGenerator) => {
   if (msg.type === 'readers') {
     open(msg).then(
-      () => send({ type: 'opened' }),
-      (err: unknown) => send({ type: 'failed', message: (err as Error).message }),
+      () => sendToBench({ type: 'opened' }),
+      (err: unknown) => sendToBench({ type: 'failed', message: (err as Error).message }),
     )
   } else if (msg.type === 'close') {
     if (timer !== null) clearInterval(timer)
@@ -55,4 +51,4 @@ process.on('message', (msg: ToGenerator) => {
   }
 })
 process.on('disconnect', () => process.exit(0))
-send({ type: 'ready' })
+sendToBench({ type: 'ready' })

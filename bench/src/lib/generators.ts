@@ -22,6 +22,35 @@ export function clockMs(): number {
   return Number(process.hrtime.bigint()) / 1e6
 }
 
+/** Send a message from a generator process to the bench process. */
+export function sendToBench(msg: FromGenerator): void {
+  process.send?.(msg)
+}
+
+/** A growing run of numbers (a fixed count per arrival), handed to the bench process as one Float64Array. */
+export class Floats {
+  private data: Float64Array
+  private length = 0
+
+  constructor(capacity: number) {
+    this.data = new Float64Array(capacity)
+  }
+
+  push(...values: number[]): void {
+    if (this.length + values.length > this.data.length) {
+      const grown = new Float64Array(Math.max(this.data.length * 2, this.length + values.length))
+      grown.set(this.data)
+      this.data = grown
+    }
+    this.data.set(values, this.length)
+    this.length += values.length
+  }
+
+  toArray(): Float64Array {
+    return this.data.slice(0, this.length)
+  }
+}
+
 export type ToGenerator =
   | { readonly type: 'open'; readonly systemId: string; readonly urls: readonly string[]; readonly docId: string; readonly indices: readonly number[]; readonly writers: number }
   /** Writers start at `t0`; arrivals before `keepFrom` (before the measuring window) are not kept. */
